@@ -1,0 +1,3 @@
+import { attnkitConfig } from '@attnkit/eslint-config';
+
+export default attnkitConfig({ tsconfigRootDir: import.meta.dirname });

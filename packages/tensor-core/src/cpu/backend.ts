@@ -1,0 +1,183 @@
+import type { Backend, BackendInfo, DataId, HostData, MemoryReport } from '../backend.js';
+import { type DType, isQuantized } from '../dtype.js';
+import { BackendError, DTypeError, ShapeError, formatShape } from '../errors.js';
+import type { KernelTable } from '../kernels.js';
+import { type Shape, assertValidShape, sizeOf } from '../shape.js';
+import { Tensor } from '../tensor.js';
+import { cpuKernels } from './kernels.js';
+import { type CpuStorage, decodeAll, storageByteLength } from './storage.js';
+
+const CPU_BACKEND = Symbol.for('attnkit.backend.cpu');
+
+interface Entry {
+  readonly storage: CpuStorage;
+  refs: number;
+}
+
+/**
+ * The CPU backend: plain TypeScript on typed arrays. It is both the readable reference every
+ * other backend is tested against and a backend written for speed (register-blocked loops, no
+ * per-element allocation). Other packages' fused CPU kernels use `view`, `storageOf` and
+ * `adopt` to work on its arrays directly.
+ */
+export class CpuBackend implements Backend {
+  readonly [CPU_BACKEND] = true;
+  readonly specVersion = 1;
+  readonly info: BackendInfo = {
+    name: 'cpu',
+    family: 'cpu',
+    deviceKind: 'cpu',
+    maxBufferBytes: 2 ** 32,
+    maxBindingBytes: 2 ** 32,
+    f16Compute: false,
+    adapter: 'JavaScript typed arrays',
+  };
+  readonly kernels: KernelTable;
+  readonly #store = new Map<DataId, Entry>();
+  #nextId = 1;
+  #liveTensors = 0;
+  #disposed = false;
+
+  constructor() {
+    this.kernels = cpuKernels(this);
+  }
+
+  get isDisposed(): boolean {
+    return this.#disposed;
+  }
+
+  upload(values: HostData, shape: Shape, dtype: 'f32' | 'f16' | 'bf16' | 'i32'): Tensor {
+    assertValidShape(shape, 'upload');
+    if (values.length !== sizeOf(shape)) {
+      throw new ShapeError({ fn: 'upload', expected: `${sizeOf(shape)} values for shape ${formatShape(shape)}`, got: `${values.length} values` });
+    }
+    switch (dtype) {
+      case 'f32':
+        if (!(values instanceof Float32Array)) throw new DTypeError({ fn: 'upload', expected: 'a Float32Array for f32', got: values.constructor.name });
+        return this.adopt({ dtype, data: values.slice() }, shape);
+      case 'i32':
+        if (!(values instanceof Int32Array)) throw new DTypeError({ fn: 'upload', expected: 'an Int32Array for i32', got: values.constructor.name });
+        return this.adopt({ dtype, data: values.slice() }, shape);
+      case 'f16':
+      case 'bf16':
+        if (!(values instanceof Uint16Array)) throw new DTypeError({ fn: 'upload', expected: `a Uint16Array of ${dtype} bits`, got: values.constructor.name });
+        return this.adopt({ dtype, data: values.slice() }, shape);
+    }
+  }
+
+  zeros(shape: Shape, dtype: DType, blockSize?: number): Tensor {
+    assertValidShape(shape, 'zeros');
+    const n = sizeOf(shape);
+    switch (dtype) {
+      case 'f32':
+        return this.adopt({ dtype, data: new Float32Array(n) }, shape);
+      case 'i32':
+        return this.adopt({ dtype, data: new Int32Array(n) }, shape);
+      case 'f16':
+      case 'bf16':
+        return this.adopt({ dtype, data: new Uint16Array(n) }, shape);
+      case 'int8':
+      case 'fp8e4m3': {
+        const block = blockSize ?? (shape[shape.length - 1] ?? 1);
+        const scales = new Float32Array(Math.ceil(n / Math.max(block, 1))).fill(1);
+        return dtype === 'int8'
+          ? this.adopt({ dtype, data: new Int8Array(n), scales, blockSize: block }, shape)
+          : this.adopt({ dtype, data: new Uint8Array(n), scales, blockSize: block }, shape);
+      }
+    }
+  }
+
+  read(t: Tensor): Promise<Float32Array> {
+    const s = this.storageOf(t);
+    const all = decodeAll(s);
+    return Promise.resolve(all === s.data ? all.slice() : all);
+  }
+
+  readInt(t: Tensor): Promise<Int32Array> {
+    const s = this.storageOf(t);
+    if (s.dtype !== 'i32') throw new DTypeError({ fn: 'readInt', expected: 'an i32 tensor', got: s.dtype });
+    return Promise.resolve(s.data.slice());
+  }
+
+  share(t: Tensor, shape: Shape): Tensor {
+    const entry = this.#entry(t, 'reshape');
+    entry.refs++;
+    this.#liveTensors++;
+    return new Tensor(this, t.dataId, shape, t.dtype, t.blockSize);
+  }
+
+  release(dataId: DataId): void {
+    const entry = this.#store.get(dataId);
+    if (!entry) return;
+    this.#liveTensors--;
+    if (--entry.refs === 0) this.#store.delete(dataId);
+  }
+
+  memory(): MemoryReport {
+    let bytes = 0;
+    for (const { storage } of this.#store.values()) bytes += storageByteLength(storage);
+    return { bytesAllocated: bytes, liveBuffers: this.#store.size, liveTensors: this.#liveTensors };
+  }
+
+  dispose(): Promise<void> {
+    this.#store.clear();
+    this.#liveTensors = 0;
+    this.#disposed = true;
+    return Promise.resolve();
+  }
+
+  // --- host access for kernels -----------------------------------------------------------------
+
+  /** The storage behind a tensor (any dtype). Throws if the tensor is disposed or foreign. */
+  storageOf(t: Tensor): CpuStorage {
+    return this.#entry(t, 'CpuBackend.storageOf').storage;
+  }
+
+  /** The f32 array behind an f32 tensor, without a copy. Kernels must not write to inputs. */
+  view(t: Tensor): Float32Array {
+    const s = this.storageOf(t);
+    if (s.dtype !== 'f32') throw new DTypeError({ fn: 'CpuBackend.view', expected: 'an f32 tensor', got: s.dtype });
+    return s.data;
+  }
+
+  /** The i32 array behind an i32 tensor, without a copy. */
+  viewInt(t: Tensor): Int32Array {
+    const s = this.storageOf(t);
+    if (s.dtype !== 'i32') throw new DTypeError({ fn: 'CpuBackend.viewInt', expected: 'an i32 tensor', got: s.dtype });
+    return s.data;
+  }
+
+  /** Wraps storage the caller just created (and no longer touches) as a new tensor. */
+  adopt(storage: CpuStorage, shape: Shape): Tensor {
+    if (this.#disposed) throw new BackendError({ fn: 'CpuBackend', expected: 'a live backend', got: 'a disposed one' });
+    const n = sizeOf(shape);
+    if (storage.data.length !== n) {
+      throw new ShapeError({ fn: 'CpuBackend.adopt', expected: `${n} elements for ${formatShape(shape)}`, got: String(storage.data.length) });
+    }
+    const dataId: DataId = { id: this.#nextId++ };
+    this.#store.set(dataId, { storage, refs: 1 });
+    this.#liveTensors++;
+    const blockSize = isQuantized(storage.dtype) && 'blockSize' in storage ? storage.blockSize : undefined;
+    return new Tensor(this, dataId, shape, storage.dtype, blockSize);
+  }
+
+  /** Wraps a fresh f32 array as a tensor (the common case for kernel outputs). */
+  wrap(data: Float32Array, shape: Shape): Tensor {
+    return this.adopt({ dtype: 'f32', data }, shape);
+  }
+
+  #entry(t: Tensor, fn: string): Entry {
+    if (t.backend !== this) {
+      throw new BackendError({ fn, expected: 'a tensor of this cpu backend', got: `a tensor of ${t.backend.info.name}` });
+    }
+    t.assertAlive(fn);
+    const entry = this.#store.get(t.dataId);
+    if (!entry) throw new BackendError({ fn, expected: 'live storage', got: 'storage freed by backend.dispose()' });
+    return entry;
+  }
+}
+
+/** True for a CpuBackend from any copy of this package. */
+export function isCpuBackend(backend: Backend): backend is CpuBackend {
+  return CPU_BACKEND in backend;
+}

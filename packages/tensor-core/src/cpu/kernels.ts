@@ -1,0 +1,303 @@
+// The CPU backend's kernel table. Inputs were validated by src/ops; each kernel reads typed
+// arrays through the backend, calls the pure reference implementation and wraps the result.
+
+import { quantizeBlocks } from '../dtype.js';
+import type { KernelTable } from '../kernels.js';
+import { gemm, linearRows } from '../reference/matmul.js';
+import { layerNormRows, rmsNormRows } from '../reference/normalization.js';
+import { softmaxRows, logSumExpRows } from '../reference/softmax.js';
+import { ropeApply } from '../reference/rope.js';
+import { binaryApply, unaryApply } from '../reference/elementwise.js';
+import { topKRows } from '../reference/topk.js';
+import { concatApply, sliceApply, transposeApply } from '../reference/layout.js';
+import { reduceApply } from '../reference/reduce.js';
+import { broadcastShapes, broadcastStrides, sizeOf, stridesOf } from '../shape.js';
+import type { Tensor } from '../tensor.js';
+import type { CpuBackend } from './backend.js';
+import { type CpuStorage, copyRange, decodeAll, decodeRange, encodeRange } from './storage.js';
+
+export function cpuKernels(backend: CpuBackend): KernelTable {
+  const f32 = (t: Tensor): Float32Array => decodeAll(backend.storageOf(t));
+  const ok = <T>(value: T): Promise<T> => Promise.resolve(value);
+
+  return {
+    MatMul({ a, b }, { transposeA, transposeB }) {
+      const A = backend.view(a);
+      const Bm = backend.view(b);
+      const M = a.shape[a.rank - (transposeA ? 1 : 2)] as number;
+      const K = a.shape[a.rank - (transposeA ? 2 : 1)] as number;
+      const N = b.shape[b.rank - (transposeB ? 2 : 1)] as number;
+      const batchA = a.shape.slice(0, -2);
+      const batchB = b.shape.slice(0, -2);
+      const batch = broadcastShapes(batchA, batchB, 'matmul');
+      const nBatch = sizeOf(batch);
+      const out = new Float32Array(nBatch * M * N);
+      const sa = broadcastStrides(batchA, batch);
+      const sb = broadcastStrides(batchB, batch);
+      const bstr = stridesOf(batch);
+      for (let i = 0; i < nBatch; i++) {
+        let ia = 0;
+        let ib = 0;
+        let rem = i;
+        for (let d = 0; d < batch.length; d++) {
+          const coord = Math.floor(rem / (bstr[d] as number));
+          rem -= coord * (bstr[d] as number);
+          ia += coord * (sa[d] as number);
+          ib += coord * (sb[d] as number);
+        }
+        gemm(A, ia * M * K, Bm, ib * K * N, out, i * M * N, M, N, K, transposeA, transposeB);
+      }
+      return ok(backend.wrap(out, [...batch, M, N]));
+    },
+
+    Linear({ x, weight, bias }) {
+      const X = backend.view(x);
+      const I = x.shape[x.rank - 1] as number;
+      const R = x.size / Math.max(I, 1);
+      const O = weight.shape[0] as number;
+      const w = backend.storageOf(weight);
+      const out = new Float32Array(R * O);
+      const weightRow =
+        w.dtype === 'f32'
+          ? (o: number): Float32Array => w.data.subarray(o * I, (o + 1) * I)
+          : (o: number, scratch: Float32Array): Float32Array => {
+              decodeRange(w, o * I, I, scratch);
+              return scratch;
+            };
+      linearRows(X, R, I, O, weightRow, bias ? backend.view(bias) : null, out);
+      return ok(backend.wrap(out, [...x.shape.slice(0, -1), O]));
+    },
+
+    Unary({ x }, { op }) {
+      const out = new Float32Array(x.size);
+      unaryApply(backend.view(x), op, out);
+      return ok(backend.wrap(out, x.shape));
+    },
+
+    Binary({ a, b }, { op }) {
+      const shape = broadcastShapes(a.shape, b.shape, 'binary');
+      const out = new Float32Array(sizeOf(shape));
+      binaryApply(backend.view(a), a.shape, backend.view(b), b.shape, shape, op, out);
+      return ok(backend.wrap(out, shape));
+    },
+
+    Affine({ x }, { scale, shift }) {
+      const X = backend.view(x);
+      const out = new Float32Array(x.size);
+      for (let i = 0; i < out.length; i++) out[i] = (X[i] as number) * scale + shift;
+      return ok(backend.wrap(out, x.shape));
+    },
+
+    Softmax({ x, mask }, { scale }) {
+      const N = x.shape[x.rank - 1] as number;
+      const out = new Float32Array(x.size);
+      const m = maskAddressing(x, mask);
+      softmaxRows(backend.view(x), N, scale, mask ? backend.view(mask) : null, m.rowOffset, m.stride, out);
+      return ok(backend.wrap(out, x.shape));
+    },
+
+    LogSumExp({ x, mask }, { scale }) {
+      const N = x.shape[x.rank - 1] as number;
+      const out = new Float32Array(x.size / Math.max(N, 1));
+      const m = maskAddressing(x, mask);
+      logSumExpRows(backend.view(x), N, scale, mask ? backend.view(mask) : null, m.rowOffset, m.stride, out);
+      return ok(backend.wrap(out, x.shape.slice(0, -1)));
+    },
+
+    RMSNorm({ x, weight }, { eps }) {
+      const out = new Float32Array(x.size);
+      rmsNormRows(backend.view(x), x.shape[x.rank - 1] as number, weight ? f32(weight) : null, eps, out);
+      return ok(backend.wrap(out, x.shape));
+    },
+
+    LayerNorm({ x, weight, bias }, { eps }) {
+      const out = new Float32Array(x.size);
+      layerNormRows(backend.view(x), x.shape[x.rank - 1] as number, weight ? f32(weight) : null, bias ? f32(bias) : null, eps, out);
+      return ok(backend.wrap(out, x.shape));
+    },
+
+    RoPE({ x, positions, invFreq }, { layout, offset, width }) {
+      // x is [B, S, H, D] or [S, H, D]
+      const D = x.shape[x.rank - 1] as number;
+      const H = x.shape[x.rank - 2] as number;
+      const S = x.shape[x.rank - 3] as number;
+      const B = x.rank === 4 ? (x.shape[0] as number) : 1;
+      const pos = backend.viewInt(positions);
+      const positionAt = positions.rank === 2 ? (b: number, s: number): number => pos[b * S + s] as number : (_b: number, s: number): number => pos[s] as number;
+      const out = new Float32Array(x.size);
+      ropeApply(backend.view(x), B, S, H, D, positionAt, backend.view(invFreq), layout, offset, width, out);
+      return ok(backend.wrap(out, x.shape));
+    },
+
+    Gather({ x, indices }, { batchDims }) {
+      const src = backend.storageOf(x);
+      const idx = backend.viewInt(indices);
+      const batch = sizeOf(x.shape.slice(0, batchDims));
+      const N = x.shape[batchDims] as number;
+      const row = sizeOf(x.shape.slice(batchDims + 1));
+      const perBatch = sizeOf(indices.shape.slice(batchDims));
+      const out = new Float32Array(batch * perBatch * row);
+      for (let b = 0; b < batch; b++) {
+        for (let k = 0; k < perBatch; k++) {
+          const i = idx[b * perBatch + k] as number;
+          decodeRange(src, (b * N + i) * row, row, out, (b * perBatch + k) * row);
+        }
+      }
+      return ok(backend.wrap(out, [...indices.shape, ...x.shape.slice(batchDims + 1)]));
+    },
+
+    WriteSlice({ dst, src }, { axis, start }) {
+      const d = backend.storageOf(dst);
+      const s = backend.storageOf(src);
+      const outer = sizeOf(dst.shape.slice(0, axis));
+      const inner = sizeOf(dst.shape.slice(axis + 1));
+      const dstAxis = dst.shape[axis] as number;
+      const n = src.shape[axis] as number;
+      for (let o = 0; o < outer; o++) {
+        copyRange(s, o * n * inner, d, (o * dstAxis + start) * inner, n * inner);
+      }
+      return ok(dst);
+    },
+
+    ScatterRows({ dst, src, indices }) {
+      const d = backend.storageOf(dst);
+      const s = backend.storageOf(src);
+      const idx = backend.viewInt(indices);
+      const row = sizeOf(dst.shape.slice(1));
+      for (let k = 0; k < idx.length; k++) copyRange(s, k * row, d, (idx[k] as number) * row, row);
+      return ok(dst);
+    },
+
+    TopK({ x }, { k }) {
+      const N = x.shape[x.rank - 1] as number;
+      const rows = x.size / Math.max(N, 1);
+      const values = new Float32Array(rows * k);
+      const indices = new Int32Array(rows * k);
+      topKRows(backend.view(x), N, k, values, indices);
+      const shape = [...x.shape.slice(0, -1), k];
+      return ok({ values: backend.wrap(values, shape), indices: backend.adopt({ dtype: 'i32', data: indices }, shape) });
+    },
+
+    Concat({ xs }, { axis }) {
+      const first = xs[0];
+      if (!first) throw new Error('Concat of no tensors (rejected by the op)');
+      const shape = [...first.shape];
+      shape[axis] = xs.reduce((acc, t) => acc + (t.shape[axis] as number), 0);
+      if (first.dtype === 'i32') {
+        const out = new Int32Array(sizeOf(shape));
+        concatApply(xs.map((t) => ({ data: backend.viewInt(t), shape: t.shape })), axis, out);
+        return ok(backend.adopt({ dtype: 'i32', data: out }, shape));
+      }
+      const out = new Float32Array(sizeOf(shape));
+      concatApply(xs.map((t) => ({ data: f32(t), shape: t.shape })), axis, out);
+      return ok(backend.wrap(out, shape));
+    },
+
+    Slice({ x }, { begin, size }) {
+      const s = backend.storageOf(x);
+      return ok(backend.adopt(sliceStorage(s, x.shape, begin, size), size));
+    },
+
+    Transpose({ x }, { perm }) {
+      const shape = perm.map((p) => x.shape[p] as number);
+      if (x.dtype === 'i32') {
+        const out = new Int32Array(x.size);
+        transposeApply(backend.viewInt(x), x.shape, perm, out);
+        return ok(backend.adopt({ dtype: 'i32', data: out }, shape));
+      }
+      const out = new Float32Array(x.size);
+      transposeApply(f32(x), x.shape, perm, out);
+      return ok(backend.wrap(out, shape));
+    },
+
+    Reduce({ x }, { op, axis, keepDims }) {
+      const outer = sizeOf(x.shape.slice(0, axis));
+      const N = x.shape[axis] as number;
+      const inner = sizeOf(x.shape.slice(axis + 1));
+      const out = new Float32Array(outer * inner);
+      reduceApply(backend.view(x), outer, N, inner, op, out);
+      const shape = keepDims ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
+      return ok(backend.wrap(out, shape));
+    },
+
+    Cast({ x }, { dtype, blockSize, scaleFormat }) {
+      const values = f32(x);
+      if (dtype === 'int8') {
+        const q = quantizeBlocks(values, dtype, { blockSize, scaleFormat });
+        if (!(q.codes instanceof Int8Array)) throw new Error('int8 quantisation produced unsigned codes');
+        return ok(backend.adopt({ dtype, data: q.codes, scales: q.scales, blockSize }, x.shape));
+      }
+      if (dtype === 'fp8e4m3') {
+        const q = quantizeBlocks(values, dtype, { blockSize, scaleFormat });
+        if (!(q.codes instanceof Uint8Array)) throw new Error('fp8 quantisation produced signed codes');
+        return ok(backend.adopt({ dtype, data: q.codes, scales: q.scales, blockSize }, x.shape));
+      }
+      const target = backend.zeros(x.shape, dtype);
+      encodeRange(backend.storageOf(target), 0, values);
+      return ok(target);
+    },
+  };
+}
+
+/** How a kernel walks a broadcast additive mask: the offset of each row and the column stride. */
+function maskAddressing(x: Tensor, mask: Tensor | null): { rowOffset: (row: number) => number; stride: number } {
+  if (!mask) return { rowOffset: () => -1, stride: 0 };
+  const rowShape = x.shape.slice(0, -1);
+  const strides = broadcastStrides(mask.shape, x.shape);
+  const rowStrides = strides.slice(0, -1);
+  const rowCoordStrides = stridesOf(rowShape);
+  return {
+    stride: strides[strides.length - 1] as number,
+    rowOffset: (row) => {
+      let off = 0;
+      let rem = row;
+      for (let d = 0; d < rowShape.length; d++) {
+        const c = Math.floor(rem / (rowCoordStrides[d] as number));
+        rem -= c * (rowCoordStrides[d] as number);
+        off += c * (rowStrides[d] as number);
+      }
+      return off;
+    },
+  };
+}
+
+function sliceStorage(s: CpuStorage, shape: readonly number[], begin: readonly number[], size: readonly number[]): CpuStorage {
+  const n = sizeOf(size);
+  switch (s.dtype) {
+    case 'f32': {
+      const out = new Float32Array(n);
+      sliceApply(s.data, shape, begin, size, out);
+      return { dtype: 'f32', data: out };
+    }
+    case 'i32': {
+      const out = new Int32Array(n);
+      sliceApply(s.data, shape, begin, size, out);
+      return { dtype: 'i32', data: out };
+    }
+    case 'f16':
+    case 'bf16': {
+      const out = new Uint16Array(n);
+      sliceApply(s.data, shape, begin, size, out);
+      return { dtype: s.dtype, data: out };
+    }
+    case 'int8':
+    case 'fp8e4m3': {
+      // Slices of quantised storage keep whole last-axis rows (validated by the op), so the
+      // scales slice like a tensor whose last axis is counted in blocks.
+      const bs = s.blockSize;
+      const scaleShape = [...shape.slice(0, -1), (shape[shape.length - 1] as number) / bs];
+      const scaleBegin = [...begin.slice(0, -1), (begin[begin.length - 1] as number) / bs];
+      const scaleSize = [...size.slice(0, -1), (size[size.length - 1] as number) / bs];
+      const scales = new Float32Array(sizeOf(scaleSize));
+      sliceApply(s.scales, scaleShape, scaleBegin, scaleSize, scales);
+      if (s.dtype === 'int8') {
+        const out = new Int8Array(n);
+        sliceApply(s.data, shape, begin, size, out);
+        return { dtype: 'int8', data: out, scales, blockSize: bs };
+      }
+      const out = new Uint8Array(n);
+      sliceApply(s.data, shape, begin, size, out);
+      return { dtype: 'fp8e4m3', data: out, scales, blockSize: bs };
+    }
+  }
+}
