@@ -1,2 +1,1 @@
-// Implementation lands with its issue; see ARCHITECTURE.md.
-export {};
+export type { CacheView, KVCache } from './types.js';

@@ -1,4 +1,5 @@
 import type { VariantEntry } from '../adapter.js';
+import { attentionAdapter } from './attention.js';
 import { ropeAdapter } from './rope.js';
 
 /**
@@ -7,9 +8,9 @@ import { ropeAdapter } from './rope.js';
  */
 export const VARIANTS: Readonly<Record<string, VariantEntry>> = {
   rope: ropeAdapter,
-  mha: { pending: 'attention-mha is not implemented yet (issue 5)' },
-  gqa: { pending: 'attention-mha is not implemented yet (issue 5)' },
-  mqa: { pending: 'attention-mha is not implemented yet (issue 5)' },
+  mha: attentionAdapter,
+  gqa: attentionAdapter,
+  mqa: attentionAdapter,
   mla: { pending: 'attention-mla is not implemented yet (issue 6)' },
   dsa: { pending: 'indexer-dsa is not implemented yet (issue 7)' },
   nsa: { pending: 'attention-nsa is not implemented yet (issue 8)' },

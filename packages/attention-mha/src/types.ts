@@ -1,0 +1,81 @@
+// The contract of the attention core that every attnkit variant reuses.
+//
+// Axis letters: B batch, S new tokens (queries), T keys, Hq query heads, Hkv key/value heads,
+// D query/key head dim, Dv value head dim, K keys per query (sparse), R physical key rows.
+
+import type { Tensor } from '@attnkit/tensor-core';
+
+/**
+ * Where a sequence's keys live. Without a `rowMap`, k is [B, T, Hkv, D] and key t of sequence
+ * b is row (b, t). With a `rowMap` (paged and ring-buffer caches), k and v are row pools
+ * [R, Hkv, D] / [R, Hkv, Dv] and logical key t of sequence b is pool row rowMap[b, t]; the
+ * kernels follow the map, so nothing is gathered into a contiguous copy first.
+ */
+export interface KeyLayout {
+  /** i32 [B, Tmax]: physical pool row of each logical key. */
+  readonly rowMap?: Tensor | null;
+}
+
+export type MaskKind = 'causal' | 'none';
+
+export interface AttentionOptions extends KeyLayout {
+  /** Softmax scale; default 1/√D. */
+  readonly scale?: number;
+  /**
+   * `causal` (default): bottom-right aligned — query i of the S new tokens of sequence b sits
+   * at absolute position p = len_b − S + i and sees keys 0..p (decode and chunked prefill work
+   * as they should; spec pitfall 1). `none`: every valid key.
+   */
+  readonly mask?: MaskKind;
+  /** Sliding window: with a causal mask, query p sees keys (p − window, p] — `window` keys, itself included. */
+  readonly window?: number;
+  /** With a window: the first `sinkTokens` keys stay visible to every query (StreamingLLM's attention sinks). */
+  readonly sinkTokens?: number;
+  /**
+   * Valid keys per sequence (B numbers, each ≤ T). Keys at t ≥ len_b are invisible and the
+   * queries sit at the end of each sequence. Default: T for every sequence.
+   */
+  readonly kvLengths?: readonly number[];
+  /**
+   * Extra additive mask (0 keeps, −∞ hides), combined with the above: f32 [S, T], [B, S, T]
+   * or [B, Hq, S, T] (size-1 axes broadcast). Keys are logical positions.
+   */
+  readonly bias?: Tensor | null;
+  /**
+   * When `v` is null, values are the first `valueDim` channels of each key row (MLA's
+   * absorbed form stores [latent ‖ k_pe] once and reads the latent as V, as FlashMLA does).
+   */
+  readonly valueDim?: number;
+  /** Also return the log-sum-exp of each query row's scaled, masked scores. */
+  readonly returnLse?: boolean;
+  /** `auto` (default): the fused kernel if this backend has one that accepts the inputs, else the composed fallback. */
+  readonly implementation?: 'auto' | 'fused' | 'composed';
+  readonly signal?: AbortSignal;
+}
+
+export interface AttentionResult {
+  /** [B, S, Hq, Dv]. A query that sees no key outputs zeros. */
+  readonly out: Tensor;
+  /** [B, S, Hq], natural log; −∞ for a query that sees no key. Present when `returnLse`. */
+  readonly lse?: Tensor;
+  /** Which implementation ran, and why the fused one declined if it did. */
+  readonly dispatch: DispatchReport;
+}
+
+export interface DispatchReport {
+  readonly implementation: string;
+  readonly declined?: string;
+}
+
+export interface SparseAttentionOptions extends Omit<AttentionOptions, 'window' | 'mask'> {
+  /**
+   * Causality still applies to the listed keys (a key after the query's position is hidden),
+   * default true. Set false for non-causal sparse attention.
+   */
+  readonly causal?: boolean;
+}
+
+export interface BlockSparseAttentionOptions extends SparseAttentionOptions {
+  /** Keys per block (NSA's selection block l′). Block j covers keys [j·blockSize, (j+1)·blockSize). */
+  readonly blockSize: number;
+}
