@@ -1,5 +1,6 @@
 import type { VariantEntry } from '../adapter.js';
 import { attentionAdapter } from './attention.js';
+import { mlaAdapter } from './mla.js';
 import { ropeAdapter } from './rope.js';
 
 /**
@@ -11,7 +12,7 @@ export const VARIANTS: Readonly<Record<string, VariantEntry>> = {
   mha: attentionAdapter,
   gqa: attentionAdapter,
   mqa: attentionAdapter,
-  mla: { pending: 'attention-mla is not implemented yet (issue 6)' },
+  mla: mlaAdapter,
   dsa: { pending: 'indexer-dsa is not implemented yet (issue 7)' },
   nsa: { pending: 'attention-nsa is not implemented yet (issue 8)' },
 };
