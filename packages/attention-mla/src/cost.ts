@@ -17,12 +17,12 @@
 //
 // plus the memory traffic of what each order materialises, in f32 elements written once and
 // read back once: naive T·H·(dn+dr+dv) (the expanded K and V), absorbed S·H·(2C+dr) (absorbed
-// queries and latent outputs). The cost is MACs + ELEMENT_COST_MACS · elements; the order
-// with the lower cost wins, ties go to absorbed.
+// queries and latent outputs). The cost is MACs + e · elements, e = ELEMENT_COST_MACS by
+// default; the order with the lower cost wins, ties go to absorbed.
 //
 // For DeepSeek-V3 (H 128, C 512, dn 128, dr 64, dv 128) a decode step (S = 1) costs naive
 // ≈ 16.8M·T MACs vs absorbed ≈ 0.14M·T: absorbed by two orders of magnitude; a prefill
-// from position 0 (S = T) is ≈ 3.5× cheaper naive once T exceeds a few tokens, because the
+// from position 0 (S = T) is cheaper naive, by up to 3.4× as T grows, because the
 // latent keys and values are 3–4× wider than a head's. Decode always takes absorbed (the
 // cache-friendly order DeepSeek and FlashMLA use); other calls follow the cost.
 
@@ -31,12 +31,13 @@ import type { ResolvedMLAConfig } from './config.js';
 export type MLAOrder = 'naive' | 'absorbed';
 
 /**
- * What writing one f32 element and reading it back costs, in multiply–adds. Memory-bound
- * copies run about an order of magnitude slower per element than a register-blocked FMA loop
- * on CPUs and GPUs alike; 4 is the figure `pnpm bench` measured for this package's CPU path
- * (see BENCHMARKS.md), and the choice is insensitive to it except near the crossover.
+ * What writing one f32 element and reading it back costs, in multiply–adds. `pnpm bench`
+ * measures it per backend (BENCHMARKS.md): 0.9 on the CPU backend, whose matrix products are
+ * plain JavaScript. Memory traffic is relatively dearer on GPUs; pass a larger figure to
+ * `orderCosts` / `chooseOrder` there. The pick only moves near the crossover: the MAC terms
+ * differ by several times everywhere else.
  */
-export const ELEMENT_COST_MACS = 4;
+export const ELEMENT_COST_MACS = 1;
 
 export interface OrderCostInput {
   /** New queries per sequence (S). */
@@ -51,12 +52,12 @@ export interface OrderCost {
   readonly macs: number;
   /** f32 elements materialised between kernels (written, then read). */
   readonly elements: number;
-  /** macs + ELEMENT_COST_MACS · elements. */
+  /** macs + elementCostMacs · elements. */
   readonly cost: number;
 }
 
 /** The cost of each order for one sequence (the formulas at the top of this file). */
-export function orderCosts(config: ResolvedMLAConfig, input: OrderCostInput): Record<MLAOrder, OrderCost> {
+export function orderCosts(config: ResolvedMLAConfig, input: OrderCostInput, elementCostMacs = ELEMENT_COST_MACS): Record<MLAOrder, OrderCost> {
   const { nHeads: H, kvLoraRank: C, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv } = config;
   const S = input.queries;
   const T = input.keys;
@@ -67,14 +68,14 @@ export function orderCosts(config: ResolvedMLAConfig, input: OrderCostInput): Re
   const absorbedMacs = S * H * dn * C + P * H * (2 * C + dr) + S * H * C * dv;
   const absorbedElements = S * H * (2 * C + dr);
   return {
-    naive: { macs: naiveMacs, elements: naiveElements, cost: naiveMacs + ELEMENT_COST_MACS * naiveElements },
-    absorbed: { macs: absorbedMacs, elements: absorbedElements, cost: absorbedMacs + ELEMENT_COST_MACS * absorbedElements },
+    naive: { macs: naiveMacs, elements: naiveElements, cost: naiveMacs + elementCostMacs * naiveElements },
+    absorbed: { macs: absorbedMacs, elements: absorbedElements, cost: absorbedMacs + elementCostMacs * absorbedElements },
   };
 }
 
 /** Decode (one query per sequence) → absorbed; otherwise the cheaper order by `orderCosts`. */
-export function chooseOrder(config: ResolvedMLAConfig, input: OrderCostInput): MLAOrder {
+export function chooseOrder(config: ResolvedMLAConfig, input: OrderCostInput, elementCostMacs = ELEMENT_COST_MACS): MLAOrder {
   if (input.queries === 1) return 'absorbed';
-  const c = orderCosts(config, input);
+  const c = orderCosts(config, input, elementCostMacs);
   return c.naive.cost < c.absorbed.cost ? 'naive' : 'absorbed';
 }

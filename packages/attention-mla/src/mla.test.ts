@@ -222,6 +222,8 @@ for (const backendFactory of available) {
       }
       const [naive = new Float32Array(), absorbed = new Float32Array()] = sparse;
       expectClose(naive, absorbed, SAME, 'naive vs absorbed, two keys per query');
+      using perHead = tensor(backend, new Int32Array(S * 2 * 2), [B, S, 2, 2], { dtype: 'i32' });
+      await expectRejects(layer.attend(p, view, { selectedKeys: perHead }), 'ShapeError', 'selectedKeys');
       // Queries 0 and 1 see at most keys {0, own} anyway; later ones must differ from dense.
       expect(compareArrays(absorbed.subarray(3 * config.dim), dense.subarray(3 * config.dim), SAME).pass).toBe(false);
       expectClose(absorbed.subarray(0, 2 * config.dim), dense.subarray(0, 2 * config.dim), SAME, 'queries that see only {0, own}');

@@ -149,6 +149,7 @@ export class MLA implements Disposable {
   async forward(x: Tensor, options: MLAForwardOptions = {}): Promise<Tensor> {
     const fn = 'MLA.forward';
     this.#assertUsable(fn);
+    throwIfAborted(options.signal, fn);
     const { cache } = options;
     const B = dim(x, 0);
     if (cache && cache.batchSize !== B) throw new ShapeError({ fn, expected: `a cache of batch size ${B} (x is ${formatShape(x.shape)})`, got: String(cache.batchSize) });
@@ -163,7 +164,7 @@ export class MLA implements Disposable {
       return y;
     } catch (error) {
       // A call that fails after its append (an abort, a refused option) takes its rows back out.
-      if (cache) cache.truncate(before);
+      cache?.truncate(before);
       throw error;
     }
   }
@@ -250,6 +251,13 @@ export class MLA implements Disposable {
     const S = dim(q, 1);
     this.#validateView(fn, view, startPositions, S);
     const selectedKeys = options.selectedKeys ?? null;
+    if (selectedKeys) {
+      selectedKeys.assertAlive(fn);
+      const [b, s, one] = selectedKeys.shape;
+      if (selectedKeys.dtype !== 'i32' || selectedKeys.rank !== 4 || b !== dim(q, 0) || s !== S || one !== 1) {
+        throw new ShapeError({ fn, expected: `selectedKeys i32 [${dim(q, 0)}, ${S}, 1, K] (one key list per query, shared by the heads)`, got: `${selectedKeys.dtype} ${formatShape(selectedKeys.shape)}` });
+      }
+    }
     const T = Math.max(...view.lengths);
     const requested = options.order ?? 'auto';
     if (requested !== 'auto' && requested !== 'naive' && requested !== 'absorbed') {

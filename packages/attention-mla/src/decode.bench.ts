@@ -1,0 +1,262 @@
+// pnpm bench (from packages/attention-mla, or `pnpm bench` at the root through turbo):
+// decode tokens/s of MLA (absorbed and naive) against an MHA layer of the same width, at
+// contexts of 1K–64K tokens, with the KV bytes each one holds; then prefill calls in both
+// orders beside the order the cost rule picks, and the element-vs-MAC cost of this backend.
+//
+//   tsx src/decode.bench.ts [--backend cpu] [--contexts 1024,4096,16384,65536] [--seconds 2]
+//
+// Records {name, implementation, backend, metric, value, unit} go to
+// bench-results/attention-mla-decode.json at the repository root.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { attention } from '@attnkit/attention-mha';
+import type { CacheView } from '@attnkit/kvcache';
+import { type Backend, type BackendName, type Tensor, concat, createBackend, linear, reshape, rope, ropeInvFreq, tensor, writeSlice, zeros } from '@attnkit/tensor-core';
+import { SeededRandom } from '@attnkit/testkit';
+import { DEEPSEEK_V2_LITE_MLA, type MLAConfigInput, resolveMLAConfig } from './config.js';
+import { chooseOrder, ELEMENT_COST_MACS, orderCosts, type MLAOrder } from './cost.js';
+import { MLA } from './mla.js';
+import { FixtureLatentCache } from './testing/fixtures/latent-cache.js';
+import { randomMLAWeights, uploadMLAWeights } from './testing/fixtures/reference-mla.js';
+
+interface BenchRecord {
+  readonly name: string;
+  readonly implementation: string;
+  readonly backend: string;
+  readonly metric: string;
+  readonly value: number;
+  readonly unit: string;
+}
+
+const { values: args } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'cpu' },
+    contexts: { type: 'string', default: '1024,4096,16384,65536' },
+    seconds: { type: 'string', default: '2' },
+  },
+});
+const contexts = (args.contexts ?? '').split(',').map(Number);
+const minSeconds = Number(args.seconds);
+
+/**
+ * DeepSeek-V2-Lite (16 heads, no query compression, mscale 0.707, YaRN on) with every width
+ * divided by 4 so a 64K context runs on a 2-core CPU: dim 512, C 128, dn 32, dr 16, dv 32.
+ * Per token the latent cache holds C+dr = 144 values, an MHA cache with the same head dims
+ * 16·(48+32) = 1280: the same 8.9× ratio as the full-size model (576 vs 5120).
+ */
+const CONFIG: MLAConfigInput = {
+  ...DEEPSEEK_V2_LITE_MLA,
+  dim: 512,
+  kvLoraRank: 128,
+  qkNopeHeadDim: 32,
+  qkRopeHeadDim: 16,
+  vHeadDim: 32,
+  maxSeqLen: Math.max(...contexts) + 64,
+};
+
+const records: BenchRecord[] = [];
+const config = resolveMLAConfig(CONFIG);
+const requested = args.backend ?? 'cpu';
+if (!isBackendName(requested)) throw new Error(`unknown backend "${requested}"`);
+const { backend } = await createBackend({ prefer: requested });
+const rng = new SeededRandom(7);
+const uniform = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
+
+console.log(`attention-mla decode benchmark on ${backend.info.name} (${backend.info.adapter}), Node ${process.version}`);
+console.log(
+  `config: dim ${config.dim}, H ${config.nHeads}, q_lora ${config.qLoraRank}, C ${config.kvLoraRank}, dn ${config.qkNopeHeadDim}, dr ${config.qkRopeHeadDim}, dv ${config.vHeadDim}, YaRN ${config.yarnActive ? 'on' : 'off'}; batch 1, f32`,
+);
+
+const mla = await MLA.fromRecord(backend, config, uploadMLAWeights(backend, config, randomMLAWeights(config, 1)), { ownsWeights: true });
+const mha = createMHA(backend);
+
+for (const T of contexts) {
+  for (const implementation of ['mla-absorbed', 'mla-naive', 'mha'] as const) {
+    const result = implementation === 'mha' ? await decodeMHA(T) : await decodeMLA(T, implementation === 'mla-absorbed' ? 'absorbed' : 'naive');
+    const row = `decode ctx=${T}`;
+    records.push({ name: row, implementation, backend: backend.info.name, metric: 'decode', value: result.tokensPerSecond, unit: 'tokens/s' });
+    records.push({ name: row, implementation, backend: backend.info.name, metric: 'kv bytes held', value: result.kvBytes, unit: 'B' });
+    if (result.transientBytes > 0) records.push({ name: row, implementation, backend: backend.info.name, metric: 'transient K/V bytes per step', value: result.transientBytes, unit: 'B' });
+    console.log(
+      `${row.padEnd(18)} ${implementation.padEnd(13)} ${result.tokensPerSecond.toFixed(2).padStart(9)} tokens/s   kv held ${mib(result.kvBytes).padStart(9)}` +
+        (result.transientBytes > 0 ? `   + ${mib(result.transientBytes)} expanded per step` : ''),
+    );
+  }
+}
+
+console.log('\nprefill / chunk calls (S new tokens, T keys): both orders, and the order the cost rule picks');
+for (const [S, T] of [
+  [64, 64],
+  [256, 256],
+  [16, 1024],
+  [256, 1024],
+  [4, 4096],
+  [64, 4096],
+] as const) {
+  const times: Record<MLAOrder, number> = { naive: await timeCall(S, T, 'naive'), absorbed: await timeCall(S, T, 'absorbed') };
+  const picked = chooseOrder(config, { queries: S, keys: T });
+  const faster: MLAOrder = times.naive < times.absorbed ? 'naive' : 'absorbed';
+  const costs = orderCosts(config, { queries: S, keys: T });
+  for (const order of ['naive', 'absorbed'] as const) {
+    records.push({ name: `call S=${S} T=${T}`, implementation: `mla-${order}`, backend: backend.info.name, metric: 'time', value: times[order], unit: 'ms' });
+  }
+  console.log(
+    `S ${String(S).padStart(4)}  T ${String(T).padStart(5)}   naive ${times.naive.toFixed(1).padStart(8)} ms   absorbed ${times.absorbed.toFixed(1).padStart(8)} ms   ` +
+      `rule: ${picked.padEnd(8)} (cost ratio naive/absorbed ${(costs.naive.cost / costs.absorbed.cost).toFixed(2)})   faster: ${faster}${picked === faster ? '' : '   <- rule disagrees'}`,
+  );
+}
+
+const ratio = await elementVsMacCost();
+records.push({ name: 'element vs MAC cost', implementation: 'backend', backend: backend.info.name, metric: 'ratio', value: ratio, unit: 'MACs per element' });
+console.log(`\nan f32 element written and read back costs ${ratio.toFixed(1)} multiply–adds on ${backend.info.name} (ELEMENT_COST_MACS = ${ELEMENT_COST_MACS})`);
+
+mla.dispose();
+mha.dispose();
+await backend.dispose();
+const out = resolve(dirname(fileURLToPath(import.meta.url)), '../../../bench-results/attention-mla-decode.json');
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(records, null, 2)}\n`);
+console.log(`records: ${out}`);
+
+// ---------------------------------------------------------------------------------------------
+
+interface DecodeResult {
+  readonly tokensPerSecond: number;
+  readonly kvBytes: number;
+  readonly transientBytes: number;
+}
+
+/**
+ * Decode steps per second from the median step time: one warm-up step, then steps until
+ * `minSeconds` have passed (at least 3, or 1 when a step alone outlasts the budget; at most 50).
+ * The median keeps the figure steady on a machine other jobs share.
+ */
+async function timeSteps(step: () => Promise<void>): Promise<number> {
+  const timed = async (): Promise<number> => {
+    const start = performance.now();
+    await step();
+    return performance.now() - start;
+  };
+  const budget = minSeconds * 1000;
+  const warmUp = await timed();
+  const samples: number[] = [];
+  let spent = 0;
+  while (samples.length < (warmUp > budget ? 1 : 3) || (spent < budget && samples.length < 50)) {
+    const ms = await timed();
+    samples.push(ms);
+    spent += ms;
+  }
+  samples.sort((a, b) => a - b);
+  const mid = samples.length / 2;
+  const median = samples.length % 2 === 1 ? (samples[Math.floor(mid)] ?? 0) : ((samples[mid - 1] ?? 0) + (samples[mid] ?? 0)) / 2;
+  return 1000 / median;
+}
+
+async function decodeMLA(T: number, order: MLAOrder): Promise<DecodeResult> {
+  const { kvLoraRank: C, qkRopeHeadDim: dr, nHeads: H, qkHeadDim, vHeadDim: dv } = config;
+  using cache = new FixtureLatentCache(backend, 1, T + 64, C, dr); // room for the ≤ 51 steps
+  {
+    using filler = tensor(backend, uniform(T * (C + dr)), [1, T, 1, C + dr]); // a context of T cached rows
+    await cache.updateAndFetch(filler, null);
+  }
+  using x = tensor(backend, uniform(config.dim), [1, 1, config.dim]);
+  const tokensPerSecond = await timeSteps(async () => {
+    (await mla.forward(x, { cache, order })).dispose();
+  });
+  return { tokensPerSecond, kvBytes: T * (C + dr) * 4, transientBytes: order === 'naive' ? T * H * (qkHeadDim + dv) * 4 : 0 };
+}
+
+/** Multi-head attention with MLA's head dims (K dn+dr = 48, V dv = 32, 16 heads) and its own K/V cache. */
+function createMHA(b: Backend): { step: (x: Tensor, cacheK: Tensor, cacheV: Tensor, length: number) => Promise<Tensor>; dispose: () => void } {
+  const { dim, nHeads: H, qkHeadDim: D, vHeadDim: Dv } = config;
+  const w = (out: number, inp: number): Tensor => tensor(b, uniform(out * inp).map((v) => v / Math.sqrt(inp)), [out, inp]);
+  const wq = w(H * D, dim);
+  const wk = w(H * D, dim);
+  const wv = w(H * Dv, dim);
+  const wo = w(dim, H * Dv);
+  const invFreq = tensor(b, ropeInvFreq({ dim: D, yarn: config.yarn }), [D / 2]);
+  return {
+    async step(x, cacheK, cacheV, length) {
+      using positions = tensor(b, Int32Array.of(length), [1, 1], { dtype: 'i32' });
+      using q0 = await linear(x, wq); // [1, 1, H·D]
+      using k0 = await linear(x, wk);
+      using v0 = await linear(x, wv); // [1, 1, H·Dv]
+      using q1 = reshape(q0, [1, 1, H, D]);
+      using k1 = reshape(k0, [1, 1, H, D]);
+      using v1 = reshape(v0, [1, 1, H, Dv]);
+      using q = await rope(q1, positions, invFreq, { layout: 'halfsplit' });
+      using k = await rope(k1, positions, invFreq, { layout: 'halfsplit' });
+      await writeSlice(cacheK, k, 1, length);
+      await writeSlice(cacheV, v1, 1, length);
+      const { out } = await attention(q, cacheK, cacheV, { kvLengths: [length + 1] });
+      using o = out;
+      using flat = reshape(o, [1, 1, H * Dv]);
+      return linear(flat, wo);
+    },
+    dispose() {
+      for (const t of [wq, wk, wv, wo, invFreq]) t.dispose();
+    },
+  };
+}
+
+async function decodeMHA(T: number): Promise<DecodeResult> {
+  const { nHeads: H, qkHeadDim: D, vHeadDim: Dv } = config;
+  using cacheK = zeros(backend, [1, T + 64, H, D]);
+  using cacheV = zeros(backend, [1, T + 64, H, Dv]);
+  {
+    using k = tensor(backend, uniform(T * H * D), [1, T, H, D]);
+    using v = tensor(backend, uniform(T * H * Dv), [1, T, H, Dv]);
+    await writeSlice(cacheK, k, 1, 0);
+    await writeSlice(cacheV, v, 1, 0);
+  }
+  using x = tensor(backend, uniform(config.dim), [1, 1, config.dim]);
+  let length = T;
+  const tokensPerSecond = await timeSteps(async () => {
+    // Overwrites the same slot after the context: the cache stays at T + 1 tokens.
+    (await mha.step(x, cacheK, cacheV, length)).dispose();
+    length = T;
+  });
+  return { tokensPerSecond, kvBytes: T * H * (D + Dv) * 4, transientBytes: 0 };
+}
+
+/** Milliseconds of one attend call of S queries over T keys (T − S random rows, then the S new ones). */
+async function timeCall(S: number, T: number, order: MLAOrder): Promise<number> {
+  const { kvLoraRank: C, qkRopeHeadDim: dr } = config;
+  using x = tensor(backend, uniform(S * config.dim), [1, S, config.dim]);
+  using projection = await mla.project(x, T - S);
+  using past = tensor(backend, uniform((T - S) * (C + dr)), [1, T - S, 1, C + dr]);
+  using rows = await concat([past, projection.kvRows], 1);
+  const view: CacheView = { keys: rows, values: null, valueDim: C, rowMap: null, lengths: [T] };
+  (await mla.attend(projection, view, { order })).y.dispose(); // warm-up
+  const start = performance.now();
+  (await mla.attend(projection, view, { order })).y.dispose();
+  return performance.now() - start;
+}
+
+/** Time per f32 element of a copy (concat: each element read and written once) over time per MAC of a linear. */
+async function elementVsMacCost(): Promise<number> {
+  const rows = 2048;
+  const width = 512;
+  using x = tensor(backend, uniform(rows * width), [rows, width]);
+  using w = tensor(backend, uniform(width * width), [width, width]);
+  (await linear(x, w)).dispose();
+  let start = performance.now();
+  for (let i = 0; i < 3; i++) (await linear(x, w)).dispose();
+  const perMac = (performance.now() - start) / (3 * rows * width * width);
+  (await concat([x, x], 1)).dispose();
+  start = performance.now();
+  for (let i = 0; i < 3; i++) (await concat([x, x], 1)).dispose();
+  const perElement = (performance.now() - start) / (3 * 2 * rows * width);
+  return perElement / perMac;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+}
+
+function isBackendName(n: string | undefined): n is BackendName {
+  return n === 'cpu' || n === 'gpujs-cpu' || n === 'gpujs-webasm' || n === 'gpujs-webgpu' || n === 'gpujs-webgl2' || n === 'gpujs-webgl' || n === 'gpujs-headlessgl';
+}
