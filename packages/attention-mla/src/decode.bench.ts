@@ -58,6 +58,7 @@ const CONFIG: MLAConfigInput = {
 };
 
 const records: BenchRecord[] = [];
+if (contexts.some((t) => !Number.isInteger(t) || t < 1) || !(minSeconds > 0)) throw new Error('--contexts takes positive integers, --seconds a positive number');
 const config = resolveMLAConfig(CONFIG);
 const requested = args.backend ?? 'cpu';
 if (!isBackendName(requested)) throw new Error(`unknown backend "${requested}"`);
@@ -77,11 +78,12 @@ for (const T of contexts) {
   for (const implementation of ['mla-absorbed', 'mla-naive', 'mha'] as const) {
     const result = implementation === 'mha' ? await decodeMHA(T) : await decodeMLA(T, implementation === 'mla-absorbed' ? 'absorbed' : 'naive');
     const row = `decode ctx=${T}`;
-    records.push({ name: row, implementation, backend: backend.info.name, metric: 'decode', value: result.tokensPerSecond, unit: 'tokens/s' });
+    records.push({ name: row, implementation, backend: backend.info.name, metric: 'decode (CPU time)', value: result.tokensPerSecond.cpu, unit: 'tokens/s' });
+    records.push({ name: row, implementation, backend: backend.info.name, metric: 'decode (wall clock)', value: result.tokensPerSecond.wall, unit: 'tokens/s' });
     records.push({ name: row, implementation, backend: backend.info.name, metric: 'kv bytes held', value: result.kvBytes, unit: 'B' });
     if (result.transientBytes > 0) records.push({ name: row, implementation, backend: backend.info.name, metric: 'transient K/V bytes per step', value: result.transientBytes, unit: 'B' });
     console.log(
-      `${row.padEnd(18)} ${implementation.padEnd(13)} ${result.tokensPerSecond.toFixed(2).padStart(9)} tokens/s   kv held ${mib(result.kvBytes).padStart(9)}` +
+      `${row.padEnd(18)} ${implementation.padEnd(13)} ${result.tokensPerSecond.cpu.toFixed(2).padStart(8)} tokens/s (wall ${result.tokensPerSecond.wall.toFixed(2).padStart(7)})   kv held ${mib(result.kvBytes).padStart(9)}` +
         (result.transientBytes > 0 ? `   + ${mib(result.transientBytes)} expanded per step` : ''),
     );
   }
@@ -104,7 +106,7 @@ for (const [S, T] of [
     records.push({ name: `call S=${S} T=${T}`, implementation: `mla-${order}`, backend: backend.info.name, metric: 'time', value: times[order], unit: 'ms' });
   }
   console.log(
-    `S ${String(S).padStart(4)}  T ${String(T).padStart(5)}   naive ${times.naive.toFixed(1).padStart(8)} ms   absorbed ${times.absorbed.toFixed(1).padStart(8)} ms   ` +
+    `S ${String(S).padStart(4)}  T ${String(T).padStart(5)}   naive ${times.naive.toFixed(1).padStart(8)} ms   absorbed ${times.absorbed.toFixed(1).padStart(8)} ms (CPU)   ` +
       `rule: ${picked.padEnd(8)} (cost ratio naive/absorbed ${(costs.naive.cost / costs.absorbed.cost).toFixed(2)})   faster: ${faster}${picked === faster ? '' : '   <- rule disagrees'}`,
   );
 }
@@ -124,35 +126,47 @@ console.log(`records: ${out}`);
 // ---------------------------------------------------------------------------------------------
 
 interface DecodeResult {
-  readonly tokensPerSecond: number;
+  /** Tokens per second of CPU time, and of wall-clock time. */
+  readonly tokensPerSecond: { readonly cpu: number; readonly wall: number };
   readonly kvBytes: number;
   readonly transientBytes: number;
 }
 
+/** Milliseconds of `work`: CPU time of this process (user + system) and wall-clock time. */
+async function measure(work: () => Promise<void>): Promise<{ cpu: number; wall: number }> {
+  const cpuStart = process.cpuUsage();
+  const wallStart = performance.now();
+  await work();
+  const wall = performance.now() - wallStart;
+  const { user, system } = process.cpuUsage(cpuStart);
+  return { cpu: (user + system) / 1000, wall };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length / 2;
+  return s.length % 2 === 1 ? (s[Math.floor(mid)] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
 /**
- * Decode steps per second from the median step time: one warm-up step, then steps until
- * `minSeconds` have passed (at least 3, or 1 when a step alone outlasts the budget; at most 50).
- * The median keeps the figure steady on a machine other jobs share.
+ * Decode steps per second, from the median step time: one warm-up step, then steps until
+ * `minSeconds` have passed (at least 3, or 1 when a step alone outlasts the budget; at most
+ * 50). Every backend here runs on this one thread, so CPU time is the time the step needs;
+ * wall time also counts what other jobs on the machine take from it.
  */
-async function timeSteps(step: () => Promise<void>): Promise<number> {
-  const timed = async (): Promise<number> => {
-    const start = performance.now();
-    await step();
-    return performance.now() - start;
-  };
+async function timeSteps(step: () => Promise<void>): Promise<{ cpu: number; wall: number }> {
   const budget = minSeconds * 1000;
-  const warmUp = await timed();
-  const samples: number[] = [];
+  const warmUp = await measure(step);
+  const cpu: number[] = [];
+  const wall: number[] = [];
   let spent = 0;
-  while (samples.length < (warmUp > budget ? 1 : 3) || (spent < budget && samples.length < 50)) {
-    const ms = await timed();
-    samples.push(ms);
-    spent += ms;
+  while (cpu.length < (warmUp.wall > budget ? 1 : 3) || (spent < budget && cpu.length < 50)) {
+    const m = await measure(step);
+    cpu.push(m.cpu);
+    wall.push(m.wall);
+    spent += m.wall;
   }
-  samples.sort((a, b) => a - b);
-  const mid = samples.length / 2;
-  const median = samples.length % 2 === 1 ? (samples[Math.floor(mid)] ?? 0) : ((samples[mid - 1] ?? 0) + (samples[mid] ?? 0)) / 2;
-  return 1000 / median;
+  return { cpu: 1000 / median(cpu), wall: 1000 / median(wall) };
 }
 
 async function decodeMLA(T: number, order: MLAOrder): Promise<DecodeResult> {
@@ -222,7 +236,7 @@ async function decodeMHA(T: number): Promise<DecodeResult> {
   return { tokensPerSecond, kvBytes: T * H * (D + Dv) * 4, transientBytes: 0 };
 }
 
-/** Milliseconds of one attend call of S queries over T keys (T − S random rows, then the S new ones). */
+/** CPU milliseconds of one attend call of S queries over T keys (T − S random rows, then the S new ones). */
 async function timeCall(S: number, T: number, order: MLAOrder): Promise<number> {
   const { kvLoraRank: C, qkRopeHeadDim: dr } = config;
   using x = tensor(backend, uniform(S * config.dim), [1, S, config.dim]);
@@ -230,10 +244,9 @@ async function timeCall(S: number, T: number, order: MLAOrder): Promise<number> 
   using past = tensor(backend, uniform((T - S) * (C + dr)), [1, T - S, 1, C + dr]);
   using rows = await concat([past, projection.kvRows], 1);
   const view: CacheView = { keys: rows, values: null, valueDim: C, rowMap: null, lengths: [T] };
-  (await mla.attend(projection, view, { order })).y.dispose(); // warm-up
-  const start = performance.now();
-  (await mla.attend(projection, view, { order })).y.dispose();
-  return performance.now() - start;
+  const call = async (): Promise<void> => (await mla.attend(projection, view, { order })).y.dispose();
+  await call(); // warm-up
+  return (await measure(call)).cpu;
 }
 
 /** Time per f32 element of a copy (concat: each element read and written once) over time per MAC of a linear. */
@@ -242,14 +255,17 @@ async function elementVsMacCost(): Promise<number> {
   const width = 512;
   using x = tensor(backend, uniform(rows * width), [rows, width]);
   using w = tensor(backend, uniform(width * width), [width, width]);
-  (await linear(x, w)).dispose();
-  let start = performance.now();
-  for (let i = 0; i < 3; i++) (await linear(x, w)).dispose();
-  const perMac = (performance.now() - start) / (3 * rows * width * width);
-  (await concat([x, x], 1)).dispose();
-  start = performance.now();
-  for (let i = 0; i < 3; i++) (await concat([x, x], 1)).dispose();
-  const perElement = (performance.now() - start) / (3 * 2 * rows * width);
+  const product = async (): Promise<void> => (await linear(x, w)).dispose();
+  const copy = async (): Promise<void> => (await concat([x, x], 1)).dispose();
+  await product();
+  await copy();
+  const samples = async (work: () => Promise<void>): Promise<number[]> => {
+    const ms: number[] = [];
+    for (let i = 0; i < 3; i++) ms.push((await measure(work)).cpu);
+    return ms;
+  };
+  const perMac = median(await samples(product)) / (rows * width * width);
+  const perElement = median(await samples(copy)) / (2 * rows * width);
   return perElement / perMac;
 }
 
