@@ -18,6 +18,7 @@ export interface AttentionGeometry {
 }
 
 const KV_DTYPES = ['f32', 'f16', 'bf16', 'int8', 'fp8e4m3'] as const;
+const IMPLEMENTATIONS = ['auto', 'fused', 'composed', 'reference'] as const;
 
 /** Checks q/k/v/options of every attention entry point and derives the sizes. */
 export function validateAttention(fn: string, q: Tensor, k: Tensor, v: Tensor | null, options: AttentionOptions, causalDefault = true): AttentionGeometry {
@@ -69,7 +70,9 @@ export function validateAttention(fn: string, q: Tensor, k: Tensor, v: Tensor | 
 
   const lengths = options.kvLengths ?? new Array<number>(B).fill(T);
   if (lengths.length !== B) throw new ShapeError({ fn, expected: `kvLengths of ${B} entries`, got: String(lengths.length) });
-  const causal = (options.mask ?? (causalDefault ? 'causal' : 'none')) === 'causal';
+  const mask = options.mask ?? (causalDefault ? 'causal' : 'none');
+  if (mask !== 'causal' && mask !== 'none') throw new ConfigError({ fn, expected: "mask 'causal' or 'none'", got: String(mask) });
+  const causal = mask === 'causal';
   for (const [b, len] of lengths.entries()) {
     if (!Number.isInteger(len) || len < 0 || len > T) throw new ShapeError({ fn, expected: `kvLengths[${b}] in [0, ${T}]`, got: String(len) });
     if (causal && len < S) {
@@ -88,6 +91,10 @@ export function validateAttention(fn: string, q: Tensor, k: Tensor, v: Tensor | 
   const sinkTokens = options.sinkTokens ?? 0;
   if (!Number.isInteger(sinkTokens) || sinkTokens < 0 || (sinkTokens > 0 && window === null)) {
     throw new ConfigError({ fn, expected: 'sinkTokens ≥ 0, used together with a window', got: `${sinkTokens} (window ${window})` });
+  }
+  const implementation = options.implementation ?? 'auto';
+  if (!IMPLEMENTATIONS.some((i) => i === implementation)) {
+    throw new ConfigError({ fn, expected: `implementation ${IMPLEMENTATIONS.map((i) => `'${i}'`).join(', ')}`, got: String(implementation) });
   }
   const bias = options.bias;
   if (bias) {
