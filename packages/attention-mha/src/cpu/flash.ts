@@ -7,7 +7,7 @@
 // Axis letters: B batch, S queries, T logical keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
 
 import { BackendError, type CpuStorage, isCpuBackend, throwIfAborted } from '@attnkit/tensor-core';
-import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
+import type { AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
 import { KvTileRows } from './kv-rows.js';
 import { accumulateTile, scoreTile, softmaxTile } from './tile-math.js';
 
