@@ -28,7 +28,7 @@ export async function attention(q: Tensor, k: Tensor, v: Tensor | null, options:
 export async function sparseAttention(q: Tensor, k: Tensor, v: Tensor | null, indices: Tensor, options: SparseAttentionOptions = {}): Promise<AttentionResult> {
   const fn = 'sparseAttention';
   const g = validateAttention(fn, q, k, v, { ...options, mask: options.causal === false ? 'none' : 'causal' });
-  validateIndexTensor(fn, 'indices', indices, g);
+  validateIndexTensor(fn, 'indices', indices, g, q);
   const inputs = { q, k, v, bias: options.bias ?? null, rowMap: options.rowMap ?? null, selection: indices };
   return run(fn, inputs, options, g, { kind: 'indices', tensor: indices });
 }
@@ -46,7 +46,7 @@ export async function blockSparseAttention(
 ): Promise<AttentionResult> {
   const fn = 'blockSparseAttention';
   const g = validateAttention(fn, q, k, v, { ...options, mask: options.causal === false ? 'none' : 'causal' });
-  validateIndexTensor(fn, 'blockIndices', blockIndices, g);
+  validateIndexTensor(fn, 'blockIndices', blockIndices, g, q);
   const inputs = { q, k, v, bias: options.bias ?? null, rowMap: options.rowMap ?? null, selection: blockIndices };
   return run(fn, inputs, options, g, { kind: 'blocks', tensor: blockIndices, blockSize: options.blockSize });
 }

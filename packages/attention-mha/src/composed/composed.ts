@@ -17,11 +17,11 @@ import {
   slice,
   softmax,
   tensor,
-  throwIfAborted,
   transpose,
   add,
   zeros,
 } from '@attnkit/tensor-core';
+import { AbortCheckpoint } from '../checkpoint.js';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem } from '../problem.js';
 import { visibilityMask } from './visibility.js';
 
@@ -42,11 +42,12 @@ export async function composedAttention(backend: Backend, inputs: AttentionInput
   using bias4 = inputs.bias && p.biasShape ? reshape(inputs.bias, p.biasShape) : null;
 
   const chunk = Math.max(1, Math.min(S, Math.floor(SCORE_BUDGET / Math.max(1, B * Hq * T))));
+  const checkpoint = new AbortCheckpoint(p.signal, p.fn, 0);
   const outs: Tensor[] = [];
   const lses: Tensor[] = [];
   try {
     for (let i0 = 0; i0 < S; i0 += chunk) {
-      throwIfAborted(p.signal, p.fn);
+      await checkpoint.check();
       const Sc = Math.min(chunk, S - i0);
       using qc = await slice(inputs.q, [0, i0, 0, 0], [B, Sc, Hq, D]);
       using qc5 = reshape(qc, [B, Sc, Hkv, G, D]);

@@ -6,7 +6,8 @@
 //
 // Axis letters: B batch, S queries, T logical keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
 
-import { BackendError, type CpuStorage, isCpuBackend, throwIfAborted } from '@attnkit/tensor-core';
+import { BackendError, type CpuStorage, isCpuBackend } from '@attnkit/tensor-core';
+import { AbortCheckpoint } from '../checkpoint.js';
 import type { AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
 import { KvTileRows } from './kv-rows.js';
 import { accumulateTile, scoreTile, softmaxTile } from './tile-math.js';
@@ -15,8 +16,6 @@ import { accumulateTile, scoreTile, softmaxTile } from './tile-math.js';
 const TILE_KEYS = 64;
 /** Query rows per block (positions × heads of one group); at least one position's G heads. */
 const BLOCK_ROWS = 32;
-/** With an AbortSignal, the kernel yields to the event loop this often (ms) so an abort can land. */
-const YIELD_EVERY_MS = 16;
 
 export const cpuFlashKernel: FusedAttentionKernel = {
   name: 'cpu-flash',
@@ -75,7 +74,7 @@ class FlashCpu {
   readonly #bsH: number;
   readonly #bsS: number;
   readonly #bsT: number;
-  #lastYield = 0;
+  readonly #checkpoint: AbortCheckpoint;
 
   constructor(problem: AttentionProblem, arrays: FlashArrays) {
     this.#p = problem;
@@ -102,26 +101,13 @@ class FlashCpu {
     this.#bsS = Sb === 1 ? 0 : Tb;
     this.#bsH = Hb === 1 ? 0 : Sb * Tb;
     this.#bsB = Bb === 1 ? 0 : Hb * Sb * Tb;
+    this.#checkpoint = new AbortCheckpoint(problem.signal, problem.fn);
   }
 
   async run(): Promise<void> {
-    const p = this.#p;
-    this.#lastYield = performance.now();
-    throwIfAborted(p.signal, p.fn);
-    if (p.selection.kind === 'dense') await this.#dense();
+    await this.#checkpoint.check();
+    if (this.#p.selection.kind === 'dense') await this.#dense();
     else await this.#sparse();
-  }
-
-  /** With a signal, gives the event loop a turn every YIELD_EVERY_MS so an abort can arrive. */
-  async #checkpoint(): Promise<void> {
-    const signal = this.#p.signal;
-    if (!signal) return;
-    throwIfAborted(signal, this.#p.fn);
-    const now = performance.now();
-    if (now - this.#lastYield < YIELD_EVERY_MS) return;
-    await new Promise<void>((resolve) => setTimeout(resolve, 0));
-    this.#lastYield = performance.now();
-    throwIfAborted(signal, this.#p.fn);
   }
 
   // --- dense: contiguous key ranges per row block --------------------------------------------
@@ -175,7 +161,7 @@ class FlashCpu {
       this.#addBias(R, n);
       softmaxTile(this.#s, R, n, TILE_KEYS, this.#m, this.#l, this.#acc, this.#p.Dv);
       accumulateTile(this.#s, R, n, TILE_KEYS, this.#vRows.data, this.#vRows.offsets, this.#p.Dv, this.#acc);
-      await this.#checkpoint();
+      await this.#checkpoint.check();
     }
   }
 
@@ -244,7 +230,7 @@ class FlashCpu {
             accumulateTile(this.#s, G, n, TILE_KEYS, this.#vRows.data, this.#vRows.offsets, this.#p.Dv, this.#acc);
           }
           this.#finishRows(G);
-          await this.#checkpoint();
+          await this.#checkpoint.check();
         }
       }
     }
