@@ -130,14 +130,13 @@ export class SlidingWindowKVCache implements KVCache {
   #view(): CacheView {
     const Tmax = this.sinkTokens + this.#ring;
     const lengths: number[] = [];
-    if (!this.#rowMap) {
-      const map = new Int32Array(this.batchSize * Tmax);
-      for (let b = 0; b < this.batchSize; b++) {
-        for (const [t, a] of this.#logicalPositions(b).entries()) map[b * Tmax + t] = this.#rowOf(b, a);
-      }
-      this.#rowMap = indexTensor(this.backend, map, [this.batchSize, Tmax]);
+    const map = this.#rowMap ? null : new Int32Array(this.batchSize * Tmax);
+    for (let b = 0; b < this.batchSize; b++) {
+      const positions = this.#logicalPositions(b);
+      lengths.push(positions.length);
+      if (map) for (const [t, a] of positions.entries()) map[b * Tmax + t] = this.#rowOf(b, a);
     }
-    for (let b = 0; b < this.batchSize; b++) lengths.push(this.#logicalPositions(b).length);
+    if (map) this.#rowMap = indexTensor(this.backend, map, [this.batchSize, Tmax]);
     return {
       keys: this.#keys,
       values: this.#values,
