@@ -7,7 +7,7 @@
 //   score_{h,t} = σ · ([q̃_h ‖ q_pe_h] · [c_t ‖ k_pe_t])
 //   ō_h = Σ_t p_{h,t} c_t ∈ R^C,   o_h = W_UV[h] ō_h ∈ R^dv
 
-import { type AttentionResult, attention, sparseAttention } from '@attnkit/attention-mha';
+import { type AttentionImplementation, type AttentionResult, attention, sparseAttention } from '@attnkit/attention-mha';
 import type { CacheView } from '@attnkit/kvcache';
 import { type Tensor, concat, dequantize, matmul, reshape, slice } from '@attnkit/tensor-core';
 import type { ResolvedMLAConfig } from './config.js';
@@ -53,12 +53,13 @@ export interface AbsorbedInputs {
   readonly q: Tensor;
   readonly view: CacheView;
   readonly selectedKeys: Tensor | null;
+  readonly implementation: AttentionImplementation;
   readonly signal: AbortSignal | undefined;
 }
 
 /** Per-head attention outputs o [B, S, H·dv] of the absorbed order (before wo). */
 export async function attendAbsorbed(inputs: AbsorbedInputs): Promise<{ o: Tensor; dispatch: AttentionResult['dispatch'] }> {
-  const { config, weights, q, view, selectedKeys, signal } = inputs;
+  const { config, weights, q, view, selectedKeys, implementation, signal } = inputs;
   const { nHeads: H, kvLoraRank: C, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv, softmaxScale: scale } = config;
   const B = dim(q, 0);
   const S = dim(q, 1);
@@ -71,7 +72,7 @@ export async function attendAbsorbed(inputs: AbsorbedInputs): Promise<{ o: Tenso
   using qAbsorbed = await concat([qLatent, qPe], 3); // [B, S, H, C+dr]
 
   // One kv head of width C+dr; values are its first C channels (the latent).
-  const common = { scale, kvLengths: view.lengths, rowMap: view.rowMap, valueDim: C, ...(signal ? { signal } : {}) };
+  const common = { scale, kvLengths: view.lengths, rowMap: view.rowMap, valueDim: C, implementation, ...(signal ? { signal } : {}) };
   const result = selectedKeys
     ? await sparseAttention(qAbsorbed, view.keys, null, selectedKeys, common)
     : await attention(qAbsorbed, view.keys, null, { ...common, mask: 'causal' });

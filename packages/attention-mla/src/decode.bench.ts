@@ -13,13 +13,12 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { attention } from '@attnkit/attention-mha';
-import type { CacheView } from '@attnkit/kvcache';
-import { type Backend, type BackendName, type Tensor, concat, createBackend, linear, reshape, rope, ropeInvFreq, tensor, writeSlice, zeros } from '@attnkit/tensor-core';
+import { type CacheView, ContiguousKVCache, MLALatentCache } from '@attnkit/kvcache';
+import { type Backend, type BackendName, type Tensor, concat, createBackend, linear, reshape, rope, ropeInvFreq, tensor } from '@attnkit/tensor-core';
 import { SeededRandom } from '@attnkit/testkit';
 import { DEEPSEEK_V2_LITE_MLA, type MLAConfigInput, resolveMLAConfig } from './config.js';
 import { chooseOrder, ELEMENT_COST_MACS, orderCosts, type MLAOrder } from './cost.js';
 import { MLA } from './mla.js';
-import { FixtureLatentCache } from './testing/fixtures/latent-cache.js';
 import { randomMLAWeights, uploadMLAWeights } from './testing/fixtures/reference-mla.js';
 
 interface BenchRecord {
@@ -54,7 +53,7 @@ const CONFIG: MLAConfigInput = {
   qkNopeHeadDim: 32,
   qkRopeHeadDim: 16,
   vHeadDim: 32,
-  maxSeqLen: Math.max(...contexts) + 64,
+  maxSeqLen: Math.max(...contexts, 4096) + 64, // the longest context, or the 4K calls of the order check
 };
 
 const records: BenchRecord[] = [];
@@ -171,7 +170,8 @@ async function timeSteps(step: () => Promise<void>): Promise<{ cpu: number; wall
 
 async function decodeMLA(T: number, order: MLAOrder): Promise<DecodeResult> {
   const { kvLoraRank: C, qkRopeHeadDim: dr, nHeads: H, qkHeadDim, vHeadDim: dv } = config;
-  using cache = new FixtureLatentCache(backend, 1, T + 64, C, dr); // room for the ≤ 51 steps
+  const room = T + 64; // the context plus the ≤ 51 measured steps, allocated up front
+  using cache = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: C, ropeDim: dr, initialCapacity: room, maxCapacity: room });
   {
     using filler = tensor(backend, uniform(T * (C + dr)), [1, T, 1, C + dr]); // a context of T cached rows
     await cache.updateAndFetch(filler, null);
@@ -183,8 +183,8 @@ async function decodeMLA(T: number, order: MLAOrder): Promise<DecodeResult> {
   return { tokensPerSecond, kvBytes: T * (C + dr) * 4, transientBytes: order === 'naive' ? T * H * (qkHeadDim + dv) * 4 : 0 };
 }
 
-/** Multi-head attention with MLA's head dims (K dn+dr = 48, V dv = 32, 16 heads) and its own K/V cache. */
-function createMHA(b: Backend): { step: (x: Tensor, cacheK: Tensor, cacheV: Tensor, length: number) => Promise<Tensor>; dispose: () => void } {
+/** Multi-head attention with MLA's head dims (K dn+dr = 48, V dv = 32, 16 heads) over a ContiguousKVCache. */
+function createMHA(b: Backend): { step: (x: Tensor, cache: ContiguousKVCache) => Promise<Tensor>; dispose: () => void } {
   const { dim, nHeads: H, qkHeadDim: D, vHeadDim: Dv } = config;
   const w = (out: number, inp: number): Tensor => tensor(b, uniform(out * inp).map((v) => v / Math.sqrt(inp)), [out, inp]);
   const wq = w(H * D, dim);
@@ -193,21 +193,21 @@ function createMHA(b: Backend): { step: (x: Tensor, cacheK: Tensor, cacheV: Tens
   const wo = w(dim, H * Dv);
   const invFreq = tensor(b, ropeInvFreq({ dim: D, yarn: config.yarn }), [D / 2]);
   return {
-    async step(x, cacheK, cacheV, length) {
-      using positions = tensor(b, Int32Array.of(length), [1, 1], { dtype: 'i32' });
-      using q0 = await linear(x, wq); // [1, 1, H·D]
+    async step(x, cache) {
+      const S = x.shape[1] ?? 1;
+      using positions = tensor(b, Int32Array.from({ length: S }, (_, i) => (cache.lengths[0] ?? 0) + i), [S], { dtype: 'i32' });
+      using q0 = await linear(x, wq); // [1, S, H·D]
       using k0 = await linear(x, wk);
-      using v0 = await linear(x, wv); // [1, 1, H·Dv]
-      using q1 = reshape(q0, [1, 1, H, D]);
-      using k1 = reshape(k0, [1, 1, H, D]);
-      using v1 = reshape(v0, [1, 1, H, Dv]);
+      using v0 = await linear(x, wv); // [1, S, H·Dv]
+      using q1 = reshape(q0, [1, S, H, D]);
+      using k1 = reshape(k0, [1, S, H, D]);
+      using v = reshape(v0, [1, S, H, Dv]);
       using q = await rope(q1, positions, invFreq, { layout: 'halfsplit' });
       using k = await rope(k1, positions, invFreq, { layout: 'halfsplit' });
-      await writeSlice(cacheK, k, 1, length);
-      await writeSlice(cacheV, v1, 1, length);
-      const { out } = await attention(q, cacheK, cacheV, { kvLengths: [length + 1] });
+      const view = await cache.updateAndFetch(k, v);
+      const { out } = await attention(q, view.keys, view.values, { kvLengths: view.lengths });
       using o = out;
-      using flat = reshape(o, [1, 1, H * Dv]);
+      using flat = reshape(o, [1, S, H * Dv]);
       return linear(flat, wo);
     },
     dispose() {
@@ -218,20 +218,16 @@ function createMHA(b: Backend): { step: (x: Tensor, cacheK: Tensor, cacheV: Tens
 
 async function decodeMHA(T: number): Promise<DecodeResult> {
   const { nHeads: H, qkHeadDim: D, vHeadDim: Dv } = config;
-  using cacheK = zeros(backend, [1, T + 64, H, D]);
-  using cacheV = zeros(backend, [1, T + 64, H, Dv]);
+  using cache = new ContiguousKVCache(backend, { batchSize: 1, kvHeads: H, keyDim: D, valueDim: Dv, initialCapacity: T + 1, maxCapacity: T + 1 });
   {
     using k = tensor(backend, uniform(T * H * D), [1, T, H, D]);
     using v = tensor(backend, uniform(T * H * Dv), [1, T, H, Dv]);
-    await writeSlice(cacheK, k, 1, 0);
-    await writeSlice(cacheV, v, 1, 0);
+    await cache.updateAndFetch(k, v); // a context of T cached tokens
   }
   using x = tensor(backend, uniform(config.dim), [1, 1, config.dim]);
-  let length = T;
   const tokensPerSecond = await timeSteps(async () => {
-    // Overwrites the same slot after the context: the cache stays at T + 1 tokens.
-    (await mha.step(x, cacheK, cacheV, length)).dispose();
-    length = T;
+    (await mha.step(x, cache)).dispose();
+    cache.truncate(T); // back to T: every step decodes at the same context
   });
   return { tokensPerSecond, kvBytes: T * H * (D + Dv) * 4, transientBytes: 0 };
 }

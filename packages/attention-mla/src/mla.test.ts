@@ -1,5 +1,6 @@
 // The layer against a float64 reference, the two orders against each other, and the cache
 // paths (decode, chunked prefill, ragged batches) against prefill, on every backend here.
+import { MLALatentCache } from '@attnkit/kvcache';
 import type { Backend, Tensor } from '@attnkit/tensor-core';
 import { cast, concat, reshape, slice, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
@@ -9,7 +10,6 @@ import type { MLAConfigInput } from './config.js';
 import type { MLAOrder } from './cost.js';
 import { MLA } from './mla.js';
 import { expectRejects } from './testing/fixtures/expect-error.js';
-import { FixtureLatentCache } from './testing/fixtures/latent-cache.js';
 import { randomConfig, randomInput, randomLayer } from './testing/fixtures/layers.js';
 import { referenceMLA, uploadMLAWeights } from './testing/fixtures/reference-mla.js';
 
@@ -44,7 +44,7 @@ async function read(t: Tensor): Promise<Float32Array> {
 }
 
 /** Runs x token groups through a cache; returns y for every token in order, [B, ΣS, dim] flattened per step. */
-async function runChunks(layer: MLA, cache: FixtureLatentCache, x: Tensor, chunks: readonly number[], order: 'auto' | MLAOrder): Promise<Tensor> {
+async function runChunks(layer: MLA, cache: MLALatentCache, x: Tensor, chunks: readonly number[], order: 'auto' | MLAOrder): Promise<Tensor> {
   const [B = 0, , width = 0] = x.shape;
   const outs: Tensor[] = [];
   try {
@@ -113,15 +113,55 @@ for (const backendFactory of available) {
       const rows = await projection.kvRows.data();
       for (const order of ['auto', ...ORDERS] as const) {
         for (const chunks of [new Array<number>(T).fill(1), [5, 1, 4, 2], [T]]) {
-          using cache = new FixtureLatentCache(backend, B, 16, config.kvLoraRank, config.qkRopeHeadDim);
+          using cache = new MLALatentCache(backend, { batchSize: B, kvLoraRank: config.kvLoraRank, ropeDim: config.qkRopeHeadDim, maxCapacity: 16 });
           const y = await read(await runChunks(layer, cache, x, chunks, order));
           expectClose(y, prefill, SAME, `${order}, chunks ${chunks.join('+')}`);
           expect(cache.lengths).toEqual([T, T]);
-          using latent = await cache.latent();
-          using ropeKeys = await cache.ropeKeys();
+          using latent = await cache.readLatent();
+          using ropeKeys = await cache.readRope();
           using both = await concat([latent, ropeKeys], 2);
           expect(await both.data(), 'cached rows').toEqual(rows);
         }
+      }
+    });
+
+    it('gives the same outputs through every implementation of the attention core, dense and sparse', async () => {
+      const { layer, config } = await randomLayer(backend, LORA, 15);
+      using _layer = layer;
+      const { x } = randomInput(backend, 2, 7, config.dim, 16);
+      using _x = x;
+      using p = await layer.project(x, 0);
+      const view = { keys: p.kvRows, values: null, valueDim: config.kvLoraRank, rowMap: null, lengths: [7, 7] };
+      using keys = tensor(backend, Int32Array.from({ length: 2 * 7 * 3 }, (_, i) => [0, 2, 5][i % 3] ?? -1), [2, 7, 1, 3], { dtype: 'i32' });
+      for (const selectedKeys of [null, keys]) {
+        const want = await read((await layer.attend(p, view, { order: 'naive', selectedKeys, implementation: 'reference' })).y);
+        for (const order of ORDERS) {
+          for (const implementation of ['reference', 'composed', 'auto'] as const) {
+            const r = await layer.attend(p, view, { order, selectedKeys, implementation });
+            expectClose(await read(r.y), want, SAME, `${order}, ${implementation}${selectedKeys ? ', sparse' : ''} (${r.dispatch.implementation})`);
+          }
+        }
+      }
+    });
+
+    it('attends over 16-bit and 8-bit cache storage in both orders', async () => {
+      const { layer, config } = await randomLayer(backend, YARN, 17);
+      using _layer = layer;
+      const { x } = randomInput(backend, 1, 9, config.dim, 18);
+      using _x = x;
+      const exact = await read(await layer.forward(x));
+      for (const dtype of ['f16', 'bf16', 'int8', 'fp8e4m3'] as const) {
+        const outs: Float32Array[] = [];
+        for (const order of ORDERS) {
+          using cache = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: config.kvLoraRank, ropeDim: config.qkRopeHeadDim, dtype, blockSize: 4 });
+          using head = await slice(x, [0, 0, 0], [1, 8, config.dim]);
+          using tail = await slice(x, [0, 8, 0], [1, 1, config.dim]);
+          (await layer.forward(head, { cache, order })).dispose();
+          outs.push(await read(await layer.forward(tail, { cache, order })));
+        }
+        const [naive = new Float32Array(), absorbed = new Float32Array()] = outs;
+        expectClose(naive, absorbed, SAME, `${dtype} cache: naive vs absorbed`);
+        expectClose(absorbed, exact.subarray(8 * config.dim), { atol: 0.1, rtol: 0.1 }, `${dtype} cache vs f32 (loose: storage rounding)`);
       }
     });
 
@@ -132,7 +172,7 @@ for (const backendFactory of available) {
       const total = 8;
       const { host: xs, x } = randomInput(backend, 2, total, config.dim, 32);
       using _x = x;
-      using cache = new FixtureLatentCache(backend, 2, 16, config.kvLoraRank, config.qkRopeHeadDim);
+      using cache = new MLALatentCache(backend, { batchSize: 2, kvLoraRank: config.kvLoraRank, ropeDim: config.qkRopeHeadDim, maxCapacity: 16 });
       // Prefill 7 tokens of both, roll sequence 1 back to 4, then one step of [x0[7], x1[4]].
       using head = await slice(x, [0, 0, 0], [2, 7, config.dim]);
       (await layer.forward(head, { cache })).dispose();
@@ -276,7 +316,8 @@ for (const backendFactory of available) {
       const before = backend.memory();
       const { layer, config } = await randomLayer(backend, LORA, 91);
       const { x } = randomInput(backend, 2, 5, config.dim, 92);
-      const cache = new FixtureLatentCache(backend, 2, 10, config.kvLoraRank, config.qkRopeHeadDim);
+      // Allocated up front, so the cache's storage does not grow during the test.
+      const cache = new MLALatentCache(backend, { batchSize: 2, kvLoraRank: config.kvLoraRank, ropeDim: config.qkRopeHeadDim, maxCapacity: 10, initialCapacity: 10 });
       const held = backend.memory();
       for (const order of ['auto', ...ORDERS] as const) {
         (await layer.forward(x, { order })).dispose();
@@ -311,7 +352,7 @@ for (const backendFactory of available) {
       await expectRejects(layer.forward(wrongWidth), 'ShapeError', `[B, S, ${config.dim}]`);
       using ints = tensor(backend, new Int32Array(2 * 3 * config.dim), [2, 3, config.dim], { dtype: 'i32' });
       await expectRejects(layer.forward(ints), 'DTypeError');
-      using cache1 = new FixtureLatentCache(backend, 1, 8, config.kvLoraRank, config.qkRopeHeadDim);
+      using cache1 = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: config.kvLoraRank, ropeDim: config.qkRopeHeadDim, maxCapacity: 8 });
       await expectRejects(layer.forward(x, { cache: cache1 }), 'ShapeError', 'batch size 2');
       await expectRejects(layer.project(x, config.maxSeqLen - 2), 'CapacityError', 'maxSeqLen');
       await expectRejects(layer.project(x, [0]), 'ShapeError', 'start positions');

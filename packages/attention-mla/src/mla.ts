@@ -9,7 +9,7 @@
 //   cache.updateAndFetch(rows)  → the view of every cached row
 //   attend(projection, view)    → y [B,S,dim], naive or absorbed, dense or sparse
 
-import type { DispatchReport } from '@attnkit/attention-mha';
+import type { AttentionImplementation, DispatchReport } from '@attnkit/attention-mha';
 import type { CacheView, KVCache } from '@attnkit/kvcache';
 import {
   type Backend,
@@ -65,6 +65,8 @@ export interface MLAAttendOptions {
    * none); causality still applies. Without it every causally visible key is attended.
    */
   readonly selectedKeys?: Tensor | null;
+  /** The attention core's implementation (default `auto`: its fused kernel where one accepts the call). */
+  readonly implementation?: AttentionImplementation;
   readonly signal?: AbortSignal;
 }
 
@@ -266,7 +268,7 @@ export class MLA implements Disposable {
     const order = requested === 'auto' ? this.chooseOrder(S, T, selectedKeys ? dim(selectedKeys, 3) : undefined) : requested;
     throwIfAborted(options.signal, fn);
 
-    const shared = { config: this.config, q, view, selectedKeys, signal: options.signal };
+    const shared = { config: this.config, q, view, selectedKeys, implementation: options.implementation ?? 'auto', signal: options.signal };
     const { o, dispatch } =
       order === 'absorbed'
         ? await attendAbsorbed({ ...shared, weights: this.#absorbed })

@@ -7,7 +7,7 @@
 // The cache still holds only the latent rows; the expansion is transient, redone per call
 // over every visible token (which is why decode prefers the absorbed order).
 
-import { type AttentionResult, attention, sparseAttention } from '@attnkit/attention-mha';
+import { type AttentionImplementation, type AttentionResult, attention, sparseAttention } from '@attnkit/attention-mha';
 import type { CacheView } from '@attnkit/kvcache';
 import { type Tensor, concat, dequantize, linear, mul, reshape, slice } from '@attnkit/tensor-core';
 import type { ResolvedMLAConfig } from './config.js';
@@ -23,12 +23,13 @@ export interface NaiveInputs {
   readonly q: Tensor;
   readonly view: CacheView;
   readonly selectedKeys: Tensor | null;
+  readonly implementation: AttentionImplementation;
   readonly signal: AbortSignal | undefined;
 }
 
 /** Per-head attention outputs o [B, S, H·dv] of the naive order (before wo). */
 export async function attendNaive(inputs: NaiveInputs): Promise<{ o: Tensor; dispatch: AttentionResult['dispatch'] }> {
-  const { config, wkvB, headOnes, q, view, selectedKeys, signal } = inputs;
+  const { config, wkvB, headOnes, q, view, selectedKeys, implementation, signal } = inputs;
   const { nHeads: H, kvLoraRank: C, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv, softmaxScale: scale } = config;
   const B = dim(q, 0);
   const S = dim(q, 1);
@@ -58,7 +59,7 @@ export async function attendNaive(inputs: NaiveInputs): Promise<{ o: Tensor; dis
       const layout = pooled ? [N] : [B, T];
       using k = reshape(keys, [...layout, H, dn + dr]); // [B, T, H, dn+dr] or [R, H, dn+dr]
       using v = reshape(values, [...layout, H, dv]); // [B, T, H, dv] or [R, H, dv]
-      const common = { scale, kvLengths: view.lengths, rowMap: view.rowMap, ...(signal ? { signal } : {}) };
+      const common = { scale, kvLengths: view.lengths, rowMap: view.rowMap, implementation, ...(signal ? { signal } : {}) };
       const result = selectedKeys ? await sparseAttention(q, k, v, selectedKeys, common) : await attention(q, k, v, { ...common, mask: 'causal' });
       using out = result.out; // [B, S, H, dv]
       result.lse?.dispose();

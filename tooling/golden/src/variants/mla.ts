@@ -1,14 +1,15 @@
-import { MLA, type MLAOrder, type MLAProjection, type ResolvedMLAConfig, resolveMLAConfig } from '@attnkit/attention-mla';
-import type { CacheView } from '@attnkit/kvcache';
-import { type Backend, type Tensor, concat, reshape, slice, tensor } from '@attnkit/tensor-core';
-import { type GoldenCase, compareArrays } from '@attnkit/testkit';
+import { MLA, type MLAOrder, type ResolvedMLAConfig, resolveMLAConfig } from '@attnkit/attention-mla';
+import { MLALatentCache } from '@attnkit/kvcache';
+import { type Backend, type Tensor, tensor } from '@attnkit/tensor-core';
+import { type GoldenArray, type GoldenCase, compareArrays } from '@attnkit/testkit';
 import type { VariantAdapter } from '../adapter.js';
 
 const ORDERS: readonly MLAOrder[] = ['absorbed', 'naive'];
 
 /**
- * mla_*: the whole layer, x → y, from the manifest's DeepSeek-named weights. Every case runs in
- * both evaluation orders; the absorbed results are returned for the runner to compare, and the
+ * mla_*: the whole layer, x → y, from the manifest's DeepSeek-named weights, over an
+ * MLALatentCache (whose latent and rope parts are the expected kv_cache / pe_cache). Every case
+ * runs in both evaluation orders; the absorbed results are returned for the runner to compare, and the
  * naive ones are checked here against the same expected tensors and tolerance, so the case
  * fails if either order misses.
  */
@@ -22,7 +23,9 @@ export const mlaAdapter: VariantAdapter = {
       record[key] = tensor(backend, w.data, w.shape);
     }
     using layer = await MLA.fromRecord(backend, config, record, { ownsWeights: true });
-    const [reported, ...others] = await Promise.all(ORDERS.map((order) => runOrder(layer, c, backend, order)));
+    const results: Record<string, Float32Array>[] = [];
+    for (const order of ORDERS) results.push(await runOrder(layer, c, backend, order));
+    const [reported, ...others] = results;
     for (const [i, result] of others.entries()) {
       for (const key of Object.keys(c.manifest.expected)) {
         const got = result[key];
@@ -35,47 +38,24 @@ export const mlaAdapter: VariantAdapter = {
   },
 };
 
-/** Prefill from position 0, then the step (if any) after it, through project → attend. */
+/** Prefill from position 0, then the step (if any) after it, through an MLALatentCache. */
 async function runOrder(layer: MLA, c: GoldenCase, backend: Backend, order: MLAOrder): Promise<Record<string, Float32Array>> {
-  const { kvLoraRank: C, qkRopeHeadDim: dr } = layer.config;
   const result: Record<string, Float32Array> = {};
   const prefill = c.tensor('x_prefill');
-  const [B = 0, S0 = 0] = prefill.shape;
-  using x0 = tensor(backend, prefill.data, prefill.shape);
-  using p0 = await layer.project(x0, 0);
-  const y0 = await attendWithRows(layer, p0, p0.kvRows, new Array<number>(B).fill(S0), order);
-  result.y_prefill = y0;
-  let rows: Tensor = p0.kvRows;
-  let ownedRows: Tensor | null = null;
-  try {
-    if (c.has('x_step')) {
-      const step = c.tensor('x_step');
-      const S1 = step.shape[1] ?? 0;
-      using x1 = tensor(backend, step.data, step.shape);
-      using p1 = await layer.project(x1, S0);
-      ownedRows = await concat([p0.kvRows, p1.kvRows], 1); // [B, S0+S1, 1, C+dr]
-      rows = ownedRows;
-      result.y_step = await attendWithRows(layer, p1, rows, new Array<number>(B).fill(S0 + S1), order);
-    }
-    const T = rows.shape[1] ?? 0;
-    using latent = await slice(rows, [0, 0, 0, 0], [B, T, 1, C]);
-    using ropeKeys = await slice(rows, [0, 0, 0, C], [B, T, 1, dr]);
-    using kvCache = reshape(latent, [B, T, C]);
-    using peCache = reshape(ropeKeys, [B, T, dr]);
-    result.kv_cache = await kvCache.data();
-    result.pe_cache = await peCache.data();
-  } finally {
-    ownedRows?.dispose();
-  }
+  using cache = new MLALatentCache(backend, { batchSize: prefill.shape[0] ?? 0, kvLoraRank: layer.config.kvLoraRank, ropeDim: layer.config.qkRopeHeadDim });
+  result.y_prefill = await step(layer, backend, prefill, cache, order);
+  if (c.has('x_step')) result.y_step = await step(layer, backend, c.tensor('x_step'), cache, order);
+  using latent = await cache.readLatent(); // [B, T, C]
+  using ropeKeys = await cache.readRope(); // [B, T, dr]
+  result.kv_cache = await latent.data();
+  result.pe_cache = await ropeKeys.data();
   return result;
 }
 
-async function attendWithRows(layer: MLA, p: MLAProjection, rows: Tensor, lengths: number[], order: MLAOrder): Promise<Float32Array> {
-  const view: CacheView = { keys: rows, values: null, valueDim: layer.config.kvLoraRank, rowMap: null, lengths };
-  const { y, order: ran } = await layer.attend(p, view, { order });
-  using out = y;
-  if (ran !== order) throw new Error(`asked for the ${order} order, ${ran} ran`);
-  return out.data();
+async function step(layer: MLA, backend: Backend, x: GoldenArray, cache: MLALatentCache, order: MLAOrder): Promise<Float32Array> {
+  using input = tensor(backend, x.data, x.shape);
+  using y = await layer.forward(input, { cache, order });
+  return y.data();
 }
 
 /** The manifest's config; YaRN cases get DeepSeek's rule satisfied (maxSeqLen = factor × L0). */
