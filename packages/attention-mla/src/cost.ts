@@ -32,7 +32,7 @@ export type MLAOrder = 'naive' | 'absorbed';
 
 /**
  * What writing one f32 element and reading it back costs, in multiply–adds. `pnpm bench`
- * measures it per backend (BENCHMARKS.md): 0.8–0.9 on the CPU backend, whose matrix products are
+ * measures it per backend (BENCHMARKS.md): about 1 on the CPU backend, whose matrix products are
  * plain JavaScript. Memory traffic is relatively dearer on GPUs; pass a larger figure to
  * `orderCosts` / `chooseOrder` there. The pick only moves near the crossover: the MAC terms
  * differ by several times everywhere else.
