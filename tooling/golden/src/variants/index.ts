@@ -1,5 +1,6 @@
 import type { VariantEntry } from '../adapter.js';
 import { attentionAdapter } from './attention.js';
+import { nsaAdapter } from './nsa.js';
 import { ropeAdapter } from './rope.js';
 
 /**
@@ -13,5 +14,5 @@ export const VARIANTS: Readonly<Record<string, VariantEntry>> = {
   mqa: attentionAdapter,
   mla: { pending: 'attention-mla is not implemented yet (issue 6)' },
   dsa: { pending: 'indexer-dsa is not implemented yet (issue 7)' },
-  nsa: { pending: 'attention-nsa is not implemented yet (issue 8)' },
+  nsa: nsaAdapter,
 };

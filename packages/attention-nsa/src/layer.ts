@@ -1,0 +1,77 @@
+// The NSA layer: a validated config and weights, φ for its cache, and the forward pass.
+
+import { CapacityError, type Tensor } from '@attnkit/tensor-core';
+import type { CompressFn, NSAKVCache } from './cache.js';
+import { compressBlocks, type Compressor } from './compress.js';
+import { type NSAConfig, type ResolvedNSAConfig, compressedBlockCount, resolveNSAConfig } from './config.js';
+import { type NSAOptions, type NSAResult, nativeSparseAttention } from './nsa.js';
+import { type NSAWeights, validateNSAWeights } from './weights.js';
+
+export interface NSAForwardOptions extends Omit<NSAOptions, 'kvLengths' | 'rowMap' | 'compressed'> {
+  /**
+   * With a cache, k and v are the new tokens' rows: they are appended (and compressed as
+   * blocks complete) and the queries attend over everything the cache holds. Without one,
+   * k and v are the whole history.
+   */
+  readonly cache?: NSAKVCache;
+}
+
+/**
+ * Native Sparse Attention (Yuan et al. 2025) on already-projected q, k, v: compressed blocks,
+ * top-n selected blocks and a sliding window, mixed per head by sigmoid gates of x.
+ *
+ * ```ts
+ * const nsa = new NativeSparseAttention({ nHeads: 8, nKvHeads: 2, headDim: 64, gateDim: 512 }, weights);
+ * const cache = new NSACache(backend, { ..., compress: nsa.compress });
+ * const { out } = await nsa.forward(q, k, v, x, { cache });   // prefill, then decode step by step
+ * ```
+ */
+export class NativeSparseAttention {
+  readonly config: ResolvedNSAConfig;
+  readonly weights: NSAWeights;
+  readonly #keyPhi: Compressor;
+  readonly #valuePhi: Compressor;
+
+  constructor(config: NSAConfig, weights: NSAWeights) {
+    this.config = resolveNSAConfig(config, 'NativeSparseAttention');
+    validateNSAWeights(weights, this.config);
+    this.weights = weights;
+    this.#keyPhi = { kind: this.config.phi, pe: weights.keyPE ?? null, mlp: weights.keyMLP ?? null };
+    this.#valuePhi = { kind: this.config.phi, pe: weights.valuePE ?? null, mlp: weights.valueMLP ?? null };
+  }
+
+  /** φ over a run of tokens that starts at a block boundary; hand it to the NSA cache. */
+  readonly compress: CompressFn = async (keys: Tensor, values: Tensor) => {
+    const k = await compressBlocks(keys, this.#keyPhi, this.config);
+    try {
+      return { keys: k, values: await compressBlocks(values, this.#valuePhi, this.config) };
+    } catch (error) {
+      k.dispose();
+      throw error;
+    }
+  };
+
+  /**
+   * q [B, S, Hq, D], k [B, S|T, Hkv, D], v [B, S|T, Hkv, Dv], x [B, S, gateDim] → out [B, S, Hq, Dv].
+   * The S queries are the newest tokens (bottom-right causal): prefill, decode and chunked
+   * prefill are one call.
+   */
+  async forward(q: Tensor, k: Tensor, v: Tensor, x: Tensor, options: NSAForwardOptions = {}): Promise<NSAResult> {
+    const { cache, ...rest } = options;
+    if (!cache) return nativeSparseAttention(q, k, v, x, this.config, this.weights, rest);
+    const view = await cache.updateAndFetch(k, v);
+    const fn = 'NativeSparseAttention.forward';
+    for (const [b, len] of view.lengths.entries()) {
+      const need = compressedBlockCount(len, this.config);
+      const have = view.compressedLengths[b] ?? 0;
+      if (have < need) throw new CapacityError({ fn, expected: `${need} compressed blocks for sequence ${b} (${len} tokens)`, got: `${have} from the cache` });
+    }
+    if (!view.values) throw new CapacityError({ fn, expected: 'a cache that stores values', got: 'a key-only view' });
+    return nativeSparseAttention(q, view.keys, view.values, x, this.config, this.weights, {
+      ...rest,
+      kvLengths: view.lengths,
+      rowMap: view.rowMap,
+      compressed: { keys: view.compressedKeys, values: view.compressedValues },
+    });
+  }
+}
