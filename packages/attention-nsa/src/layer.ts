@@ -1,17 +1,17 @@
 // The NSA layer: a validated config and weights, φ for its cache, and the forward pass.
 
-import { CapacityError, type Tensor } from '@attnkit/tensor-core';
+import { CapacityError, ConfigError, ShapeError, formatShape, type Tensor } from '@attnkit/tensor-core';
 import type { CompressFn, NSAKVCache } from './cache.js';
 import { compressBlocks, type Compressor } from './compress.js';
 import { type NSAConfig, type ResolvedNSAConfig, compressedBlockCount, resolveNSAConfig } from './config.js';
-import { type NSAOptions, type NSAResult, nativeSparseAttention } from './nsa.js';
+import { type NSAOptions, type NSAResult, nativeSparseAttention, validateQueries } from './nsa.js';
 import { type NSAWeights, validateNSAWeights } from './weights.js';
 
-export interface NSAForwardOptions extends Omit<NSAOptions, 'kvLengths' | 'rowMap' | 'compressed'> {
+export interface NSAForwardOptions extends Omit<NSAOptions, 'rowMap' | 'compressed'> {
   /**
    * With a cache, k and v are the new tokens' rows: they are appended (and compressed as
-   * blocks complete) and the queries attend over everything the cache holds. Without one,
-   * k and v are the whole history.
+   * blocks complete) and the queries attend over everything the cache holds (`kvLengths`
+   * then comes from the cache). Without one, k and v are the whole history.
    */
   readonly cache?: NSAKVCache;
 }
@@ -59,8 +59,18 @@ export class NativeSparseAttention {
   async forward(q: Tensor, k: Tensor, v: Tensor, x: Tensor, options: NSAForwardOptions = {}): Promise<NSAResult> {
     const { cache, ...rest } = options;
     if (!cache) return nativeSparseAttention(q, k, v, x, this.config, this.weights, rest);
-    const view = await cache.updateAndFetch(k, v);
     const fn = 'NativeSparseAttention.forward';
+    if (rest.kvLengths) throw new ConfigError({ fn, expected: 'kvLengths only without a cache (the cache knows its lengths)', got: 'both' });
+    // Everything the cache does not check is checked before the append, so a refused call leaves it unchanged.
+    const { B, S } = validateQueries(fn, q, x, this.config);
+    const { nKvHeads: Hkv, headDim: D, vHeadDim: Dv } = this.config;
+    for (const [name, t, dim] of [['k', k, D], ['v', v, Dv]] as const) {
+      t.assertAlive(fn);
+      if (t.rank !== 4 || t.shape[0] !== B || t.shape[1] !== S || t.shape[2] !== Hkv || t.shape[3] !== dim) {
+        throw new ShapeError({ fn, expected: `new ${name} rows of shape [${B}, ${S}, ${Hkv}, ${dim}] (one per query)`, got: formatShape(t.shape) });
+      }
+    }
+    const view = await cache.updateAndFetch(k, v);
     for (const [b, len] of view.lengths.entries()) {
       const need = compressedBlockCount(len, this.config);
       const have = view.compressedLengths[b] ?? 0;

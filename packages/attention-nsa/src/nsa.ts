@@ -226,24 +226,17 @@ function validateInputs(
   config: ResolvedNSAConfig,
   options: NSAOptions,
 ): { B: number; S: number; T: number; lengths: readonly number[] } {
-  for (const t of [q, k, v, x]) t.assertAlive(fn);
-  const { nHeads: Hq, nKvHeads: Hkv, headDim: D, vHeadDim: Dv, gateDim } = config;
-  if (q.dtype !== 'f32' || x.dtype !== 'f32') throw new DTypeError({ fn, expected: 'q and x of dtype f32', got: `${q.dtype} and ${x.dtype}` });
-  if (q.rank !== 4 || q.shape[2] !== Hq || q.shape[3] !== D) {
-    throw new ShapeError({ fn, expected: `q of shape [B, S, ${Hq}, ${D}]`, got: formatShape(q.shape) });
-  }
-  const [B, S] = q.shape as readonly [number, number];
-  if (S < 1) throw new ShapeError({ fn, expected: 'at least one query', got: formatShape(q.shape) });
-  const rowPool = options.rowMap != null;
+  k.assertAlive(fn);
+  v.assertAlive(fn);
+  const { B, S } = validateQueries(fn, q, x, config);
+  const { nKvHeads: Hkv, headDim: D, vHeadDim: Dv } = config;
+  const rowPool = Boolean(options.rowMap);
   const kvShape = (dim: number): string => (rowPool ? `[R, ${Hkv}, ${dim}]` : `[${B}, T, ${Hkv}, ${dim}]`);
   const kvOk = (t: Tensor, dim: number): boolean =>
     rowPool ? t.rank === 3 && t.shape[1] === Hkv && t.shape[2] === dim : t.rank === 4 && t.shape[0] === B && t.shape[2] === Hkv && t.shape[3] === dim;
   if (!kvOk(k, D)) throw new ShapeError({ fn, expected: `k of shape ${kvShape(D)}`, got: formatShape(k.shape) });
   if (!kvOk(v, Dv) || v.shape[0] !== k.shape[0] || (!rowPool && v.shape[1] !== k.shape[1])) {
     throw new ShapeError({ fn, expected: `v of shape ${kvShape(Dv)} matching k ${formatShape(k.shape)}`, got: formatShape(v.shape) });
-  }
-  if (x.rank !== 3 || x.shape[0] !== B || x.shape[1] !== S || x.shape[2] !== gateDim) {
-    throw new ShapeError({ fn, expected: `gate input x of shape [${B}, ${S}, ${gateDim}]`, got: formatShape(x.shape) });
   }
   const T = options.rowMap ? (options.rowMap.shape[1] ?? 0) : (k.shape[1] as number);
   const lengths = options.kvLengths ?? new Array<number>(B).fill(T);
@@ -254,4 +247,21 @@ function validateInputs(
     }
   }
   return { B, S, T, lengths };
+}
+
+/** q [B, S, Hq, D] (S ≥ 1) and the gate input x [B, S, gateDim], both f32. */
+export function validateQueries(fn: string, q: Tensor, x: Tensor, config: ResolvedNSAConfig): { B: number; S: number } {
+  q.assertAlive(fn);
+  x.assertAlive(fn);
+  const { nHeads: Hq, headDim: D, gateDim } = config;
+  if (q.dtype !== 'f32' || x.dtype !== 'f32') throw new DTypeError({ fn, expected: 'q and x of dtype f32', got: `${q.dtype} and ${x.dtype}` });
+  if (q.rank !== 4 || q.shape[2] !== Hq || q.shape[3] !== D) {
+    throw new ShapeError({ fn, expected: `q of shape [B, S, ${Hq}, ${D}]`, got: formatShape(q.shape) });
+  }
+  const [B, S] = q.shape as readonly [number, number];
+  if (S < 1) throw new ShapeError({ fn, expected: 'at least one query', got: formatShape(q.shape) });
+  if (x.rank !== 3 || x.shape[0] !== B || x.shape[1] !== S || x.shape[2] !== gateDim) {
+    throw new ShapeError({ fn, expected: `gate input x of shape [${B}, ${S}, ${gateDim}]`, got: formatShape(x.shape) });
+  }
+  return { B, S };
 }
