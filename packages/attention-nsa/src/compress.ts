@@ -4,6 +4,7 @@
 
 import { add, affine, concat, linear, mean, relu, reshape, slice, sum, transpose, zeros, cast, type Tensor, ShapeError, formatShape } from '@attnkit/tensor-core';
 import { compressedBlockCount, type ResolvedNSAConfig } from './config.js';
+import { permute } from './layout.js';
 import type { CompressorMLP } from './weights.js';
 
 /** φ for one of K or V. */
@@ -55,7 +56,7 @@ export async function compressBlocks(x: Tensor, phi: Compressor, geometry: Geome
     const blocks = windows ?? (parts[0] as Tensor); // [B, N, l, Hkv, C]
     using pePerToken = phi.pe ? await transpose(phi.pe, [1, 0, 2]) : null; // [l, Hkv, C]
     using withPE = pePerToken ? await add(blocks, pePerToken) : null;
-    using headMajor = await transpose(withPE ?? blocks, [0, 1, 3, 2, 4]); // [B, N, Hkv, l, C]
+    using headMajor = await permute(withPE ?? blocks, [0, 1, 3, 2, 4]); // [B, N, Hkv, l, C]
     using z = reshape(headMajor, [B, N, Hkv, l * C]); // row-major flatten: token, then channel
     using hidden = await linear(z, phi.mlp.w1, phi.mlp.b1 ?? null);
     using activated = await relu(hidden);

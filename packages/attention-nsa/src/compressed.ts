@@ -4,7 +4,8 @@
 // call into the flash-style core (which never materialises probabilities). Each chunk only
 // looks at the compressed blocks its last query can see, so prefill stays triangular.
 
-import { concat, matmul, reshape, slice, softmax, sum, transpose, zeros, type Tensor } from '@attnkit/tensor-core';
+import { concat, matmul, reshape, slice, softmax, sum, zeros, type Tensor } from '@attnkit/tensor-core';
+import { permute } from './layout.js';
 import { type ResolvedNSAConfig, visibleCompressedBlocks } from './config.js';
 import { sumShifted } from './compress.js';
 import { type QueryPositions, compressedVisibilityMask } from './positions.js';
@@ -54,7 +55,7 @@ export async function compressedChunk(ops: HeadMajorOperands, pos: QueryPosition
   using probsFlat = reshape(probs, [B, Hkv, Sc * G, nc]);
   using o = await matmul(probsFlat, vc ?? ops.v); // [B, Hkv, Sc·G, Dv]
   using o5 = reshape(o, [B, Hkv, Sc, G, Dv]);
-  using tokenMajor = await transpose(o5, [0, 2, 1, 3, 4]); // [B, Sc, Hkv, G, Dv]
+  using tokenMajor = await permute(o5, [0, 2, 1, 3, 4]); // [B, Sc, Hkv, G, Dv]
   const out = reshape(tokenMajor, [B, Sc, Hkv * G, Dv]);
 
   try {

@@ -15,11 +15,11 @@ import {
   reshape,
   slice,
   throwIfAborted,
-  transpose,
   zeros,
   type Tensor,
 } from '@attnkit/tensor-core';
 import { compressBlocks } from './compress.js';
+import { permute } from './layout.js';
 import { compressedChunk, type HeadMajorOperands } from './compressed.js';
 import { type ResolvedNSAConfig, compressedBlockCount, selectionBlockCount } from './config.js';
 import { combineBranches, nsaGates } from './gates.js';
@@ -110,9 +110,9 @@ export async function nativeSparseAttention(
 
     // 2–4. compressed branch, block importance and top-n, chunk by chunk over the queries
     const headMajor: HeadMajorOperands = {
-      q: own(await transpose(own(reshape(q, [B, S, Hkv, G, D])), [0, 2, 1, 3, 4])), // [B, Hkv, S, G, D]
-      k: own(await transpose(kCmp, [0, 2, 1, 3])), // [B, Hkv, N, D]
-      v: own(await transpose(vCmp, [0, 2, 1, 3])), // [B, Hkv, N, Dv]
+      q: own(await permute(own(reshape(q, [B, S, Hkv, G, D])), [0, 2, 1, 3, 4])), // [B, Hkv, S, G, D]
+      k: own(await permute(kCmp, [0, 2, 1, 3])), // [B, Hkv, N, D]
+      v: own(await permute(vCmp, [0, 2, 1, 3])), // [B, Hkv, N, Dv]
     };
     const nSlc = selectionBlockCount(pos.maxLength, config);
     const chunk = options.queryChunk ?? Math.max(1, Math.floor(PROBABILITY_BUDGET / (B * Hq * Math.max(nCmp, 1))));
@@ -201,7 +201,7 @@ async function compressedOperands(
 
 /** Importance [B, Hkv, Sc, Ns] → [B, Sc, Hkv, nSlc], zero for the blocks after the chunk's last query. */
 async function tokenMajorScores(importance: Tensor, nSlc: number): Promise<Tensor> {
-  using t = await transpose(importance, [0, 2, 1, 3]);
+  using t = await permute(importance, [0, 2, 1, 3]);
   const [B, Sc, Hkv, ns] = t.shape as readonly [number, number, number, number];
   if (ns === nSlc) return reshape(t, t.shape);
   using pad = zeros(t.backend, [B, Sc, Hkv, nSlc - ns]);

@@ -1,7 +1,8 @@
 // Top-n block selection (spec §4.4) and the selected-block branch (§4.5).
 
 import { blockSparseAttention, type AttentionResult } from '@attnkit/attention-mha';
-import { add, tensor, topK, transpose, type Tensor } from '@attnkit/tensor-core';
+import { add, tensor, topK, type Tensor } from '@attnkit/tensor-core';
+import { permute } from './layout.js';
 import type { ResolvedNSAConfig } from './config.js';
 import { type QueryPositions, selectionMask } from './positions.js';
 
@@ -25,7 +26,7 @@ export async function selectBlocks(importance: Tensor, pos: QueryPositions, i0: 
   // Past the first n selection blocks every query has ≥ n candidates and top-n is all there is:
   // the indices stay on the device. Earlier queries (and short sequences) have fewer, and the
   // −∞ non-candidates that top-k had to return become −1; their count is known from p alone.
-  if (pos.minIn(i0) >= (n - 1) * config.slcBlock) return await transpose(indices, [0, 2, 1, 3]);
+  if (pos.minIn(i0) >= (n - 1) * config.slcBlock) return await permute(indices, [0, 2, 1, 3]);
 
   const picked = await indices.dataInt();
   const out = new Int32Array(B * Sc * Hkv * n).fill(-1);
