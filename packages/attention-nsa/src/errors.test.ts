@@ -84,7 +84,7 @@ describe('NativeSparseAttention boundary checks', () => {
 
   it('leaves the cache unchanged when it refuses a call', async () => {
     const nsa = new NativeSparseAttention(CONFIG, weights());
-    using cache = new MinimalNSACache(backend, { batchSize: 1, nKvHeads: 2, headDim: 8, vHeadDim: 8, cmpBlock: 8, cmpStride: 4, compress: nsa.compress });
+    using cache = new MinimalNSACache(backend, { batchSize: 1, nKvHeads: 2, headDim: 8, vHeadDim: 8, blockLength: 8, blockStride: 4, compress: nsa.compress });
     const first = await nsa.forward(rand([1, 12, 4, 8]), rand([1, 12, 2, 8]), rand([1, 12, 2, 8]), rand([1, 12, 6]), { cache });
     first.out.dispose();
     expect(cache.lengths).toEqual([12]);

@@ -1,7 +1,7 @@
 // The NSA layer: a validated config and weights, φ for its cache, and the forward pass.
 
-import { CapacityError, ConfigError, ShapeError, formatShape, type Tensor } from '@attnkit/tensor-core';
-import type { CompressFn, NSAKVCache } from './cache.js';
+import { CapacityError, ConfigError, ShapeError, formatShape, reshape, type Tensor } from '@attnkit/tensor-core';
+import type { NSACompressionBatch, NSACompressor, NSAKVCache } from './cache.js';
 import { compressBlocks, type Compressor } from './compress.js';
 import { type NSAConfig, type ResolvedNSAConfig, compressedBlockCount, resolveNSAConfig } from './config.js';
 import { type NSAOptions, type NSAResult, nativeSparseAttention, validateQueries } from './nsa.js';
@@ -40,15 +40,23 @@ export class NativeSparseAttention {
     this.#valuePhi = { kind: this.config.phi, pe: weights.valuePE ?? null, mlp: weights.valueMLP ?? null };
   }
 
-  /** φ over a run of tokens that starts at a block boundary; hand it to the NSA cache. */
-  readonly compress: CompressFn = async (keys: Tensor, values: Tensor) => {
-    const k = await compressBlocks(keys, this.#keyPhi, this.config);
-    try {
-      return { keys: k, values: await compressBlocks(values, this.#valuePhi, this.config) };
-    } catch (error) {
-      k.dispose();
-      throw error;
+  /**
+   * φ for the NSA cache: the blocks an append completed, [N, l, Hkv, ·] → [N, Hkv, ·]. Hand it
+   * to the cache (`new NSACache(backend, { ..., compress: nsa.compress })`).
+   */
+  readonly compress: NSACompressor = async (batch: NSACompressionBatch) => {
+    const fn = 'NativeSparseAttention.compress';
+    const { nKvHeads: Hkv, headDim: D, vHeadDim: Dv, cmpBlock: l } = this.config;
+    const N = batch.keys.shape[0] ?? 0;
+    for (const [name, t, dim] of [['keys', batch.keys, D], ['values', batch.values, Dv]] as const) {
+      if (t.rank !== 4 || t.shape[0] !== N || t.shape[1] !== l || t.shape[2] !== Hkv || t.shape[3] !== dim) {
+        throw new ShapeError({ fn, expected: `block ${name} of shape [N, ${l}, ${Hkv}, ${dim}] (l = cmpBlock)`, got: formatShape(t.shape) });
+      }
     }
+    // Each block is a run of exactly l tokens: one compressed row per "sequence" of the batch.
+    using k = await compressBlocks(batch.keys, this.#keyPhi, this.config); // [N, 1, Hkv, D]
+    using v = await compressBlocks(batch.values, this.#valuePhi, this.config);
+    return { keys: reshape(k, [N, Hkv, D]), values: reshape(v, [N, Hkv, Dv]) };
   };
 
   /**
@@ -70,18 +78,25 @@ export class NativeSparseAttention {
         throw new ShapeError({ fn, expected: `new ${name} rows of shape [${B}, ${S}, ${Hkv}, ${dim}] (one per query)`, got: formatShape(t.shape) });
       }
     }
+    if (cache.blockLength !== this.config.cmpBlock || cache.blockStride !== this.config.cmpStride) {
+      throw new ConfigError({
+        fn,
+        expected: `a cache compressing blocks of l = ${this.config.cmpBlock}, d = ${this.config.cmpStride} (the layer's)`,
+        got: `l = ${cache.blockLength}, d = ${cache.blockStride}`,
+      });
+    }
     const view = await cache.updateAndFetch(k, v);
+    const { compressed } = view;
     for (const [b, len] of view.lengths.entries()) {
       const need = compressedBlockCount(len, this.config);
-      const have = view.compressedLengths[b] ?? 0;
+      const have = compressed.counts[b] ?? 0;
       if (have < need) throw new CapacityError({ fn, expected: `${need} compressed blocks for sequence ${b} (${len} tokens)`, got: `${have} from the cache` });
     }
-    if (!view.values) throw new CapacityError({ fn, expected: 'a cache that stores values', got: 'a key-only view' });
     return nativeSparseAttention(q, view.keys, view.values, x, this.config, this.weights, {
       ...rest,
       kvLengths: view.lengths,
       rowMap: view.rowMap,
-      compressed: { keys: view.compressedKeys, values: view.compressedValues },
+      compressed: { keys: compressed.keys, values: compressed.values },
     });
   }
 }

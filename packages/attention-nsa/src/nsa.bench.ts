@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { attention } from '@attnkit/attention-mha';
 import { BACKEND_PREFERENCE, type BackendName, type Tensor, createBackend, tensor } from '@attnkit/tensor-core';
 import { SeededRandom } from '@attnkit/testkit';
+import { compressBlocks } from './compress.js';
 import { keysReadPerStep } from './config.js';
 import { NativeSparseAttention } from './layer.js';
 import { nativeSparseAttention } from './nsa.js';
@@ -54,12 +55,12 @@ async function main(): Promise<void> {
   console.log(`attention-nsa bench on ${backend.info.name} (${backend.info.adapter}), node ${process.version}`);
   console.log(`Hq ${Hq}, Hkv ${Hkv}, D ${D}, Dv ${Dv}; l ${c.cmpBlock}, d ${c.cmpStride}, l′ ${c.slcBlock}, n ${c.nSelected} (${c.nInit} initial + ${c.nLocal} local), w ${c.window}; ${reps} reps (median), prefill chunk ${chunk}\n`);
 
-  // φ's upkeep: one compressed block (a run of l tokens) per d appended tokens.
+  // φ's upkeep: the cache calls it for one block of l tokens every d appended tokens.
   {
-    using kRun = upload([1, c.cmpBlock, Hkv, D]);
-    using vRun = upload([1, c.cmpBlock, Hkv, Dv]);
+    using kBlock = upload([1, c.cmpBlock, Hkv, D]);
+    using vBlock = upload([1, c.cmpBlock, Hkv, Dv]);
     const t = await median(reps * 4, async () => {
-      const { keys, values } = await nsa.compress(kRun, vRun);
+      const { keys, values } = await nsa.compress({ keys: kBlock, values: vBlock, sequences: [0], blockIndices: [0] });
       keys.dispose();
       values.dispose();
     });
@@ -70,9 +71,9 @@ async function main(): Promise<void> {
   for (const T of contexts) {
     using k = upload([1, T, Hkv, D]);
     using v = upload([1, T, Hkv, Dv]);
-    const blocks = await nsa.compress(k, v); // what the cache holds at T tokens
-    using cKeys = blocks.keys;
-    using cValues = blocks.values;
+    // what the cache holds at T tokens: every complete block, compressed once
+    using cKeys = await compressBlocks(k, { kind: 'mean', pe: null, mlp: null }, c);
+    using cValues = await compressBlocks(v, { kind: 'mean', pe: null, mlp: null }, c);
     const keys = keysReadPerStep(T, c);
     record(`decode T=${T}`, 'nsa', 'keys read', keys.total, 'keys/kv head/step');
     record(`decode T=${T}`, 'dense-gqa', 'keys read', keys.dense, 'keys/kv head/step');

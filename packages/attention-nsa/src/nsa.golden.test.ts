@@ -105,8 +105,8 @@ function newCache(c: GoldenCase, l: ReturnType<typeof loadNSACase>): MinimalNSAC
     nKvHeads: c.number('n_kv_heads'),
     headDim: c.number('head_dim'),
     vHeadDim: c.number('v_head_dim'),
-    cmpBlock: c.number('cmp_block'),
-    cmpStride: c.number('cmp_stride'),
+    blockLength: c.number('cmp_block'),
+    blockStride: c.number('cmp_stride'),
     compress: l.nsa.compress,
   });
 }

@@ -191,8 +191,9 @@ async function compressedOperands(
     return { kCmp: await fit(cached.keys, D, 'keys'), vCmp: await fit(cached.values, Dv, 'values') };
   }
   if (k.rank !== 4) throw new ConfigError({ fn, expected: 'compressed blocks from the cache when keys are a row pool (rowMap)', got: 'none' });
-  // Compress only the tokens some sequence holds; longer buffers (cache capacity) are cut first.
-  const tokens = nCmp === 0 ? 0 : (nCmp - 1) * config.cmpStride + config.cmpBlock;
+  if (nCmp === 0) return { kCmp: own(zeros(k.backend, [B, 0, Hkv, D])), vCmp: own(zeros(k.backend, [B, 0, Hkv, Dv])) };
+  // Compress only the tokens of complete blocks; longer buffers (cache capacity, a partial last block) are cut first.
+  const tokens = (nCmp - 1) * config.cmpStride + config.cmpBlock;
   const run = async (t: Tensor): Promise<Tensor> => (t.shape[1] === tokens ? t : own(await slice(t, [0, 0, 0, 0], [B, tokens, Hkv, t.shape[3] as number])));
   const kCmp = own(await compressBlocks(await run(k), { kind: config.phi, pe: weights.keyPE ?? null, mlp: weights.keyMLP ?? null }, config));
   const vCmp = own(await compressBlocks(await run(v), { kind: config.phi, pe: weights.valuePE ?? null, mlp: weights.valueMLP ?? null }, config));
