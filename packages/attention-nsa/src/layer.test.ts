@@ -1,7 +1,8 @@
 // The layer's side of the NSA cache contract: φ over a batch of completed blocks, and a cache
 // whose block geometry disagrees with the layer's is refused before it is touched.
-import { ConfigError, CpuBackend, ShapeError } from '@attnkit/tensor-core';
+import { ConfigError, CpuBackend, ShapeError, type Tensor, tensor } from '@attnkit/tensor-core';
 import { loadGoldenCases } from '@attnkit/testkit';
+import { nativeSparseAttention } from './nsa.js';
 import { describe, expect, it } from 'vitest';
 import { expectGolden, loadNSACase, required } from './testing/fixtures/golden-case.js';
 import { MinimalNSACache } from './testing/fixtures/minimal-nsa-cache.js';
@@ -68,5 +69,31 @@ describe('NativeSparseAttention.forward with a cache', () => {
       /a cache compressing blocks of l = 16, d = 16 \(the layer's\), got l = 16, d = 8/,
     );
     expect(cache.lengths).toEqual([0]);
+  });
+});
+
+describe('compressed blocks from a cache', () => {
+  it('reads 16-bit storage with spare capacity rows like the same values in f32', async () => {
+    const c = required(cases.find((x) => x.name === 'nsa_paper_blocks'));
+    const backend = new CpuBackend();
+    using l = loadNSACase(c, backend);
+    const [B, N, Hkv, D] = c.tensor('k_cmp').shape as [number, number, number, number];
+    const spare = 5; // a cache allocates ahead: rows past N must be ignored
+    const withSpare = (data: Float32Array): Float32Array => {
+      const out = new Float32Array(B * (N + spare) * Hkv * D).fill(1e4);
+      out.set(data);
+      return out;
+    };
+    const f16 = (key: string) => tensor(backend, withSpare(c.tensor(key).data), [B, N + spare, Hkv, D], { dtype: 'f16' });
+    using k16 = f16('k_cmp');
+    using v16 = f16('v_cmp');
+    using k32 = tensor(backend, await k16.data(), k16.shape);
+    using v32 = tensor(backend, await v16.data(), v16.shape);
+    const run = (keys: Tensor, values: Tensor) => nativeSparseAttention(l.q, l.k, l.v, l.x, l.nsa.config, l.nsa.weights, { compressed: { keys, values } });
+    const a = await run(k16, v16);
+    const b = await run(k32, v32);
+    using outA = a.out;
+    using outB = b.out;
+    expect(Array.from(await outA.data())).toEqual(Array.from(await outB.data()));
   });
 });

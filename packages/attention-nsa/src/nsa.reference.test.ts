@@ -25,6 +25,8 @@ interface Scenario {
   readonly lengths?: readonly number[];
   readonly pe: boolean;
   readonly queryChunk?: number;
+  /** Store K/V in 16-bit floats (the reference gets the rounded values). */
+  readonly storage?: 'f16' | 'bf16';
 }
 
 const SCENARIOS: readonly Scenario[] = [
@@ -66,6 +68,16 @@ const SCENARIOS: readonly Scenario[] = [
     S: 120,
     T: 120,
     pe: true,
+  },
+  {
+    name: 'K/V stored as bf16, MLP φ with value PE, GQA 2',
+    seed: 67,
+    config: { nHeads: 4, nKvHeads: 2, headDim: 8, vHeadDim: 4, gateDim: 5, cmpBlock: 8, cmpStride: 4, slcBlock: 16, nSelected: 3, nInit: 1, nLocal: 1, window: 12, phi: 'mlp' },
+    B: 1,
+    S: 70,
+    T: 70,
+    pe: true,
+    storage: 'bf16',
   },
   {
     name: 'one token: decode at position 0',
@@ -132,13 +144,21 @@ async function checkScenario(backend: Backend, sc: Scenario): Promise<void> {
       keyMLP: config.phi === 'mlp' ? mlp(l * D, D) : null,
       valueMLP: config.phi === 'mlp' ? mlp(l * Dv, Dv) : null,
     };
+    if (sc.storage) {
+      // the reference sees exactly what the 16-bit storage holds
+      const round = async (data: Float32Array, shape: number[]): Promise<Float32Array> => {
+        using t = tensor(backend, data, shape, { dtype: sc.storage });
+        return t.data();
+      };
+      inputs = { ...inputs, k: await round(inputs.k, [sc.B, sc.T, Hkv, D]), v: await round(inputs.v, [sc.B, sc.T, Hkv, Dv]) };
+    }
     ref = nsaReference(config, inputs);
   } while (ref.margin < 1e-4 && attempt < 50);
   expect(ref.margin, 'a draw without near-ties').toBeGreaterThanOrEqual(1e-4);
 
   const owned: Tensor[] = [];
-  const up = (data: Float32Array, shape: readonly number[]): Tensor => {
-    const t = tensor(backend, data, shape);
+  const up = (data: Float32Array, shape: readonly number[], dtype: 'f32' | 'f16' | 'bf16' = 'f32'): Tensor => {
+    const t = tensor(backend, data, shape, { dtype });
     owned.push(t);
     return t;
   };
@@ -155,8 +175,8 @@ async function checkScenario(backend: Backend, sc: Scenario): Promise<void> {
     };
     const { out, stages } = await nativeSparseAttention(
       up(inputs.q, [sc.B, sc.S, Hq, D]),
-      up(inputs.k, [sc.B, sc.T, Hkv, D]),
-      up(inputs.v, [sc.B, sc.T, Hkv, Dv]),
+      up(inputs.k, [sc.B, sc.T, Hkv, D], sc.storage),
+      up(inputs.v, [sc.B, sc.T, Hkv, Dv], sc.storage),
       up(inputs.x, [sc.B, sc.S, X]),
       config,
       weights,

@@ -116,7 +116,6 @@ export async function nativeSparseAttention(
     };
     const nSlc = selectionBlockCount(pos.maxLength, config);
     const chunk = options.queryChunk ?? Math.max(1, Math.floor(PROBABILITY_BUDGET / (B * Hq * Math.max(nCmp, 1))));
-    if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError({ fn, expected: 'queryChunk to be a positive integer', got: String(chunk) });
     const oCmpParts: Tensor[] = [];
     const selectedParts: Tensor[] = [];
     const scoreParts: Tensor[] = [];
@@ -145,7 +144,13 @@ export async function nativeSparseAttention(
     if (!options.returnStages) return { out, dispatch };
 
     const keep = (t: Tensor): Tensor => reshape(t, t.shape); // a second, caller-owned handle on the same storage
-    const blockScores = scoreParts.length === 1 ? keep(scoreParts[0] as Tensor) : await concat(scoreParts, 1);
+    let blockScores: Tensor;
+    try {
+      blockScores = scoreParts.length === 1 ? keep(scoreParts[0] as Tensor) : await concat(scoreParts, 1);
+    } catch (error) {
+      out.dispose();
+      throw error;
+    }
     const stages = makeStages({
       kCmp: keep(kCmp),
       vCmp: keep(vCmp),
@@ -185,8 +190,9 @@ async function compressedOperands(
       if ((t.shape[1] as number) < nCmp) {
         throw new CapacityError({ fn, expected: `at least ${nCmp} compressed ${name} blocks (complete blocks of ${T} tokens)`, got: String(t.shape[1]) });
       }
-      const wide = t.dtype === 'f32' ? t : own(await cast(t, 'f32'));
-      return own(wide.shape[1] === nCmp ? reshape(wide, wide.shape) : await slice(wide, [0, 0, 0, 0], [B, nCmp, Hkv, dim]));
+      // The cache's capacity rows are cut before any f16/bf16/int8/fp8 storage is widened.
+      const rows = t.shape[1] === nCmp ? t : own(await slice(t, [0, 0, 0, 0], [B, nCmp, Hkv, dim]));
+      return own(rows.dtype === 'f32' ? reshape(rows, rows.shape) : await cast(rows, 'f32'));
     };
     return { kCmp: await fit(cached.keys, D, 'keys'), vCmp: await fit(cached.values, Dv, 'values') };
   }
@@ -239,6 +245,8 @@ function validateInputs(
   if (!kvOk(v, Dv) || v.shape[0] !== k.shape[0] || (!rowPool && v.shape[1] !== k.shape[1])) {
     throw new ShapeError({ fn, expected: `v of shape ${kvShape(Dv)} matching k ${formatShape(k.shape)}`, got: formatShape(v.shape) });
   }
+  const chunk = options.queryChunk;
+  if (chunk !== undefined && (!Number.isInteger(chunk) || chunk < 1)) throw new ConfigError({ fn, expected: 'queryChunk to be a positive integer', got: String(chunk) });
   const T = options.rowMap ? (options.rowMap.shape[1] ?? 0) : (k.shape[1] as number);
   const lengths = options.kvLengths ?? new Array<number>(B).fill(T);
   if (lengths.length !== B) throw new ShapeError({ fn, expected: `kvLengths of ${B} entries`, got: String(lengths.length) });
