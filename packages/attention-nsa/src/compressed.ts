@@ -44,8 +44,8 @@ export async function compressedChunk(ops: HeadMajorOperands, pos: QueryPosition
   }
 
   using qSlice = await slice(ops.q, [0, 0, i0, 0, 0], [B, Hkv, Sc, G, D]);
-  using q = reshape(qSlice, [B, Hkv, Sc * G, D]);
-  using kc = nc === N ? null : await slice(ops.k, [0, 0, 0, 0], [B, Hkv, nc, D]);
+  using q = reshape(qSlice, [B, Hkv, Sc * G, D]); // the group's query heads as extra rows
+  using kc = nc === N ? null : await slice(ops.k, [0, 0, 0, 0], [B, Hkv, nc, D]); // blocks the chunk can see
   using vc = nc === N ? null : await slice(ops.v, [0, 0, 0, 0], [B, Hkv, nc, Dv]);
   using scores = await matmul(q, kc ?? ops.k, { transposeB: true }); // [B, Hkv, Sc·G, Nc]
   using scores5 = reshape(scores, [B, Hkv, Sc, G, nc]);
@@ -56,7 +56,7 @@ export async function compressedChunk(ops: HeadMajorOperands, pos: QueryPosition
   using o = await matmul(probsFlat, vc ?? ops.v); // [B, Hkv, Sc·G, Dv]
   using o5 = reshape(o, [B, Hkv, Sc, G, Dv]);
   using tokenMajor = await permute(o5, [0, 2, 1, 3, 4]); // [B, Sc, Hkv, G, Dv]
-  const out = reshape(tokenMajor, [B, Sc, Hkv * G, Dv]);
+  const out = reshape(tokenMajor, [B, Sc, Hkv * G, Dv]); // [B, Sc, Hq, Dv]
 
   try {
     using groupSum = await sum(probs, 3); // Σ over the G query heads of the group: [B, Hkv, Sc, Nc]
@@ -90,7 +90,7 @@ export async function toSelectionBlocks(p: Tensor, ns: number, config: ResolvedN
   using padded = parts.length === 1 ? null : await concat(parts, -1); // [.., m−1 zeros | p | zeros], length nSeg + m − 1
   for (const t of parts) if (t !== p) t.dispose();
   using segments = await sumShifted(padded ?? p, p.rank - 1, nSeg, m); // c [.., nSeg]
-  using grouped = reshape(segments, [...lead, ns, perBlock]);
+  using grouped = reshape(segments, [...lead, ns, perBlock]); // [.., Ns, l′/d]
   return await sum(grouped, -1);
 }
 

@@ -9,7 +9,7 @@ import { add, linear, mul, reshape, sigmoid, slice, type Tensor } from '@attnkit
 export async function nsaGates(x: Tensor, weight: Tensor, bias: Tensor | null, nHeads: number): Promise<Tensor> {
   using logits = await linear(x, weight, bias); // [B, S, 3·Hq]
   using gates = await sigmoid(logits);
-  return reshape(gates, [...x.shape.slice(0, -1), nHeads, 3]);
+  return reshape(gates, [...x.shape.slice(0, -1), nHeads, 3]); // [B, S, Hq, 3]: (head, branch)
 }
 
 /** out = g_cmp·o_cmp + g_slc·o_slc + g_win·o_win, gates [B, S, Hq, 3], branches [B, S, Hq, Dv]. */

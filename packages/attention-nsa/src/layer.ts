@@ -56,7 +56,7 @@ export class NativeSparseAttention {
     // Each block is a run of exactly l tokens: one compressed row per "sequence" of the batch.
     using k = await compressBlocks(batch.keys, this.#keyPhi, this.config); // [N, 1, Hkv, D]
     using v = await compressBlocks(batch.values, this.#valuePhi, this.config);
-    return { keys: reshape(k, [N, Hkv, D]), values: reshape(v, [N, Hkv, Dv]) };
+    return { keys: reshape(k, [N, Hkv, D]), values: reshape(v, [N, Hkv, Dv]) }; // [N, Hkv, ·]
   };
 
   /**

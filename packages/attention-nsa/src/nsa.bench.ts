@@ -20,7 +20,8 @@ import { SeededRandom } from '@attnkit/testkit';
 import { compressBlocks } from './compress.js';
 import { keysReadPerStep } from './config.js';
 import { NativeSparseAttention } from './layer.js';
-import { nativeSparseAttention } from './nsa.js';
+import { type CompressedKV, nativeSparseAttention } from './nsa.js';
+import { selectedAttention } from './selection.js';
 
 interface BenchRecord {
   readonly name: string;
@@ -100,8 +101,16 @@ async function main(): Promise<void> {
         record(`${kind} T=${T}`, 'dense-gqa', `${clock} time`, denseMs[clock] / S, unit);
         record(`${kind} T=${T}`, 'nsa', `speed-up (${clock})`, denseMs[clock] / nsaMs[clock], '×');
       }
+      if (kind === 'decode') {
+        // Where a decode step's CPU time goes: the two branches the attention core runs; the
+        // rest is this package's own work (compression branch, top-n, gates).
+        const [selected, window] = await coreBranches(nsa, q, k, v, x, { keys: cKeys, values: cValues });
+        record(`decode T=${T}`, 'core: selected branch', 'cpu time', selected.cpu, 'ms/step');
+        record(`decode T=${T}`, 'core: window branch', 'cpu time', window.cpu, 'ms/step');
+      }
     }
   }
+
 
   await backend.dispose();
   printTable(records);
@@ -110,6 +119,20 @@ async function main(): Promise<void> {
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, `${JSON.stringify({ package: '@attnkit/attention-nsa', date: new Date().toISOString(), node: process.version, config: { ...HEADS, ...c }, records }, null, 2)}\n`);
   console.log(`\nrecords: ${file}`);
+}
+
+async function coreBranches(nsa: NativeSparseAttention, q: Tensor, k: Tensor, v: Tensor, x: Tensor, compressed: CompressedKV): Promise<[Timing, Timing]> {
+  const c = nsa.config;
+  const { out, stages } = await nativeSparseAttention(q, k, v, x, c, nsa.weights, { compressed, returnStages: true });
+  out.dispose();
+  if (!stages) throw new Error('nativeSparseAttention returned no stages');
+  using s = stages;
+  return await medians(
+    reps,
+    reps,
+    async () => (await selectedAttention(q, k, v, s.selectedBlocks, c, {})).out.dispose(),
+    async () => (await attention(q, k, v, { window: c.window, scale: c.scale })).out.dispose(),
+  );
 }
 
 /** Wall and process-CPU milliseconds. On this shared 2-core box wall time swings with the neighbours' load; CPU time much less. */

@@ -123,7 +123,7 @@ export async function nativeSparseAttention(
       throwIfAborted(options.signal, fn);
       const i1 = Math.min(S, i0 + chunk);
       using part = await compressedChunk(headMajor, pos, i0, i1, config);
-      oCmpParts.push(own(reshape(part.out, part.out.shape)));
+      oCmpParts.push(own(reshape(part.out, part.out.shape))); // a handle that outlives the chunk
       selectedParts.push(own(await selectBlocks(part.importance, pos, i0, i1, config)));
       if (options.returnStages) scoreParts.push(own(await tokenMajorScores(part.importance, nSlc)));
     }
