@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { NativeSparseAttention } from './layer.js';
 import { nativeSparseAttention } from './nsa.js';
 import type { NSAWeights } from './weights.js';
-import { MinimalNSACache } from './testing/fixtures/minimal-nsa-cache.js';
+import { NSACache } from '@attnkit/kvcache';
 
 const CONFIG = { nHeads: 4, nKvHeads: 2, headDim: 8, gateDim: 6, cmpBlock: 8, cmpStride: 4, slcBlock: 8, nSelected: 3, nInit: 1, nLocal: 1, window: 8 } as const;
 
@@ -84,7 +84,7 @@ describe('NativeSparseAttention boundary checks', () => {
 
   it('leaves the cache unchanged when it refuses a call', async () => {
     const nsa = new NativeSparseAttention(CONFIG, weights());
-    using cache = new MinimalNSACache(backend, { batchSize: 1, nKvHeads: 2, headDim: 8, vHeadDim: 8, blockLength: 8, blockStride: 4, compress: nsa.compress });
+    using cache = new NSACache(backend, { batchSize: 1, kvHeads: 2, keyDim: 8, valueDim: 8, blockLength: 8, blockStride: 4, compress: nsa.compress });
     const first = await nsa.forward(rand([1, 12, 4, 8]), rand([1, 12, 2, 8]), rand([1, 12, 2, 8]), rand([1, 12, 6]), { cache });
     first.out.dispose();
     expect(cache.lengths).toEqual([12]);

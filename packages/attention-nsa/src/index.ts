@@ -17,4 +17,4 @@ export { combineBranches, nsaGates } from './gates.js';
 export { QueryPositions } from './positions.js';
 export { nativeSparseAttention, type CompressedKV, type NSAOptions, type NSAResult, type NSAStages } from './nsa.js';
 export { NativeSparseAttention, type NSAForwardOptions } from './layer.js';
-export type { NSACacheView, NSACompressedBlocks, NSACompressedView, NSACompressionBatch, NSACompressor, NSAKVCache } from './cache.js';
+export type { NSAKVCache } from './cache.js';

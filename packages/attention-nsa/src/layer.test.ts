@@ -5,7 +5,7 @@ import { loadGoldenCases } from '@attnkit/testkit';
 import { nativeSparseAttention } from './nsa.js';
 import { describe, expect, it } from 'vitest';
 import { expectGolden, loadNSACase, required } from './testing/fixtures/golden-case.js';
-import { MinimalNSACache } from './testing/fixtures/minimal-nsa-cache.js';
+import { NSACache } from '@attnkit/kvcache';
 
 const cases = loadGoldenCases().filter((c) => c.variant === 'nsa');
 
@@ -62,7 +62,7 @@ describe('NativeSparseAttention.forward with a cache', () => {
     const c = required(cases.find((x) => x.name === 'nsa_equal_blocks'));
     const backend = new CpuBackend();
     using l = loadNSACase(c, backend);
-    using cache = new MinimalNSACache(backend, { batchSize: 1, nKvHeads: 2, headDim: 16, vHeadDim: 16, blockLength: 16, blockStride: 8, compress: l.nsa.compress });
+    using cache = new NSACache(backend, { batchSize: 1, kvHeads: 2, keyDim: 16, valueDim: 16, blockLength: 16, blockStride: 8, compress: l.nsa.compress });
     const row = (shape: number[]) => l.upload(new Float32Array(shape.reduce((a, b) => a * b, 1)), shape);
     await expect(l.nsa.forward(row([1, 1, 4, 16]), row([1, 1, 2, 16]), row([1, 1, 2, 16]), row([1, 1, 24]), { cache })).rejects.toThrow(ConfigError);
     await expect(l.nsa.forward(row([1, 1, 4, 16]), row([1, 1, 2, 16]), row([1, 1, 2, 16]), row([1, 1, 24]), { cache })).rejects.toThrow(

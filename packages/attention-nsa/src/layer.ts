@@ -1,7 +1,8 @@
 // The NSA layer: a validated config and weights, φ for its cache, and the forward pass.
 
 import { CapacityError, ConfigError, ShapeError, formatShape, reshape, type Tensor } from '@attnkit/tensor-core';
-import type { NSACompressionBatch, NSACompressor, NSAKVCache } from './cache.js';
+import type { NSACompressionBatch, NSACompressor } from '@attnkit/kvcache';
+import type { NSAKVCache } from './cache.js';
 import { compressBlocks, type Compressor } from './compress.js';
 import { type NSAConfig, type ResolvedNSAConfig, compressedBlockCount, resolveNSAConfig } from './config.js';
 import { type NSAOptions, type NSAResult, nativeSparseAttention, validateQueries } from './nsa.js';

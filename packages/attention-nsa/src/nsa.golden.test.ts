@@ -4,7 +4,7 @@ import { availableBackends } from '@attnkit/tensor-core/testing';
 import { loadGoldenCases, type GoldenCase } from '@attnkit/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend } from '@attnkit/tensor-core';
-import { MinimalNSACache } from './testing/fixtures/minimal-nsa-cache.js';
+import { NSACache } from '@attnkit/kvcache';
 import { blockMask, expectGolden, loadNSACase, required, tokenRows } from './testing/fixtures/golden-case.js';
 
 const cases = loadGoldenCases().filter((c) => c.variant === 'nsa');
@@ -53,6 +53,28 @@ describe('nsa golden cases', () => {
         });
       }
 
+      it('nsa_paper_blocks: a rolled-back speculative chunk leaves no trace (cache truncate)', async () => {
+        const c = required(cases.find((x) => x.name === 'nsa_paper_blocks'));
+        using l = loadNSACase(c, backend);
+        using cache = newCache(c, l);
+        const rows = (key: string, t0: number, t1: number) => {
+          const a = c.tensor(key);
+          return l.upload(tokenRows(a.data, a.shape, t0, t1), [a.shape[0] as number, t1 - t0, ...a.shape.slice(2)]);
+        };
+        const step = async (t0: number, t1: number, draft = false): Promise<Float32Array> => {
+          const x = draft ? l.upload(new Float32Array((t1 - t0) * c.number('x_dim')).fill(0.5), [1, t1 - t0, c.number('x_dim')]) : rows('x', t0, t1);
+          const kNew = draft ? l.upload(new Float32Array((t1 - t0) * 2 * 32).fill(3), [1, t1 - t0, 2, 32]) : rows('k', t0, t1);
+          const { out } = await l.nsa.forward(rows('q', t0, t1), kNew, rows('v', t0, t1), x, { cache });
+          using o = out;
+          return await o.data();
+        };
+        await step(0, 200);
+        await step(200, 250, true); // a draft that completes blocks 11–14 with wrong keys, then is rejected
+        cache.truncate(200);
+        const rest = await step(200, 300);
+        expectGolden(c, 'out after the rollback', rest, tokenRows(c.tensor('out').data, c.tensor('out').shape, 200, 300));
+      });
+
       it('nsa_decode: prefill 299 tokens into the cache, then the decode step', async () => {
         const c = required(cases.find((x) => x.name === 'nsa_decode'));
         using l = loadNSACase(c, backend);
@@ -99,12 +121,12 @@ async function checkStages(c: GoldenCase, backend: Backend, options: { queryChun
   for (const key of Object.keys(c.manifest.expected)) expectGolden(c, key, got[key] ?? [], c.tensor(key).data);
 }
 
-function newCache(c: GoldenCase, l: ReturnType<typeof loadNSACase>): MinimalNSACache {
-  return new MinimalNSACache(l.q.backend, {
+function newCache(c: GoldenCase, l: ReturnType<typeof loadNSACase>): NSACache {
+  return new NSACache(l.q.backend, {
     batchSize: c.number('B'),
-    nKvHeads: c.number('n_kv_heads'),
-    headDim: c.number('head_dim'),
-    vHeadDim: c.number('v_head_dim'),
+    kvHeads: c.number('n_kv_heads'),
+    keyDim: c.number('head_dim'),
+    valueDim: c.number('v_head_dim'),
     blockLength: c.number('cmp_block'),
     blockStride: c.number('cmp_stride'),
     compress: l.nsa.compress,

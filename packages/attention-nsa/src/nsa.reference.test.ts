@@ -148,7 +148,7 @@ async function checkScenario(backend: Backend, sc: Scenario): Promise<void> {
       // the reference sees exactly what the 16-bit storage holds
       const round = async (data: Float32Array, shape: number[]): Promise<Float32Array> => {
         using t = tensor(backend, data, shape, { dtype: sc.storage });
-        return t.data();
+        return await t.data();
       };
       inputs = { ...inputs, k: await round(inputs.k, [sc.B, sc.T, Hkv, D]), v: await round(inputs.v, [sc.B, sc.T, Hkv, Dv]) };
     }

@@ -1,12 +1,14 @@
-import { NativeSparseAttention, type CompressorMLP, type NSAWeights } from '@attnkit/attention-nsa';
-import { tensor, type Tensor } from '@attnkit/tensor-core';
+import { NativeSparseAttention, type CompressorMLP, type NSAResult, type NSAWeights } from '@attnkit/attention-nsa';
+import { NSACache } from '@attnkit/kvcache';
+import { slice, tensor, type Backend, type Tensor } from '@attnkit/tensor-core';
 import type { GoldenCase } from '@attnkit/testkit';
 import type { VariantAdapter } from '../adapter.js';
 
 /**
- * nsa_*: the whole NSA forward on the case's full history (prefill: every query; decode: the
- * last one), with every stage returned and compared. `selected_blocks` is the 0/1 mask over
- * selection blocks that the selected indices describe.
+ * nsa_*: the whole NSA forward with every stage returned and compared. Prefill cases run on the
+ * full history; the decode case runs through an NSACache: the first T − 1 tokens are appended
+ * (compressed by the layer's φ as blocks complete), then the decode step appends the last one.
+ * `selected_blocks` is the 0/1 mask over selection blocks that the selected indices describe.
  */
 export const nsaAdapter: VariantAdapter = {
   implementedBy: '@attnkit/attention-nsa',
@@ -49,7 +51,8 @@ export const nsaAdapter: VariantAdapter = {
         },
         weights,
       );
-      const { out, stages } = await nsa.forward(load('q'), load('k'), load('v'), load('x'), { returnStages: true });
+      const decode = Array.isArray(c.manifest.config.q_positions);
+      const { out, stages } = decode ? await decodeThroughCache(c, nsa, load, backend) : await nsa.forward(load('q'), load('k'), load('v'), load('x'), { returnStages: true });
       using _out = out;
       if (!stages) throw new Error('nsa.forward returned no stages');
       using s = stages;
@@ -70,6 +73,28 @@ export const nsaAdapter: VariantAdapter = {
     }
   },
 };
+
+async function decodeThroughCache(c: GoldenCase, nsa: NativeSparseAttention, load: (key: string) => Tensor, backend: Backend): Promise<NSAResult> {
+  const [B, T, Hkv, D] = c.tensor('k').shape as [number, number, number, number];
+  const Dv = c.tensor('v').shape[3] as number;
+  using cache = new NSACache(backend, {
+    batchSize: B,
+    kvHeads: Hkv,
+    keyDim: D,
+    valueDim: Dv,
+    blockLength: nsa.config.cmpBlock,
+    blockStride: nsa.config.cmpStride,
+    compress: nsa.compress,
+  });
+  const k = load('k');
+  const v = load('v');
+  using kPast = await slice(k, [0, 0, 0, 0], [B, T - 1, Hkv, D]);
+  using vPast = await slice(v, [0, 0, 0, 0], [B, T - 1, Hkv, Dv]);
+  await cache.updateAndFetch(kPast, vPast);
+  using kNew = await slice(k, [0, T - 1, 0, 0], [B, 1, Hkv, D]);
+  using vNew = await slice(v, [0, T - 1, 0, 0], [B, 1, Hkv, Dv]);
+  return await nsa.forward(load('q'), kNew, vNew, load('x'), { cache, returnStages: true });
+}
 
 /** i32 [..., n] block indices (−1 = none) → f32 [..., nSlc] 0/1 mask. */
 function blockMask(indices: Int32Array, n: number, nSlc: number): Float32Array {
