@@ -41,9 +41,17 @@ describe('nsa golden cases', () => {
       }
 
       for (const c of prefillCases) {
-        it(`${c.name}: token-by-token decode through the cache equals the prefill`, async () => {
+        // Every token on the CPU; on the slower backends a one-call prefill of all but the last
+        // 64 tokens, then 64 decode steps (several blocks complete on the way).
+        const decodeFrom = tb.name === 'cpu' ? 0 : Math.max(0, c.number('kv_len') - 64);
+        it(`${c.name}: token-by-token decode through the cache equals the prefill${decodeFrom > 0 ? ` (from token ${decodeFrom})` : ''}`, async () => {
           using l = loadNSACase(c, backend);
-          await runThroughCache(c, l, () => 1);
+          let first = decodeFrom > 0;
+          await runThroughCache(c, l, () => {
+            const size = first ? decodeFrom : 1;
+            first = false;
+            return size;
+          });
         });
         it(`${c.name}: chunked prefill through the cache (chunks 5, 1, 33, 17, …)`, async () => {
           using l = loadNSACase(c, backend);
