@@ -1,6 +1,7 @@
 import type { VariantEntry } from '../adapter.js';
 import { attentionAdapter } from './attention.js';
 import { mlaAdapter } from './mla.js';
+import { nsaAdapter } from './nsa.js';
 import { ropeAdapter } from './rope.js';
 
 /**
@@ -14,5 +15,5 @@ export const VARIANTS: Readonly<Record<string, VariantEntry>> = {
   mqa: attentionAdapter,
   mla: mlaAdapter,
   dsa: { pending: 'indexer-dsa is not implemented yet (issue 7)' },
-  nsa: { pending: 'attention-nsa is not implemented yet (issue 8)' },
+  nsa: nsaAdapter,
 };
