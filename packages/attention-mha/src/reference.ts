@@ -33,7 +33,8 @@ export interface HostBias {
 
 /**
  * Which logical keys query i of sequence b (kv head g) may see, before causality. `undefined`
- * means all keys 0..len_b−1 (dense); otherwise an explicit list (sparse), −1 entries ignored.
+ * means all keys 0..len_b−1 (dense); otherwise an explicit list (sparse): a set, so a key
+ * listed twice counts once; entries outside [0, len_b) are ignored.
  */
 export type KeySelector = (b: number, i: number, g: number) => Iterable<number> | undefined;
 
@@ -58,6 +59,7 @@ export function attentionReference(query: HostQuery, kv: HostKV, options: Refere
   const scores = new Float64Array(T);
   const keys = new Int32Array(T);
   const acc = new Float64Array(Dv);
+  const listedAt = new Int32Array(T).fill(-1); // dedupes a sparse list: the row that last listed t
   const vStride = v ? Hkv * Dv : Hkv * D;
   for (let b = 0; b < B; b++) {
     const len = lengths[b] ?? T;
@@ -70,8 +72,13 @@ export function attentionReference(query: HostQuery, kv: HostKV, options: Refere
         let n = 0;
         const listed = options.select?.(b, i, g);
         const candidates = listed ?? range(len);
+        const rowId = (b * S + i) * Hq + h;
         for (const t of candidates) {
           if (t < 0 || t >= len) continue;
+          if (listed) {
+            if (listedAt[t] === rowId) continue;
+            listedAt[t] = rowId;
+          }
           if (options.causal && t > p) continue;
           if (options.window !== null && options.causal && t <= p - options.window && t >= (options.sinkTokens ?? 0)) continue;
           keys[n++] = t;

@@ -18,6 +18,8 @@ export interface KeyLayout {
 
 export type MaskKind = 'causal' | 'none';
 
+export type AttentionImplementation = 'auto' | 'fused' | 'composed' | 'reference';
+
 export interface AttentionOptions extends KeyLayout {
   /** Softmax scale; default 1/√D. */
   readonly scale?: number;
@@ -48,8 +50,13 @@ export interface AttentionOptions extends KeyLayout {
   readonly valueDim?: number;
   /** Also return the log-sum-exp of each query row's scaled, masked scores. */
   readonly returnLse?: boolean;
-  /** `auto` (default): the fused kernel if this backend has one that accepts the inputs, else the composed fallback. */
-  readonly implementation?: 'auto' | 'fused' | 'composed';
+  /**
+   * `auto` (default): the first fused kernel that accepts the inputs on this backend, else the
+   * composed fallback. `fused`: a fused kernel or a ConfigError saying why each one declined.
+   * `composed`: the fallback built from tensor-core primitives (any backend). `reference`: the
+   * float64 host oracle (reads every input to the host; for debugging and tests, never fast).
+   */
+  readonly implementation?: AttentionImplementation;
   readonly signal?: AbortSignal;
 }
 
@@ -63,7 +70,9 @@ export interface AttentionResult {
 }
 
 export interface DispatchReport {
+  /** `fused:<kernel>` (e.g. `fused:cpu-flash`), `composed` or `reference`. */
   readonly implementation: string;
+  /** Why each fused kernel declined (`<kernel>: <reason>; …`), when one did or was not asked for. */
   readonly declined?: string;
 }
 
@@ -74,6 +83,11 @@ export interface SparseAttentionOptions extends Omit<AttentionOptions, 'window' 
    */
   readonly causal?: boolean;
 }
+
+// Sparse semantics: the listed keys form a set (a key listed twice counts once); −1 means "no
+// key"; a listed key that is not visible (t ≥ len_b, or after the query under causality) is
+// ignored, as DSA's top-k can pick masked positions when fewer keys are visible than k. An
+// index outside [−1, Tmax) (or a block outside [−1, ⌈Tmax/blockSize⌉)) is a CapacityError.
 
 export interface BlockSparseAttentionOptions extends SparseAttentionOptions {
   /** Keys per block (NSA's selection block l′). Block j covers keys [j·blockSize, (j+1)·blockSize). */
