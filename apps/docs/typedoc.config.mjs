@@ -17,9 +17,11 @@ export default {
   excludeExternals: true,
   hideGenerator: true,
   sort: ['kind', 'alphabetical'],
-  // A broken {@link} or a missing export fails the build instead of shipping a dead link.
+  // Broken {@link}s and unexported types are reported in the build log. They do not fail the
+  // build: a doc comment in a package under development must not stop everyone's `pnpm test`
+  // (the links VitePress renders are checked: a dead one fails `vitepress build`).
   validation: { notExported: true, invalidLink: true, notDocumented: false },
-  treatWarningsAsErrors: true,
+  treatWarningsAsErrors: false,
   sidebar: { autoConfiguration: true, pretty: true, collapsed: true },
   // typedoc-plugin-markdown
   outputFileStrategy: 'members',

@@ -48,3 +48,15 @@ describe('guide examples', () => {
     expect(lines[3]).toBe('window output shape: [1,5,4,8]');
   });
 });
+
+describe('guide examples of landed packages', () => {
+  it('kvcache: a cached decode step equals the prefill, truncate rolls back, MLA stores 576 values', async () => {
+    const lines = await runExample('kvcache');
+    expect(lines).toEqual([
+      'cached tokens: [6] bytes held: 1024',
+      'decode = prefill: true',
+      'after truncate: [5]',
+      'MLA bytes per token: 1152',
+    ]);
+  });
+});

@@ -58,12 +58,16 @@ describe('bytes per element and block scales', () => {
     expect(bytesPerTokenPerLayer(gqa, 'f16')).toBe(2048 * 2);
     expect(bytesPerTokenPerLayer(gqa, 'bf16')).toBe(2048 * 2);
   });
-  it('fp8 and int8 add one f32 scale per 128-value block of each row', () => {
+  it("fp8 and int8 add one f32 scale per block of each row, with kvcache's default blocks", () => {
     // 16 rows of 128: 2048 codes + 16 scales
     expect(bytesPerTokenPerLayer(gqa, 'fp8e4m3')).toBe(2048 + 16 * 4);
     expect(bytesPerTokenPerLayer(gqa, 'int8')).toBe(2048 + 16 * 4);
-    // a 192-wide row is one block (128 does not divide it), as tensor-core's cast picks
-    expect(bytesPerTokenPerLayer({ variant: 'MQA', kvHeads: 1, keyDim: 192, valueDim: 128 }, 'fp8e4m3')).toBe(320 + 2 * 4);
+    // a 192-wide key row has blocks of 64 (the largest power of two dividing it): 3 scales
+    expect(bytesPerTokenPerLayer({ variant: 'MQA', kvHeads: 1, keyDim: 192, valueDim: 128 }, 'fp8e4m3')).toBe(320 + (3 + 1) * 4);
+    // MLA's one 576-wide [c ‖ k_pe] row: blocks of 64, 9 scales
+    expect(bytesPerTokenPerLayer({ variant: 'MLA', latentDim: 512, ropeDim: 64 }, 'fp8e4m3')).toBe(576 + 9 * 4);
+    // narrower than 128: one block per row
+    expect(bytesPerTokenPerLayer({ variant: 'MQA', kvHeads: 1, keyDim: 64, valueDim: 64 }, 'int8')).toBe(128 + 2 * 4);
   });
   it('NSA amortises one compressed K/V per stride d', () => {
     expect(elementsPerTokenPerLayer({ variant: 'NSA', kvHeads: 4, keyDim: 192, valueDim: 128, stride: 16 })).toBe(1360);
@@ -71,15 +75,17 @@ describe('bytes per element and block scales', () => {
 });
 
 describe('measured on the CPU backend', () => {
-  it('every row of every preset, in every dtype, allocates what the arithmetic says', async () => {
+  it('every row of every preset, in every dtype, allocates what the arithmetic says (kvcache caches where they exist)', async () => {
     const backend = new CpuBackend();
     const rows = MODEL_PRESETS.flatMap((p) => presetRows(p));
     for (const dtype of ['f32', 'f16', 'bf16', 'int8', 'fp8e4m3'] as const) {
       for (const row of rows) {
-        expect(measureBytesPerTokenPerLayer(backend, row.layout, dtype), `${row.label} in ${dtype}`).toBe(bytesPerTokenPerLayer(row.layout, dtype));
+        expect(measureBytesPerTokenPerLayer(backend, row.layout, dtype).bytes, `${row.label} in ${dtype}`).toBe(bytesPerTokenPerLayer(row.layout, dtype));
       }
     }
     expect(backend.memory()).toEqual({ bytesAllocated: 0, liveBuffers: 0, liveTensors: 0 });
+    expect(measureBytesPerTokenPerLayer(backend, { variant: 'GQA', kvHeads: 8, keyDim: 128, valueDim: 128 }, 'bf16').by).toBe('contiguous');
+    expect(measureBytesPerTokenPerLayer(backend, { variant: 'DSA', latentDim: 512, ropeDim: 64, indexDim: 128 }, 'bf16').by).toBe('mla-latent + indexer-keys');
     await backend.dispose();
   });
 });

@@ -1,9 +1,13 @@
-// What one token leaves behind in one layer's KV cache, for every attention variant (spec §1–§5).
+// What one token leaves behind in one layer's KV cache, for every attention variant (spec §1–§5),
+// stored the way @attnkit/kvcache stores it: one row per kv head, MLA's [c ‖ k_pe] as one row,
+// quantised rows with kvcache's default scale blocks.
 //
 // TODO(kvcache): @attnkit/kvcache will export `kvBytesPerToken(config)` / `kvBytes(config, tokens)`
 // (issue 4). Once it lands, compute `bytesPerTokenPerLayer` with it and keep this file only as the
-// segment breakdown the calculator displays; the unit tests below then pin both to spec §5.
+// segment breakdown the calculator displays; the unit tests (src/kv/kv.test.ts) then pin both to
+// spec §5.
 
+import { defaultBlockSize } from '@attnkit/kvcache';
 import { type DType, storageBytes } from '@attnkit/tensor-core';
 
 export type Variant = 'MHA' | 'GQA' | 'MQA' | 'MLA' | 'DSA' | 'NSA';
@@ -39,17 +43,19 @@ export function cacheSegments(layout: CacheLayout): CacheSegment[] {
       ];
     case 'MLA':
     case 'DSA': {
-      // §2: the latent c [C] and the shared rope key k_pe [dr]; §3 adds the indexer key [D_I].
-      // Deployed (V3.2 inference code): latent and indexer key in fp8 with 128-value blocks,
-      // the rope key in bf16 — 656 + 132 bytes per token per layer.
-      const fp8: DType | undefined = layout.deployedFp8 ? 'fp8e4m3' : undefined;
-      const bf16: DType | undefined = layout.deployedFp8 ? 'bf16' : undefined;
-      const segments: CacheSegment[] = [
-        { name: 'latent c', rows: 1, width: layout.latentDim, perToken: 1, ...(fp8 ? { fixedDType: fp8 } : {}) },
-        { name: 'rope key k_pe', rows: 1, width: layout.ropeDim, perToken: 1, ...(bf16 ? { fixedDType: bf16 } : {}) },
-      ];
+      // §2: the latent c [C] and the shared rope key k_pe [dr], cached as one [C + dr] row
+      // (MLALatentCache); §3 adds the indexer key [D_I] (IndexerKeyCache). Deployed (V3.2
+      // inference code): latent and indexer key in fp8 with 128-value blocks, the rope key in
+      // bf16 — 656 + 132 bytes per token per layer.
+      const segments: CacheSegment[] = layout.deployedFp8
+        ? [
+            { name: 'latent c', rows: 1, width: layout.latentDim, perToken: 1, fixedDType: 'fp8e4m3' },
+            { name: 'rope key k_pe', rows: 1, width: layout.ropeDim, perToken: 1, fixedDType: 'bf16' },
+          ]
+        : [{ name: 'latent row [c ‖ k_pe]', rows: 1, width: layout.latentDim + layout.ropeDim, perToken: 1 }];
       if (layout.variant === 'DSA') {
-        segments.push({ name: 'indexer key k_I', rows: 1, width: layout.indexDim, perToken: 1, ...(fp8 ? { fixedDType: fp8 } : {}) });
+        const indexer: CacheSegment = { name: 'indexer key k_I', rows: 1, width: layout.indexDim, perToken: 1 };
+        segments.push(layout.deployedFp8 ? { ...indexer, fixedDType: 'fp8e4m3' } : indexer);
       }
       return segments;
     }
@@ -64,9 +70,13 @@ export function cacheSegments(layout: CacheLayout): CacheSegment[] {
   }
 }
 
-/** Values per quantisation scale along a row, as tensor-core's `cast` picks it: 128 when it divides the row, else the whole row. */
+/**
+ * Values per quantisation scale along a row, as kvcache picks it (`defaultBlockSize`): 128 when
+ * it divides the row, the row itself when narrower, else the largest power of two dividing it
+ * (64 for MLA's 576-wide row, so no block straddles the latent/rope boundary).
+ */
 export function quantBlock(width: number): number {
-  return width % 128 === 0 ? 128 : width;
+  return defaultBlockSize(width);
 }
 
 /** Cached values per token per layer (NSA's compressed blocks amortised over the stride). */
