@@ -346,7 +346,8 @@ describe('the documentation site in Chromium', () => {
     expect(byModel.get('llama-3-70b')).toEqual(['2 048', '320 KiB', '40 GiB']);
     expect(byModel.get('llama-3-8b')).toEqual(['2 048', '128 KiB', '16 GiB']);
     expect(byModel.get('qwen2.5-72b')).toEqual(['2 048', '320 KiB', '40 GiB']);
-    expect(byModel.get('mistral-7b')).toEqual(['2 048', '128 KiB', '512 MiB (window: 4 096 tokens)']);
+    expect(byModel.get('mistral-7b')).toEqual(['2 048', '128 KiB', '512 MiB']);
+    expect(text(await page.locator('[data-model="mistral-7b"] [data-testid="window-note"]').textContent())).toBe('sliding window: holds 4 096 tokens');
     expect(byModel.get('deepseek-v2-lite')).toEqual(['576', '30.4 KiB', '3.8 GiB']);
     expect(byModel.size).toBe(13);
     expect(problems).toEqual([]);
