@@ -141,7 +141,7 @@ def test_corpus_records_and_split() -> None:
     assert 0.04 < share < 0.06
 
 
-def test_checkpoint_folders_if_present() -> None:
+def test_committed_checkpoints_reproduce_their_expected_logits() -> None:
     """Every committed checkpoint loads and reproduces its own expected logits (float32, CPU)."""
     root = os.path.join(os.path.dirname(__file__), "..", "..", "..", "apps", "reference-model", "checkpoints")
     folders = [os.path.join(root, d) for d in sorted(os.listdir(root)) if os.path.isfile(os.path.join(root, d, "config.json"))]
