@@ -7,7 +7,7 @@ import { availableBackends } from '@attnkit/tensor-core/testing';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attention, blockSparseAttention, sparseAttention } from './attention.js';
-import { type RandomProblem, type SelectionKind, randomProblem } from './testing/fixtures/random-problem.js';
+import { type RandomProblem, type SelectionKind, randomProblem } from './testing/random-problem.js';
 import type { AttentionImplementation, AttentionResult } from './types.js';
 
 // f32 inputs, f32 (composed) or f64 (fused) arithmetic, outputs of magnitude ~1: a correct
