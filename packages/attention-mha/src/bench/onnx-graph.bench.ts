@@ -52,8 +52,8 @@ const ELEM_TYPE: Record<OnnxElemType, number> = { float32: 1, int32: 6 };
 export interface OnnxValue {
   readonly name: string;
   readonly type: OnnxElemType;
-  /** Fixed dims; [] is a scalar. */
-  readonly shape: readonly number[];
+  /** Fixed dims, or a name for a symbolic one; [] is a scalar. */
+  readonly shape: readonly (number | string)[];
 }
 
 export type OnnxAttribute = { readonly name: string; readonly int: number } | { readonly name: string; readonly float: number };
@@ -79,7 +79,7 @@ function valueInfo(v: OnnxValue): Bytes {
           1, // tensor_type
           message((tt) => {
             int(tt, 1, ELEM_TYPE[v.type]);
-            bytes(tt, 2, message((shape) => v.shape.forEach((d) => bytes(shape, 1, message((dim) => int(dim, 1, d))))));
+            bytes(tt, 2, message((shape) => v.shape.forEach((d) => bytes(shape, 1, message((dim) => (typeof d === 'number' ? int(dim, 1, d) : str(dim, 2, d)))))));
           }),
         ),
       ),

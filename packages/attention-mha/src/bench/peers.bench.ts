@@ -34,6 +34,10 @@ const random = (n: number): Float32Array => {
 
 export const ORT_THREADS = 1;
 
+/** The fixed dims of an input (inputs never use symbolic ones here). */
+const dims = (shape: readonly (number | string)[]): number[] => shape.map((d) => (typeof d === 'number' ? d : 1));
+const sizeOf = (shape: readonly (number | string)[]): number => dims(shape).reduce((a, x) => a * x, 1);
+
 async function session(model: Uint8Array): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: ORT_THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
 }
@@ -62,7 +66,7 @@ export async function ortMultiHeadAttention(s: AttentionShape): Promise<PeerRun>
     [{ name: 'output', type: 'float32', shape: [s.B, s.S, s.Hq * s.D] }],
   );
   const sess = await session(model);
-  const feeds = Object.fromEntries(inputs.map((v) => [v.name, new ort.Tensor('float32', random(v.shape.reduce((a, x) => a * x, 1)), v.shape)]));
+  const feeds = Object.fromEntries(inputs.map((v) => [v.name, new ort.Tensor('float32', random(sizeOf(v.shape)), dims(v.shape))]));
   return {
     run: async () => {
       await sess.run(feeds);
@@ -105,17 +109,17 @@ export async function ortGroupQueryAttention(s: AttentionShape): Promise<PeerRun
     inputs,
     [
       { name: 'output', type: 'float32', shape: [s.B, s.S, s.Hq * s.D] },
-      { name: 'present_key', type: 'float32', shape: [s.B, s.Hkv, s.T, s.D] },
-      { name: 'present_value', type: 'float32', shape: [s.B, s.Hkv, s.T, s.D] },
+      // the present length is the operator's choice (past length or total): leave it symbolic
+      { name: 'present_key', type: 'float32', shape: [s.B, s.Hkv, 'present_length', s.D] },
+      { name: 'present_value', type: 'float32', shape: [s.B, s.Hkv, 'present_length', s.D] },
     ],
   );
   const sess = await session(model);
   const feeds: Record<string, ort.Tensor> = {};
   for (const v of inputs) {
-    const n = v.shape.reduce((a, x) => a * x, 1);
-    if (v.name === 'seqlens_k') feeds[v.name] = new ort.Tensor('int32', new Int32Array(s.B).fill(s.T - 1), v.shape);
+    if (v.name === 'seqlens_k') feeds[v.name] = new ort.Tensor('int32', new Int32Array(s.B).fill(s.T - 1), [s.B]);
     else if (v.name === 'total_sequence_length') feeds[v.name] = new ort.Tensor('int32', new Int32Array([s.T]), []);
-    else feeds[v.name] = new ort.Tensor('float32', random(n), v.shape);
+    else feeds[v.name] = new ort.Tensor('float32', random(sizeOf(v.shape)), dims(v.shape));
   }
   return {
     run: async () => {
