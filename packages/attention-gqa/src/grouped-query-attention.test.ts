@@ -3,6 +3,7 @@
 // configs, no leaks.
 import { resolveAttentionConfig } from '@attnkit/attention-mha';
 import { HostCache, layerReference, randomLayerWeights } from '@attnkit/attention-mha/testing';
+import { ContiguousKVCache } from '@attnkit/kvcache';
 import { type Backend, ConfigError, ShapeError, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
@@ -46,7 +47,10 @@ for (const testBackend of available) {
           expect(cmp.pass, `prefill: ${cmp.message}`).toBe(true);
         }
         {
-          using cache = new HostCache(B, { paged: index % 2 === 1 });
+          using cache =
+            index % 2 === 1
+              ? new HostCache(B, { paged: true })
+              : new ContiguousKVCache(backend, { batchSize: B, kvHeads: config.nKvHeads, keyDim: resolved.headDim, valueDim: resolved.vHeadDim, step: 2 });
           const expected = layerReference(xh, B, N, resolved, weights.host, [0, 0]);
           let t = 0;
           for (const n of [3, 1, 2, 1, 1, 1]) {

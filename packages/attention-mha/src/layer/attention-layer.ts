@@ -96,12 +96,19 @@ export class AttentionLayer {
     let o: Tensor; // [B, S, Hq, Dv]
     if (cache) {
       const view = await cache.updateAndFetch(k, v); // owned by the cache: read, never disposed here
+      // A sliding-window cache keeps only the sinks and the window: its view says which window
+      // the kept keys serve, and the layer's own window (if any) must not be wider.
+      const window = view.window ?? c.window;
+      if (view.window !== undefined && c.window !== null && c.window > view.window) {
+        throw new ConfigError({ fn, expected: `a cache that keeps at least the layer's window (${c.window} keys)`, got: `a sliding-window cache of ${view.window}` });
+      }
       const result = await attention(q, view.keys, view.values, {
         ...common,
         kvLengths: view.lengths,
         rowMap: view.rowMap,
+        ...(window !== null ? { window } : {}),
         ...(view.values === null && view.valueDim !== undefined ? { valueDim: view.valueDim } : {}),
-        ...(c.window !== null && view.sinkTokens ? { sinkTokens: view.sinkTokens } : {}),
+        ...(window !== null && view.sinkTokens ? { sinkTokens: view.sinkTokens } : {}),
       });
       o = result.out;
     } else {
