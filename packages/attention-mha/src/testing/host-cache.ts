@@ -4,7 +4,7 @@
 // the interface before (and independently of) the real caches.
 
 import type { CacheView, KVCache } from '@attnkit/kvcache';
-import { CapacityError, type Tensor, tensor } from '@attnkit/tensor-core';
+import { type Backend, CapacityError, type Tensor, tensor } from '@attnkit/tensor-core';
 
 export class HostCache implements KVCache {
   readonly kind: string;
@@ -15,6 +15,9 @@ export class HostCache implements KVCache {
   readonly #values: number[][][];
   readonly #paged: boolean;
   #view: Tensor[] = [];
+  #backend: Backend | null = null;
+  #rowWidths: [number, number] = [0, 0]; // Hkv·D and Hkv·Dv
+  #heads = 0;
 
   constructor(batchSize: number, options: { paged?: boolean; capacity?: number } = {}) {
     this.batchSize = batchSize;
@@ -40,6 +43,9 @@ export class HostCache implements KVCache {
     for (let b = 0; b < B; b++) {
       if ((this.#keys[b]?.length ?? 0) + S > this.capacity) throw new CapacityError({ fn: 'HostCache.updateAndFetch', expected: `room for ${S} tokens`, got: `${this.#keys[b]?.length} of ${this.capacity}` });
     }
+    this.#backend = k.backend;
+    this.#heads = Hkv;
+    this.#rowWidths = [Hkv * D, Hkv * Dv];
     const kh = await k.data();
     const vh = await v.data();
     for (let b = 0; b < B; b++) {
@@ -77,6 +83,23 @@ export class HostCache implements KVCache {
     }
     this.#view = [tensor(k.backend, keys, [R, Hkv, D]), tensor(k.backend, values, [R, Hkv, Dv]), tensor(k.backend, rowMap, [B, Tmax], { dtype: 'i32' })];
     return { keys: this.#view[0] as Tensor, values: this.#view[1] as Tensor, rowMap: this.#view[2] as Tensor, lengths };
+  }
+
+  readKeys(): Promise<Tensor> {
+    return Promise.resolve(this.#logical(this.#keys, this.#rowWidths[0]));
+  }
+
+  readValues(): Promise<Tensor | null> {
+    return Promise.resolve(this.#logical(this.#values, this.#rowWidths[1]));
+  }
+
+  /** Rows [B, Tmax, Hkv, W], zeros past each length. */
+  #logical(rows: number[][][], width: number): Tensor {
+    if (!this.#backend) throw new Error('HostCache: nothing appended yet');
+    const Tmax = Math.max(...this.lengths);
+    const out = new Float32Array(this.batchSize * Tmax * width);
+    rows.forEach((seq, b) => seq.forEach((row, t) => out.set(row, (b * Tmax + t) * width)));
+    return tensor(this.#backend, out, [this.batchSize, Tmax, this.#heads, width / this.#heads]);
   }
 
   truncate(length: number | readonly number[]): void {
