@@ -6,7 +6,7 @@ import { type Backend, ConfigError, FormatError, ShapeError, type Tensor, tensor
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ContiguousKVCache, type KVCache } from '@attnkit/kvcache';
+import { ContiguousKVCache, type KVCache, PagePool, PagedKVCache, SlidingWindowKVCache } from '@attnkit/kvcache';
 import { HostCache } from '../testing/host-cache.js';
 import { type WeightNaming, layerReference, randomLayerWeights } from '../testing/layer-reference.js';
 import type { MultiHeadAttentionConfig } from './multi-head-attention.js';
@@ -57,17 +57,39 @@ for (const testBackend of available) {
       });
     }
 
-    const CACHES: { name: string; make: (B: number, Hkv: number, D: number, Dv: number) => KVCache; tolerance: { atol: number; rtol: number } }[] = [
-      { name: 'ContiguousKVCache (f32, growing by 4)', make: (B, kvHeads, keyDim, valueDim) => new ContiguousKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, step: 4 }), tolerance: TOLERANCE },
-      { name: 'a paged host cache (row map)', make: (B) => new HostCache(B, { paged: true }), tolerance: TOLERANCE },
-      { name: 'a contiguous host cache', make: (B) => new HostCache(B), tolerance: TOLERANCE },
+    interface CacheKind {
+      name: string;
+      /** A window for the layer (and the cache) when the cache is a sliding window. */
+      window?: number;
+      make: (B: number, Hkv: number, D: number, Dv: number) => { cache: KVCache; release: () => void };
+      tolerance: { atol: number; rtol: number };
+    }
+    const own = (cache: KVCache): { cache: KVCache; release: () => void } => ({ cache, release: () => cache.dispose() });
+    const CACHES: CacheKind[] = [
+      { name: 'ContiguousKVCache (f32, growing by 4)', make: (B, kvHeads, keyDim, valueDim) => own(new ContiguousKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, step: 4 })), tolerance: TOLERANCE },
+      {
+        name: 'PagedKVCache (pages of 3 rows)',
+        make: (B, kvHeads, keyDim, valueDim) => {
+          const pool = new PagePool(backend, { kvHeads, keyDim, valueDim, pageSize: 3, numPages: 16 });
+          const cache = new PagedKVCache(pool, { batchSize: B });
+          return { cache, release: () => (cache.dispose(), pool.dispose()) };
+        },
+        tolerance: TOLERANCE,
+      },
+      {
+        name: 'SlidingWindowKVCache (window 4) under a window-4 layer',
+        window: 4,
+        make: (B, kvHeads, keyDim, valueDim) => own(new SlidingWindowKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, window: 4, maxChunk: 4 })),
+        tolerance: TOLERANCE,
+      },
+      { name: 'a paged host cache (row map)', make: (B) => own(new HostCache(B, { paged: true })), tolerance: TOLERANCE },
       // f16 storage rounds each cached value (relative 2⁻¹¹): the outputs stay within a few 1e-3
-      { name: 'ContiguousKVCache storing f16', make: (B, kvHeads, keyDim, valueDim) => new ContiguousKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, dtype: 'f16' }), tolerance: { atol: 5e-3, rtol: 5e-3 } },
+      { name: 'ContiguousKVCache storing f16', make: (B, kvHeads, keyDim, valueDim) => own(new ContiguousKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, dtype: 'f16' })), tolerance: { atol: 5e-3, rtol: 5e-3 } },
     ];
     for (const [ci, cacheKind] of CACHES.entries()) {
       it(`decode token by token and chunked prefill through ${cacheKind.name} equal one full prefill`, async () => {
         const rng = new SeededRandom(30 + ci);
-        const config: MultiHeadAttentionConfig = { dim: 24, nHeads: 4, headDim: 8, vHeadDim: 5, rope: { layout: 'interleaved' }, bias: true };
+        const config: MultiHeadAttentionConfig = { dim: 24, nHeads: 4, headDim: 8, vHeadDim: 5, rope: { layout: 'interleaved' }, bias: true, ...(cacheKind.window ? { window: cacheKind.window } : {}) };
         const resolved = resolveAttentionConfig('test', { ...config, nKvHeads: 4 });
         const weights = randomLayerWeights(backend, resolved, rng, { bias: { q: true, k: true, v: true, o: true } });
         const layer = new MultiHeadAttention(config, weights.record);
@@ -79,7 +101,7 @@ for (const testBackend of available) {
         const before = backend.memory();
 
         // prefill 4, then 1, 1, then a chunk of 3, then 1, 1: positions come from the cache
-        using cache = cacheKind.make(B, 4, 8, 5);
+        const { cache, release } = cacheKind.make(B, 4, 8, 5);
         const pieces: Float32Array[] = [];
         let t = 0;
         for (const n of [4, 1, 1, 3, 1, 1]) {
@@ -90,9 +112,9 @@ for (const testBackend of available) {
         }
         expect(cache.lengths).toEqual([N, N]);
         const stepwise = joinTokens(pieces, B, config.dim);
+        release();
         const cmp = compareArrays(stepwise, expected, cacheKind.tolerance);
         expect(cmp.pass, cmp.message).toBe(true);
-        cache.dispose();
         expect(backend.memory().liveTensors).toBe(before.liveTensors);
         weights.dispose();
       });
