@@ -39,7 +39,7 @@ const dims = (shape: readonly (number | string)[]): number[] => shape.map((d) =>
 const sizeOf = (shape: readonly (number | string)[]): number => dims(shape).reduce((a, x) => a * x, 1);
 
 async function session(model: Uint8Array): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: ORT_THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  return ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: ORT_THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
 }
 
 /** com.microsoft.MultiHeadAttention: q [B, S, H·D], k/v [B, T, H·D]; `unidirectional` for causal prefill. */
