@@ -77,6 +77,7 @@ for (const testBackend of available) {
         const composed = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'composed' });
         const reference = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'reference' });
         if (backend.info.family === 'cpu') expect(auto.dispatch).toEqual({ implementation: 'fused:cpu-flash' });
+        if (backend.info.family === 'gpujs') expect(auto.dispatch.implementation).toBe('fused:gpujs-flash');
         if (!auto.dispatch.implementation.startsWith('fused:')) expect(auto.dispatch.declined).toMatch(/:/);
         expect(composed.dispatch.implementation).toBe('composed');
         expect(reference.dispatch.implementation).toBe('reference');
