@@ -1,19 +1,31 @@
-// The fused attention kernel for the gpu.js backends: an online softmax over key chunks, three
-// launches per chunk (keys, scores, state update; see kernels/flash.gpujs.ts), the scores of
+// The fused attention kernel for the gpu.js backends: an online softmax over key chunks, five
+// launches per chunk (keys, scores, stats, probs, accumulate; see kernels/flash.gpujs.ts), the scores of
 // one (query chunk × key chunk) block at most SCORE_BUDGET values, never S×T. GQA indexes kv
 // head ⌊h/G⌋ inside the kernels; row maps, biases, lengths, windows with sinks, values read
 // from the keys and both sparse forms are handled in the keys/scores kernels.
 
-import { BackendError, type Tensor, concat, isQuantized, tensor } from '@attnkit/tensor-core';
+import { BackendError, type Tensor, concat, isQuantized, tensor, zeros } from '@attnkit/tensor-core';
 import { AbortCheckpoint } from '../checkpoint.js';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
 import { type GpujsKernelHost, isGpujsKernelHost } from './host.js';
-import { flashFinishKernel, flashKeysKernel, flashLseKernel, flashScoresKernel, flashUpdateKernel, qdiv } from './kernels/flash.gpujs.js';
+import {
+  flashAccumulateKernel,
+  flashFinishKernel,
+  flashKeysKernel,
+  flashLseKernel,
+  flashProbsKernel,
+  flashScoresKernel,
+  flashStatsKernel,
+  qdiv,
+} from './kernels/flash.gpujs.js';
 
 /** Most scores one block holds (16 MiB of f32): R rows × Tc key slots. */
 const SCORE_BUDGET = 1 << 22;
-/** Key slots per chunk: long enough to amortise launches, short enough for the update loop. */
-const KEY_CHUNK = 1024;
+/**
+ * Query positions per chunk: short enough that causal prefill skips the key chunks past each
+ * query chunk's diagonal, long enough to amortise the launches.
+ */
+const QUERY_CHUNK = 256;
 const HELPERS = [qdiv];
 
 export const gpujsFlashKernel: FusedAttentionKernel = {
@@ -46,13 +58,15 @@ async function runFlash(backend: GpujsKernelHost, inputs: AttentionInputs, p: At
     functions: HELPERS,
     rank: 2,
   });
-  const updateK = backend.kernel('attention-mha/flash-update', flashUpdateKernel, {
-    params: { state: 'tensor', scores: 'tensor', keys: 'tensor', v: 'tensor', rowMap: 'tensor', Hq: 'int', Hkv: 'int', G: 'int', Dv: 'int', vW: 'int', T: 'int', Sc: 'int', Tc: 'int', hasRowMap: 'int' },
+  const statsK = backend.kernel('attention-mha/flash-stats', flashStatsKernel, { params: { ml: 'tensor', scores: 'tensor', Tc: 'int' }, rank: 2 });
+  const probsK = backend.kernel('attention-mha/flash-probs', flashProbsKernel, { params: { scores: 'tensor', ml: 'tensor', Tc: 'int' }, rank: 2 });
+  const accumulateK = backend.kernel('attention-mha/flash-accumulate', flashAccumulateKernel, {
+    params: { acc: 'tensor', mlOld: 'tensor', mlNew: 'tensor', probs: 'tensor', keys: 'tensor', v: 'tensor', rowMap: 'tensor', Hq: 'int', Hkv: 'int', G: 'int', Dv: 'int', vW: 'int', T: 'int', Sc: 'int', Tc: 'int', hasRowMap: 'int' },
     functions: HELPERS,
     rank: 2,
   });
-  const finishK = backend.kernel('attention-mha/flash-finish', flashFinishKernel, { params: { state: 'tensor', Dv: 'int' }, rank: 2 });
-  const lseK = backend.kernel('attention-mha/flash-lse', flashLseKernel, { params: { state: 'tensor', Dv: 'int' }, rank: 1 });
+  const finishK = backend.kernel('attention-mha/flash-finish', flashFinishKernel, { params: { acc: 'tensor', ml: 'tensor', Dv: 'int' }, rank: 2 });
+  const lseK = backend.kernel('attention-mha/flash-lse', flashLseKernel, { params: { ml: 'tensor' }, rank: 1 });
 
   // Small host-side inputs: lengths, the deduplicated selection, placeholders for unused slots.
   const sel = p.selection;
@@ -65,8 +79,8 @@ async function runFlash(backend: GpujsKernelHost, inputs: AttentionInputs, p: At
   const v = inputs.v ?? inputs.k;
   const vW = inputs.v ? Dv : D;
   const slots = sel.kind === 'dense' ? T : sel.kind === 'indices' ? sel.width : sel.width * sel.blockSize;
-  const Tc = Math.max(1, Math.min(KEY_CHUNK, slots));
-  const Sc = Math.max(1, Math.min(S, Math.floor(SCORE_BUDGET / Math.max(1, B * Hq * Tc))));
+  const Sc = Math.max(1, Math.min(S, QUERY_CHUNK));
+  const Tc = Math.max(1, Math.min(slots, Math.floor(SCORE_BUDGET / (B * Sc * Hq))));
 
   const outs: Tensor[] = [];
   const lses: Tensor[] = [];
@@ -74,30 +88,44 @@ async function runFlash(backend: GpujsKernelHost, inputs: AttentionInputs, p: At
     for (let i0 = 0; i0 < S; i0 += Sc) {
       const sc = Math.min(Sc, S - i0);
       const R = B * sc * Hq;
-      const init = new Float32Array(R * (Dv + 2));
-      for (let r = 0; r < R; r++) init[r * (Dv + 2) + Dv] = -3.0e38;
-      let state = tensor(backend, init, [R, Dv + 2]);
+      // softmax state: m = "nothing seen" (far below any score), l = 0, accumulators 0
+      const init = new Float32Array(R * 2);
+      for (let r = 0; r < R; r++) init[2 * r] = -3.0e38;
+      let ml = tensor(backend, init, [R, 2]);
+      let acc = zeros(backend, [R, Dv]);
       try {
         const end = sel.kind === 'dense' ? visibleEnd(p, i0 + sc) : slots;
         for (let t0 = sel.kind === 'dense' ? visibleStart(p, i0) : 0; t0 < end; t0 += Tc) {
           await checkpoint.check();
           const tc = Math.min(Tc, end - t0);
+          const block = { grid: [tc, R] as const, shape: [R, tc] };
           using keys = await keysK.run(
             { sel: selT, lens, S, Hq, G, Sc: sc, i0, t0, causal: p.causal ? 1 : 0, win: p.window ?? 0, sinks: p.sinkTokens, selKind: sel.kind === 'dense' ? 0 : sel.kind === 'indices' ? 1 : 2, selW: sel.kind === 'dense' ? 0 : sel.width, selHeads: sel.kind !== 'dense' && sel.perHead ? Hkv : 1, selG: sel.kind !== 'dense' && sel.perHead ? 1 : 0, blockSize: sel.kind === 'blocks' ? sel.blockSize : 1 },
-            { grid: [tc, R], shape: [R, tc] },
+            block,
           );
           using scores = await scoresK.run(
             { q: inputs.q, k: inputs.k, keys, rowMap: rowMapT ?? dummy, bias: inputs.bias ?? dummy, S, Hq, Hkv, G, D, T, Sc: sc, i0, Tc: tc, hasRowMap: rowMapT ? 1 : 0, hasBias: inputs.bias ? 1 : 0, ...bias, scale: p.scale },
-            { grid: [tc, R], shape: [R, tc] },
+            block,
           );
-          const next = await updateK.run({ state, scores, keys, v, rowMap: rowMapT ?? dummy, Hq, Hkv, G, Dv, vW, T, Sc: sc, Tc: tc, hasRowMap: rowMapT ? 1 : 0 }, { grid: [Dv + 2, R], shape: [R, Dv + 2] });
-          state.dispose();
-          state = next;
+          const mlNew = await statsK.run({ ml, scores, Tc: tc }, { grid: [2, R], shape: [R, 2] });
+          try {
+            using probs = await probsK.run({ scores, ml: mlNew, Tc: tc }, block);
+            const accNew = await accumulateK.run(
+              { acc, mlOld: ml, mlNew, probs, keys, v, rowMap: rowMapT ?? dummy, Hq, Hkv, G, Dv, vW, T, Sc: sc, Tc: tc, hasRowMap: rowMapT ? 1 : 0 },
+              { grid: [Dv, R], shape: [R, Dv] },
+            );
+            acc.dispose();
+            acc = accNew;
+          } finally {
+            ml.dispose();
+            ml = mlNew;
+          }
         }
-        outs.push(await finishK.run({ state, Dv }, { grid: [Dv, R], shape: [B, sc, Hq, Dv] }));
-        if (p.returnLse) lses.push(await lseK.run({ state, Dv }, { grid: [R], shape: [B, sc, Hq] }));
+        outs.push(await finishK.run({ acc, ml, Dv }, { grid: [Dv, R], shape: [B, sc, Hq, Dv] }));
+        if (p.returnLse) lses.push(await lseK.run({ ml }, { grid: [R], shape: [B, sc, Hq] }));
       } finally {
-        state.dispose();
+        ml.dispose();
+        acc.dispose();
       }
     }
     const out = await joinChunks(outs);

@@ -1,8 +1,10 @@
 // gpu.js kernels of the fused attention core. gpu.js computes one value per thread, so one key
-// chunk of the online softmax is three launches over rows r = (b, c, h) of a query chunk:
-//   keys   [R, Tc]     logical key of each (row, slot) or −1: masks, windows, sparse lists
-//   scores [R, Tc]     scale·q·k + bias, or NEG for a hidden slot
-//   update [R, Dv + 2] the running state: Dv accumulators, then m and l, rescaled by exp(m_old − m_new)
+// chunk of the online softmax is five launches over rows r = (b, c, h) of a query chunk:
+//   keys       [R, Tc]  logical key of each (row, slot) or −1: masks, windows, sparse lists
+//   scores     [R, Tc]  scale·q·k + bias, or NEG for a hidden slot
+//   stats      [R, 2]   the running max m and sum l after this chunk
+//   probs      [R, Tc]  exp(s − m_new): one exp per score
+//   accumulate [R, Dv]  acc·exp(m_old − m_new) + P·V
 // and, after the last chunk, `finish` (out = acc / l) and `lse` (m + ln l).
 //
 // Rules (gpu.js compiles these from their source text): plain functions, integers only inline
@@ -103,12 +105,36 @@ export function flashScoresKernel(
   return s;
 }
 
-// Thread (x = column, y = row r) of the state [R, Dv + 2]: columns < Dv accumulate
-// Σ exp(s − m_new)·v, column Dv is m_new, column Dv + 1 is l_new.
-export function flashUpdateKernel(
+// Thread (x ∈ {0, 1}, y = row r) of the softmax state [R, 2]: x = 0 is the new running max
+// m_new = max(m_old, max_j s_j), x = 1 the new running sum l_old·exp(m_old − m_new) + Σ_j exp(s_j − m_new).
+export function flashStatsKernel(this: Gpu, ml: Arr, scores: Arr, Tc: number): number {
+  const mOld = ml[this.thread.y * 2];
+  let mx = -3.0e38;
+  for (let j = 0; j < Tc; j++) mx = Math.max(mx, scores[this.thread.y * Tc + j]);
+  const mNew = Math.max(mOld, mx);
+  if (this.thread.x === 0) return mNew;
+  let corr = 0;
+  if (mOld > -1.0e38) corr = Math.exp(mOld - mNew);
+  let sum = 0;
+  for (let i = 0; i < Tc; i++) {
+    if (scores[this.thread.y * Tc + i] > -1.0e38) sum += Math.exp(scores[this.thread.y * Tc + i] - mNew);
+  }
+  return ml[this.thread.y * 2 + 1] * corr + sum;
+}
+
+// Thread (x = slot j, y = row r): p = exp(s − m_new), 0 for a hidden slot.
+export function flashProbsKernel(this: Gpu, scores: Arr, ml: Arr, Tc: number): number {
+  if (scores[this.thread.y * Tc + this.thread.x] > -1.0e38) return Math.exp(scores[this.thread.y * Tc + this.thread.x] - ml[this.thread.y * 2]);
+  return 0;
+}
+
+// Thread (x = d, y = row r): acc·exp(m_old − m_new) + Σ_j p_j·v[key_j, d].
+export function flashAccumulateKernel(
   this: Gpu,
-  state: Arr,
-  scores: Arr,
+  acc: Arr,
+  mlOld: Arr,
+  mlNew: Arr,
+  probs: Arr,
   keys: Arr,
   v: Arr,
   rowMap: Arr,
@@ -122,41 +148,28 @@ export function flashUpdateKernel(
   Tc: number,
   hasRowMap: number,
 ): number {
-  const mOld = state[this.thread.y * (Dv + 2) + Dv];
-  let mx = -3.0e38;
-  for (let j = 0; j < Tc; j++) mx = Math.max(mx, scores[this.thread.y * Tc + j]);
-  const mNew = Math.max(mOld, mx);
-  if (this.thread.x === Dv) return mNew;
   let corr = 0;
-  if (mOld > -1.0e38) corr = Math.exp(mOld - mNew);
-  if (this.thread.x === Dv + 1) {
-    let sum = 0;
-    for (let i = 0; i < Tc; i++) {
-      if (scores[this.thread.y * Tc + i] > -1.0e38) sum += Math.exp(scores[this.thread.y * Tc + i] - mNew);
-    }
-    return state[this.thread.y * (Dv + 2) + Dv + 1] * corr + sum;
-  }
+  if (mlOld[this.thread.y * 2] > -1.0e38) corr = Math.exp(mlOld[this.thread.y * 2] - mlNew[this.thread.y * 2]);
   const b = qdiv(this.thread.y, Sc * Hq);
   const g = qdiv(this.thread.y - qdiv(this.thread.y, Hq) * Hq, G);
-  let acc = state[this.thread.y * (Dv + 2) + this.thread.x] * corr;
+  let a = acc[this.thread.y * Dv + this.thread.x] * corr;
   for (let n = 0; n < Tc; n++) {
-    if (scores[this.thread.y * Tc + n] > -1.0e38) {
+    if (probs[this.thread.y * Tc + n] > 0) {
       let row = (b | 0) * T + (keys[this.thread.y * Tc + n] | 0);
       if (hasRowMap === 1) row = rowMap[(b | 0) * T + (keys[this.thread.y * Tc + n] | 0)];
-      acc += Math.exp(scores[this.thread.y * Tc + n] - mNew) * v[((row | 0) * Hkv + (g | 0)) * vW + this.thread.x];
+      a += probs[this.thread.y * Tc + n] * v[((row | 0) * Hkv + (g | 0)) * vW + this.thread.x];
     }
   }
-  return acc;
+  return a;
 }
 
 // Thread (x = d, y = row r): out = acc / l, or 0 for a row that saw no key.
-export function flashFinishKernel(this: Gpu, state: Arr, Dv: number): number {
-  const l = state[this.thread.y * (Dv + 2) + Dv + 1];
-  if (l > 0) return state[this.thread.y * (Dv + 2) + this.thread.x] / l;
+export function flashFinishKernel(this: Gpu, acc: Arr, ml: Arr, Dv: number): number {
+  if (ml[this.thread.y * 2 + 1] > 0) return acc[this.thread.y * Dv + this.thread.x] / ml[this.thread.y * 2 + 1];
   return 0;
 }
 
 // Thread r: lse = m + ln l; a row that saw no key has l = 0, so ln l = −∞.
-export function flashLseKernel(this: Gpu, state: Arr, Dv: number): number {
-  return state[this.thread.x * (Dv + 2) + Dv] + Math.log(state[this.thread.x * (Dv + 2) + Dv + 1]);
+export function flashLseKernel(this: Gpu, ml: Arr): number {
+  return ml[this.thread.x * 2] + Math.log(ml[this.thread.x * 2 + 1]);
 }
