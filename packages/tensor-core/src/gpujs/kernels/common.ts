@@ -6,10 +6,13 @@
 // - Local variables are f32 in WGSL and WebAssembly, whatever their initialiser. Integer
 //   arithmetic stays i32 only inline: index expressions are written out where they are used
 //   (or cast back with `| 0`), never kept in a local. Loop counters start at a literal 0.
-// - `/` and `%` are f32 divisions. Where a quotient of two integers is unavoidable it is
-//   `Math.floor((a + 0.5) / b)`, exact for a < 2^20 even with WGSL's 2.5-ulp division
-//   (the host checks the bound before dispatch).
+// - `/` and `%` are f32 divisions. Integer quotients go through the `idiv` helper (exact for
+//   quotients below 2^22, which the host checks); helpers with integer parameters and integer
+//   results stay i32 in WGSL and WebAssembly, so index decompositions live in helpers.
 // - Arrays cannot be passed to helper functions; decoding is written inline.
+// - Each loop of a kernel needs its own counter name (gpu.js' JavaScript mode hoists them).
+// - NaN is tested with the isNan helper, never `v !== v` (WGSL may fold that to false).
+// - Constants must not share a name with a parameter (gpu.js then reads the wrong one).
 
 import { BackendError } from '../../errors.js';
 import type { OutputGrid } from '../runtime.js';
@@ -30,8 +33,44 @@ export interface Gpu {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Arr = any;
 
-/** Numerators below this are safe for `Math.floor((a + 0.5) / b)` on every mode. */
-export const SAFE_DIVISION_LIMIT = 2 ** 20;
+/** Quotients `idiv` computes exactly on every mode. */
+export const QUOTIENT_LIMIT = 2 ** 22;
+
+/**
+ * ⌊a / b⌋ for 0 ≤ a < 2^31, b > 0, quotient < 2^22. The f32 estimate is within one of the
+ * quotient (WGSL division is accurate to 2.5 ulp), and the remainder's sign bits correct it.
+ */
+export function idiv(a: number, b: number): number {
+  const q = Math.floor((a + 0.5) / b);
+  return (q | 0) + ((a - (q | 0) * b) >> 31) - ((b - 1 - (a - (q | 0) * b)) >> 31);
+}
+
+/** Offset of flat index e of a [·, d1] grid walked with strides (s0, s1). */
+export function strided2(e: number, d1: number, s0: number, s1: number): number {
+  return idiv(e, d1) * s0 + (e - idiv(e, d1) * d1) * s1;
+}
+
+/** Offset of flat index e of a [·, d1, d2] grid walked with strides (s0, s1, s2). */
+export function strided3(e: number, d1: number, d2: number, s0: number, s1: number, s2: number): number {
+  return idiv(e, d1 * d2) * s0 + strided2(e - idiv(e, d1 * d2) * d1 * d2, d2, s1, s2);
+}
+
+/** Offset of flat index e of a [·, d1, d2, d3] grid walked with strides (s0, s1, s2, s3). */
+export function strided4(e: number, d1: number, d2: number, d3: number, s0: number, s1: number, s2: number, s3: number): number {
+  return idiv(e, d1 * d2 * d3) * s0 + strided3(e - idiv(e, d1 * d2 * d3) * d1 * d2 * d3, d2, d3, s1, s2, s3);
+}
+
+/**
+ * 1 when v is NaN, else 0. WGSL compilers may assume NaN never occurs and fold `v !== v` to
+ * false; two ordered comparisons that both fail are only folded by much bolder optimisers.
+ */
+export function isNan(v: number): number {
+  if (!(v >= -3.4e38) && !(v < -3.4e38)) return 1;
+  return 0;
+}
+
+/** The index helpers, for a kernel spec's `functions`. */
+export const INDEX_HELPERS: readonly ((...args: number[]) => number)[] = [idiv, strided2, strided3, strided4];
 
 /** Largest extent of grid dimension y (WebGPU: 65535 workgroups of 8). */
 export interface GridLimits {
@@ -48,9 +87,12 @@ export function rowGrid(x: number, rows: number, limits: GridLimits): { grid: Ou
   return { grid: [x, Y, Z], Y };
 }
 
-export function checkSafeDivision(fn: string, what: string, numeratorBound: number): void {
-  if (numeratorBound > SAFE_DIVISION_LIMIT) {
-    throw new BackendError({ fn, expected: `${what} below ${SAFE_DIVISION_LIMIT} on the gpu.js backends`, got: String(numeratorBound) });
+/** Throws unless every quotient an index decomposition takes stays below QUOTIENT_LIMIT. */
+export function checkQuotients(fn: string, what: string, ...bounds: number[]): void {
+  for (const bound of bounds) {
+    if (bound > QUOTIENT_LIMIT) {
+      throw new BackendError({ fn, expected: `${what} below ${QUOTIENT_LIMIT} on the gpu.js backends`, got: String(bound) });
+    }
   }
 }
 
@@ -66,9 +108,9 @@ export function fp8Table(): Float32Array {
   return t;
 }
 
-/** 2^(i − 150) for i in [0, 278): exact powers of two (2^-150 … 2^127) for kernels that round or scale. */
+/** 2^(i − 150) for i in [0, 279): exact powers of two 2^-150 … 2^127, then +∞, for kernels that round. */
 export function pow2Table(): Float32Array {
-  const t = new Float32Array(278);
-  for (let i = 0; i < 278; i++) t[i] = 2 ** (i - 150);
+  const t = new Float32Array(279);
+  for (let i = 0; i < 279; i++) t[i] = 2 ** (i - 150);
   return t;
 }

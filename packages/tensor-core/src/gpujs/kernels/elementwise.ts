@@ -7,9 +7,9 @@ import { type Shape, broadcastShapes, broadcastStrides, sameShape, sizeOf } from
 import type { Tensor } from '../../tensor.js';
 import type { GpujsBackend } from '../backend.js';
 import type { KernelSpec } from '../runtime.js';
-import { type Arr, type Gpu, SAFE_DIVISION_LIMIT } from './common.js';
+import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, isNan, strided4 } from './common.js';
 
-export const UNARY_CODE: Readonly<Record<UnaryOp | 'affine' | 'identity', number>> = {
+export const UNARY_CODE: Readonly<Record<UnaryOp | 'affine' | 'identity' | 'trunc', number>> = {
   silu: 0,
   relu: 1,
   sigmoid: 2,
@@ -24,6 +24,7 @@ export const UNARY_CODE: Readonly<Record<UnaryOp | 'affine' | 'identity', number
   tanh: 11,
   affine: 12,
   identity: 13,
+  trunc: 14,
 };
 
 const BINARY_CODE: Readonly<Record<BinaryOp, number>> = { add: 0, sub: 1, mul: 2, div: 3, max: 4, min: 5 };
@@ -63,6 +64,7 @@ function mapKernel(this: Gpu, x: Arr, op: number, a: number, b: number): number 
   if (op === 10) return v * v;
   if (op === 11) return tanhClamped(v);
   if (op === 12) return v * a + b;
+  if (op === 14) return Math.trunc(v);
   return v;
 }
 
@@ -74,13 +76,20 @@ export const MAP: KernelSpec = {
   functions: [erfApprox, tanhClamped],
 };
 
+function fillKernel(this: Gpu, value: number): number {
+  return value;
+}
+
+/** Every element `value` (infinities included: they arrive as a uniform, not a literal). */
+export const FILL: KernelSpec = { key: 'fill', fn: fillKernel, params: { value: 'float' }, rank: 1 };
+
 function applyBinary(op: number, u: number, v: number): number {
   if (op === 0) return u + v;
   if (op === 1) return u - v;
   if (op === 2) return u * v;
   if (op === 3) return u / v;
-  if (op === 4) return u > v || u !== u ? u : v;
-  return u < v || u !== u ? u : v;
+  if (op === 4) return u > v || isNan(u) === 1 ? u : v;
+  return u < v || isNan(u) === 1 ? u : v;
 }
 
 function binaryFlatKernel(this: Gpu, a: Arr, b: Arr, op: number, aStep: number, bStep: number): number {
@@ -92,18 +101,19 @@ const BINARY_FLAT: KernelSpec = {
   fn: binaryFlatKernel,
   params: { a: 'array', b: 'array', op: 'int', aStep: 'int', bStep: 'int' },
   rank: 1,
-  functions: [applyBinary],
+  functions: [applyBinary, isNan],
 };
 
-// Output [d0, d1, d2, d3] over the grid [d3, d2, d0·d1]; z = i0·d1 + i1 is split by a safe
-// division only when d0 > 1.
+// Output [d0, d1, d2, d3], flat index e decomposed by the index helpers into each operand's
+// strided offset.
 function binaryBroadcastKernel(
   this: Gpu,
   a: Arr,
   b: Arr,
   op: number,
   d1: number,
-  split: number,
+  d2: number,
+  d3: number,
   a0: number,
   a1: number,
   a2: number,
@@ -113,20 +123,15 @@ function binaryBroadcastKernel(
   b2: number,
   b3: number,
 ): number {
-  const i0 = split === 1 ? Math.floor((this.thread.z + 0.5) / d1) : 0;
-  return applyBinary(
-    op,
-    a[(i0 | 0) * a0 + (this.thread.z - (i0 | 0) * d1) * a1 + this.thread.y * a2 + this.thread.x * a3],
-    b[(i0 | 0) * b0 + (this.thread.z - (i0 | 0) * d1) * b1 + this.thread.y * b2 + this.thread.x * b3],
-  );
+  return applyBinary(op, a[strided4(this.thread.x, d1, d2, d3, a0, a1, a2, a3)], b[strided4(this.thread.x, d1, d2, d3, b0, b1, b2, b3)]);
 }
 
 const BINARY_BROADCAST: KernelSpec = {
   key: 'binary-broadcast',
   fn: binaryBroadcastKernel,
-  params: { a: 'array', b: 'array', op: 'int', d1: 'int', split: 'int', a0: 'int', a1: 'int', a2: 'int', a3: 'int', b0: 'int', b1: 'int', b2: 'int', b3: 'int' },
-  rank: 3,
-  functions: [applyBinary],
+  params: { a: 'array', b: 'array', op: 'int', d1: 'int', d2: 'int', d3: 'int', a0: 'int', a1: 'int', a2: 'int', a3: 'int', b0: 'int', b1: 'int', b2: 'int', b3: 'int' },
+  rank: 1,
+  functions: [applyBinary, isNan, ...INDEX_HELPERS],
 };
 
 /** Unary op, affine, or identity copy of an unsplit f32 tensor. */
@@ -161,14 +166,11 @@ export async function binaryTensor(backend: GpujsBackend, a: Tensor, b: Tensor, 
   }
   const [d0, d1, d2, d3] = levels.dims as [number, number, number, number];
   const [sa, sb] = levels.strides as [number[], number[]];
-  const split = d0 > 1 ? 1 : 0;
-  if (split && d0 * d1 > SAFE_DIVISION_LIMIT) {
-    throw new BackendError({ fn: 'binary', expected: `fewer than ${SAFE_DIVISION_LIMIT} outer broadcast rows`, got: `${d0 * d1} for ${formatShape(shape)}` });
-  }
+  checkQuotients('binary', 'broadcast dimensions', d0, d1, d2);
   const out = await backend.run(
     BINARY_BROADCAST,
-    { a: A, b: B, op: code, d1, split, a0: sa[0] ?? 0, a1: sa[1] ?? 0, a2: sa[2] ?? 0, a3: sa[3] ?? 0, b0: sb[0] ?? 0, b1: sb[1] ?? 0, b2: sb[2] ?? 0, b3: sb[3] ?? 0 },
-    [d3, d2, d0 * d1],
+    { a: A, b: B, op: code, d1, d2, d3, a0: sa[0] ?? 0, a1: sa[1] ?? 0, a2: sa[2] ?? 0, a3: sa[3] ?? 0, b0: sb[0] ?? 0, b1: sb[1] ?? 0, b2: sb[2] ?? 0, b3: sb[3] ?? 0 },
+    [size],
   );
   return backend.wrap(out, shape);
 }

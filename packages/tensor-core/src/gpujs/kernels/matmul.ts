@@ -9,12 +9,28 @@ import type { Tensor } from '../../tensor.js';
 import type { GpujsBackend } from '../backend.js';
 import type { DeviceArray } from '../device.js';
 import type { KernelSpec } from '../runtime.js';
-import { type Arr, type Gpu, SAFE_DIVISION_LIMIT, fp8Table, rowGrid } from './common.js';
+import { type Arr, type Gpu, INDEX_HELPERS, fp8Table, rowGrid, strided2 } from './common.js';
 import { collapseBroadcast } from './elementwise.js';
 
-// out[z, y, x] = Σ_k a[aBase(z) + y·aM + k·aK] · b[bBase(z) + k·bK + x·bN]; the batch index z
-// splits into (z0, z1) with a safe division only when the batch broadcast needs two levels.
-function matmulKernel(
+// out[z, y, x] = Σ_k a[z·a1 + y·aM + k·aK] · b[z·b1 + k·bK + x·bN]: one batch level (strides a1,
+// b1; 0 where an operand broadcasts), both transposes through the strides.
+function matmulKernel(this: Gpu, a: Arr, b: Arr, K: number, aM: number, aK: number, bK: number, bN: number, a1: number, b1: number): number {
+  let sum = 0;
+  for (let k = 0; k < K; k++) {
+    sum += a[this.thread.z * a1 + this.thread.y * aM + k * aK] * b[this.thread.z * b1 + k * bK + this.thread.x * bN];
+  }
+  return sum;
+}
+
+const MATMUL: KernelSpec = {
+  key: 'matmul',
+  fn: matmulKernel,
+  params: { a: 'array', b: 'array', K: 'int', aM: 'int', aK: 'int', bK: 'int', bN: 'int', a1: 'int', b1: 'int' },
+  rank: 3,
+};
+
+// Two batch levels: z splits into (⌊z / z1n⌋, z mod z1n), each with its own operand strides.
+function matmulBatch2Kernel(
   this: Gpu,
   a: Arr,
   b: Arr,
@@ -23,28 +39,25 @@ function matmulKernel(
   aK: number,
   bK: number,
   bN: number,
-  z1: number,
-  split: number,
+  z1n: number,
   a0: number,
   a1: number,
   b0: number,
   b1: number,
 ): number {
-  const z0 = split === 1 ? Math.floor((this.thread.z + 0.5) / z1) : 0;
   let sum = 0;
   for (let k = 0; k < K; k++) {
-    sum +=
-      a[(z0 | 0) * a0 + (this.thread.z - (z0 | 0) * z1) * a1 + this.thread.y * aM + k * aK] *
-      b[(z0 | 0) * b0 + (this.thread.z - (z0 | 0) * z1) * b1 + k * bK + this.thread.x * bN];
+    sum += a[strided2(this.thread.z, z1n, a0, a1) + this.thread.y * aM + k * aK] * b[strided2(this.thread.z, z1n, b0, b1) + k * bK + this.thread.x * bN];
   }
   return sum;
 }
 
-const MATMUL: KernelSpec = {
-  key: 'matmul',
-  fn: matmulKernel,
-  params: { a: 'array', b: 'array', K: 'int', aM: 'int', aK: 'int', bK: 'int', bN: 'int', z1: 'int', split: 'int', a0: 'int', a1: 'int', b0: 'int', b1: 'int' },
+const MATMUL_BATCH2: KernelSpec = {
+  key: 'matmul-batch2',
+  fn: matmulBatch2Kernel,
+  params: { a: 'array', b: 'array', K: 'int', aM: 'int', aK: 'int', bK: 'int', bN: 'int', z1n: 'int', a0: 'int', a1: 'int', b0: 'int', b1: 'int' },
   rank: 3,
+  functions: INDEX_HELPERS,
 };
 
 // The same product when b is split: this pass adds the terms whose b element lies in the
@@ -62,23 +75,16 @@ function matmulChunkKernel(
   aK: number,
   bK: number,
   bN: number,
-  z1: number,
-  split: number,
+  z1n: number,
   a0: number,
   a1: number,
   b0: number,
   b1: number,
 ): number {
-  const z0 = split === 1 ? Math.floor((this.thread.z + 0.5) / z1) : 0;
   let sum = usePrev === 1 ? prev[this.thread.x + this.output.x * (this.thread.y + this.output.y * this.thread.z)] : 0;
   for (let k = 0; k < K; k++) {
-    if (
-      (z0 | 0) * b0 + (this.thread.z - (z0 | 0) * z1) * b1 + k * bK + this.thread.x * bN >= cs &&
-      (z0 | 0) * b0 + (this.thread.z - (z0 | 0) * z1) * b1 + k * bK + this.thread.x * bN < ce
-    ) {
-      sum +=
-        a[(z0 | 0) * a0 + (this.thread.z - (z0 | 0) * z1) * a1 + this.thread.y * aM + k * aK] *
-        b[(z0 | 0) * b0 + (this.thread.z - (z0 | 0) * z1) * b1 + k * bK + this.thread.x * bN - cs];
+    if (strided2(this.thread.z, z1n, b0, b1) + k * bK + this.thread.x * bN >= cs && strided2(this.thread.z, z1n, b0, b1) + k * bK + this.thread.x * bN < ce) {
+      sum += a[strided2(this.thread.z, z1n, a0, a1) + this.thread.y * aM + k * aK] * b[strided2(this.thread.z, z1n, b0, b1) + k * bK + this.thread.x * bN - cs];
     }
   }
   return sum;
@@ -99,14 +105,14 @@ const MATMUL_CHUNK: KernelSpec = {
     aK: 'int',
     bK: 'int',
     bN: 'int',
-    z1: 'int',
-    split: 'int',
+    z1n: 'int',
     a0: 'int',
     a1: 'int',
     b0: 'int',
     b1: 'int',
   },
   rank: 3,
+  functions: INDEX_HELPERS,
 };
 
 export async function matmulTensor(backend: GpujsBackend, a: Tensor, b: Tensor, transposeA: boolean, transposeB: boolean): Promise<Tensor> {
@@ -133,28 +139,29 @@ export async function matmulTensor(backend: GpujsBackend, a: Tensor, b: Tensor, 
     levels.dims.unshift(1);
     for (const s of levels.strides) s.unshift(0);
   }
-  const [z0n, z1] = levels.dims as [number, number];
-  const [sa, sb] = levels.strides as [number[], number[]];
-  const split = z0n > 1 ? 1 : 0;
-  if (split && z0n * z1 > SAFE_DIVISION_LIMIT) {
-    throw new BackendError({ fn, expected: `fewer than ${SAFE_DIVISION_LIMIT} batch matrices`, got: String(z0n * z1) });
-  }
+  const z0n = levels.dims[0] ?? 1;
+  const z1n = levels.dims[1] ?? 1;
+  const sa = levels.strides[0] ?? [];
+  const sb = levels.strides[1] ?? [];
   const common = {
     K,
     aM: transposeA ? 1 : K,
     aK: transposeA ? M : 1,
     bK: transposeB ? 1 : N,
     bN: transposeB ? K : 1,
-    z1,
-    split,
+    z1n,
     a0: sa[0] ?? 0,
     a1: sa[1] ?? 0,
     b0: sb[0] ?? 0,
     b1: sb[1] ?? 0,
   };
-  const grid = [N, M, z0n * z1] as const;
+  const grid = [N, M, z0n * z1n] as const;
   if (bStorage.chunks.length <= 1) {
-    const out = await backend.run(MATMUL, { a: A, b: backend.arrayOf(b, fn), ...common }, grid);
+    const B = backend.arrayOf(b, fn);
+    const out =
+      z0n === 1
+        ? await backend.run(MATMUL, { a: A, b: B, K, aM: common.aM, aK: common.aK, bK: common.bK, bN: common.bN, a1: common.a1, b1: common.b1 }, grid)
+        : await backend.run(MATMUL_BATCH2, { a: A, b: B, ...common }, grid);
     return backend.wrap(out, shape);
   }
   let prev: DeviceArray | null = null;
@@ -243,7 +250,7 @@ function linearQuantKernel(
       const code =
         (w[((this.thread.x - rowLo) * I + blk * bs + j) >> 1] >> ((((this.thread.x - rowLo) * I + blk * bs + j) & 1) * 8)) & 255;
       let q = code >= 128 ? code - 256 : code;
-      if (fp8 === 1) q = this.constants.fp8[code];
+      if (fp8 === 1) q = this.constants.fp8Values[code];
       sum += x[(this.thread.z * Y + this.thread.y) * I + blk * bs + j] * (q * scale);
     }
   }
@@ -271,7 +278,7 @@ const LINEAR_QUANT: KernelSpec = {
     rowHi: 'int',
   },
   rank: 3,
-  constants: { fp8: fp8Table() },
+  constants: { fp8Values: fp8Table() },
 };
 
 export async function linearTensor(backend: GpujsBackend, x: Tensor, weight: Tensor, bias: Tensor | null): Promise<Tensor> {
