@@ -200,10 +200,17 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
 
     Transpose({ x }, { perm }) {
       const shape = perm.map((p) => x.shape[p] as number);
-      if (x.dtype === 'i32') {
+      const s = backend.storageOf(x);
+      if (s.dtype === 'i32') {
         const out = new Int32Array(x.size);
-        transposeApply(backend.viewInt(x), x.shape, perm, out);
+        transposeApply(s.data, x.shape, perm, out);
         return ok(backend.adopt({ dtype: 'i32', data: out }, shape));
+      }
+      if (s.dtype === 'f16' || s.dtype === 'bf16') {
+        // 16-bit storage keeps its dtype: a transpose moves values, it does not widen them
+        const out = new Uint16Array(x.size);
+        transposeApply(s.data, x.shape, perm, out);
+        return ok(backend.adopt({ dtype: s.dtype, data: out }, shape));
       }
       const out = new Float32Array(x.size);
       transposeApply(f32(x), x.shape, perm, out);

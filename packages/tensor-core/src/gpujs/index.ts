@@ -14,6 +14,7 @@ export type {
 } from './extension.js';
 export { MODE_OF_BACKEND, type GpujsBackendName, type GpujsMode } from './modes.js';
 export type { OutputGrid } from './runtime.js';
+export type { Arr as GpujsArray, Gpu as GpujsThis } from './kernels/common.js';
 
 /**
  * Starts the gpu.js backend `name` (`gpujs-webgpu`, `gpujs-webasm`, `gpujs-cpu`, …). Throws a

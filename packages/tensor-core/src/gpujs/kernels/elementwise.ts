@@ -44,9 +44,20 @@ function erfApprox(x: number): number {
   return r - 1;
 }
 
-/** tanh with its argument clamped to ±10, where f32 tanh is already ±1 (some GPUs overflow beyond). */
-function tanhClamped(x: number): number {
-  return Math.tanh(Math.min(Math.max(x, -10), 10));
+/**
+ * tanh accurate to a few ulps everywhere. Near 0 the usual (e^2x − 1)/(e^2x + 1) (and WGSL's
+ * own tanh, specified through sinh/cosh) loses the low bits to cancellation, so |x| < 0.3125
+ * uses the Taylor series to x^11 (truncation below 3e-9 relative); beyond, 1 − 2/(e^2|x| + 1)
+ * with the argument clamped at 10, where f32 tanh is already ±1.
+ */
+function tanhAccurate(x: number): number {
+  const a = Math.min(Math.abs(x), 10);
+  if (a < 0.3125) {
+    const s = x * x;
+    return x * (1 + s * (-1 / 3 + s * (2 / 15 + s * (-17 / 315 + s * (62 / 2835 + s * (-1382 / 155925))))));
+  }
+  const t = 1 - 2 / (Math.exp(2 * a) + 1);
+  return x < 0 ? -t : t;
 }
 
 function mapKernel(this: Gpu, x: Arr, op: number, a: number, b: number): number {
@@ -55,14 +66,14 @@ function mapKernel(this: Gpu, x: Arr, op: number, a: number, b: number): number 
   if (op === 1) return v > 0 ? v : 0;
   if (op === 2) return 1 / (1 + Math.exp(-v));
   if (op === 3) return 0.5 * v * (1 + erfApprox(v * 0.7071067811865476));
-  if (op === 4) return 0.5 * v * (1 + tanhClamped(0.7978845608028654 * (v + 0.044715 * v * v * v)));
+  if (op === 4) return 0.5 * v * (1 + tanhAccurate(0.7978845608028654 * (v + 0.044715 * v * v * v)));
   if (op === 5) return Math.exp(v);
   if (op === 6) return -v;
   if (op === 7) return Math.abs(v);
   if (op === 8) return Math.sqrt(v);
   if (op === 9) return 1 / Math.sqrt(v);
   if (op === 10) return v * v;
-  if (op === 11) return tanhClamped(v);
+  if (op === 11) return tanhAccurate(v);
   if (op === 12) return v * a + b;
   if (op === 14) return Math.trunc(v);
   return v;
@@ -73,7 +84,7 @@ export const MAP: KernelSpec = {
   fn: mapKernel,
   params: { x: 'array', op: 'int', a: 'float', b: 'float' },
   rank: 1,
-  functions: [erfApprox, tanhClamped],
+  functions: [erfApprox, tanhAccurate],
 };
 
 function fillKernel(this: Gpu, value: number): number {
