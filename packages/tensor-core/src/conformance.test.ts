@@ -482,7 +482,7 @@ for (const target of available) {
         top.indices.dispose();
         using rows = on([step % 16, 0], [2], { dtype: 'i32' });
         using gathered = await op.gather(cache, rows, { batchDims: 0 });
-        expect(gathered.shape).toEqual([2, 8]);
+        expect(gathered.shape).toEqual([2, 16, 8]);
         await op.writeSlice(cache, y, 1, step % 16);
         expect(t.shape).toEqual([8, 2]);
       }
