@@ -448,6 +448,40 @@ for (const target of available) {
       }
     });
 
+    it('random shapes (odd sizes, size-1 axes) for the numeric primitives', async () => {
+      const dim = (): number => rng.pick([1, 1, 2, 3, 5, 7, 8, 13, 16, 31]);
+      for (let trial = 0; trial < 6; trial++) {
+        const [M, K, N, B] = [dim(), dim(), dim(), dim()];
+        const tA = rng.next() < 0.5;
+        const tB = rng.next() < 0.5;
+        const as = tA ? [B, K, M] : [B, M, K];
+        const bs = tB ? [N, K] : [K, N];
+        const a = normal(as);
+        const b = normal(bs);
+        using mm = await op.matmul(on(a, as), on(b, bs), { transposeA: tA, transposeB: tB });
+        await expectWithin(mm, ref.matmul64(a, as, b, bs, tA, tB), `random matmul ${fmt(as)}${tA ? 'ᵀ' : ''} · ${fmt(bs)}${tB ? 'ᵀ' : ''}`);
+
+        const xs = [B, M, K];
+        const x = normal(xs, 2);
+        const w = normal([N, K]);
+        using lin = await op.linear(on(x, xs), on(w, [N, K]));
+        await expectWithin(lin, ref.linear64(x, K, w, N, null), `random linear ${fmt(xs)}`);
+        const ms = [1, M, K];
+        const mask = normal(ms).map((v) => (v > 1 ? -Infinity : 0));
+        using sm = await op.softmax(on(x, xs), { scale: 0.5, mask: on(mask, ms) });
+        await expectWithin(sm, ref.softmax64(x, xs, 0.5, mask, ms), `random softmax ${fmt(xs)}`);
+        using rms = await op.rmsNorm(on(x, xs), null, 1e-6);
+        await expectWithin(rms, ref.rmsNorm64(x, K, null, 1e-6), `random rmsNorm ${fmt(xs)}`);
+        const ys = [M, 1];
+        const y = normal(ys);
+        using sum = await op.add(on(x, xs), on(y, ys));
+        await expectWithin(sum, ref.binary64(x, xs, y, ys, 'add'), `random add ${fmt(xs)} + ${fmt(ys)}`);
+        const axis = rng.int(0, 2);
+        using red = await op.sum(on(x, xs), axis);
+        await expectWithin(red, ref.sum64(x, size(xs.slice(0, axis)), xs[axis] ?? 1, size(xs.slice(axis + 1)), false), `random sum axis ${axis} of ${fmt(xs)}`);
+      }
+    });
+
     it('reshape views share storage and count as tensors, not buffers', async () => {
       const before = backend.memory();
       const x = on(normal([4, 6]), [4, 6]);

@@ -15,11 +15,21 @@ import { collapseBroadcast } from './elementwise.js';
 // out[z, y, x] = Σ_k a[z·a1 + y·aM + k·aK] · b[z·b1 + k·bK + x·bN]: one batch level (strides a1,
 // b1; 0 where an operand broadcasts), both transposes through the strides.
 function matmulKernel(this: Gpu, a: Arr, b: Arr, K: number, aM: number, aK: number, bK: number, bN: number, a1: number, b1: number): number {
-  let sum = 0;
-  for (let k = 0; k < K; k++) {
-    sum += a[this.thread.z * a1 + this.thread.y * aM + k * aK] * b[this.thread.z * b1 + k * bK + this.thread.x * bN];
+  // four independent partial sums (unrolled by 4), then the K mod 4 tail
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let q = 0; q < K >> 2; q++) {
+    s0 += a[this.thread.z * a1 + this.thread.y * aM + 4 * q * aK] * b[this.thread.z * b1 + 4 * q * bK + this.thread.x * bN];
+    s1 += a[this.thread.z * a1 + this.thread.y * aM + (4 * q + 1) * aK] * b[this.thread.z * b1 + (4 * q + 1) * bK + this.thread.x * bN];
+    s2 += a[this.thread.z * a1 + this.thread.y * aM + (4 * q + 2) * aK] * b[this.thread.z * b1 + (4 * q + 2) * bK + this.thread.x * bN];
+    s3 += a[this.thread.z * a1 + this.thread.y * aM + (4 * q + 3) * aK] * b[this.thread.z * b1 + (4 * q + 3) * bK + this.thread.x * bN];
   }
-  return sum;
+  for (let r = 0; r < (K & 3); r++) {
+    s0 += a[this.thread.z * a1 + this.thread.y * aM + (((K >> 2) << 2) + r) * aK] * b[this.thread.z * b1 + (((K >> 2) << 2) + r) * bK + this.thread.x * bN];
+  }
+  return s0 + s1 + (s2 + s3);
 }
 
 const MATMUL: KernelSpec = {
@@ -203,10 +213,20 @@ function linearKernel(
   } else if (hasBias === 1) {
     sum = bias[this.thread.x];
   }
-  for (let t = 0; t < hi - lo; t++) {
-    sum += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + t] * w[this.thread.x * I + (lo | 0) + t - cs];
+  // unrolled by 4 into independent partial sums, then the tail
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  for (let q = 0; q < ((hi - lo) | 0) >> 2; q++) {
+    sum += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q] * w[this.thread.x * I + (lo | 0) + 4 * q - cs];
+    s1 += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q + 1] * w[this.thread.x * I + (lo | 0) + 4 * q + 1 - cs];
+    s2 += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q + 2] * w[this.thread.x * I + (lo | 0) + 4 * q + 2 - cs];
+    s3 += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q + 3] * w[this.thread.x * I + (lo | 0) + 4 * q + 3 - cs];
   }
-  return sum;
+  for (let t = 0; t < ((hi - lo) | 0) - ((((hi - lo) | 0) >> 2) << 2); t++) {
+    sum += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + ((((hi - lo) | 0) >> 2) << 2) + t] * w[this.thread.x * I + (lo | 0) + ((((hi - lo) | 0) >> 2) << 2) + t - cs];
+  }
+  return sum + s1 + (s2 + s3);
 }
 
 const LINEAR: KernelSpec = {

@@ -5,7 +5,7 @@
 import type { Tensor } from '../../tensor.js';
 import type { GpujsBackend } from '../backend.js';
 import type { KernelSpec } from '../runtime.js';
-import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv } from './common.js';
+import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv, rowGrid } from './common.js';
 
 // 1 / sqrt(mean(x²) + eps) of row thread.x
 function rmsStatsKernel(this: Gpu, x: Arr, D: number, eps: number): number {
@@ -54,6 +54,36 @@ const NORM_APPLY: KernelSpec = {
   functions: INDEX_HELPERS,
 };
 
+// The same over a grid [D, Y, Z] (row z·Y + y): no division per element.
+function normApplyRowsKernel(
+  this: Gpu,
+  x: Arr,
+  stats: Arr,
+  w: Arr,
+  b: Arr,
+  D: number,
+  R: number,
+  Y: number,
+  centered: number,
+  hasWeight: number,
+  hasBias: number,
+): number {
+  if (this.thread.z * Y + this.thread.y >= R) return 0;
+  const v = x[(this.thread.z * Y + this.thread.y) * D + this.thread.x];
+  let y = v * stats[this.thread.z * Y + this.thread.y];
+  if (centered === 1) y = (v - stats[(this.thread.z * Y + this.thread.y) * 2]) * stats[(this.thread.z * Y + this.thread.y) * 2 + 1];
+  if (hasWeight === 1) y = y * w[this.thread.x];
+  if (hasBias === 1) y = y + b[this.thread.x];
+  return y;
+}
+
+const NORM_APPLY_ROWS: KernelSpec = {
+  key: 'norm-apply-rows',
+  fn: normApplyRowsKernel,
+  params: { x: 'array', stats: 'array', w: 'array', b: 'array', D: 'int', R: 'int', Y: 'int', centered: 'int', hasWeight: 'int', hasBias: 'int' },
+  rank: 3,
+};
+
 export async function normTensor(
   backend: GpujsBackend,
   kind: 'rms' | 'layer',
@@ -73,12 +103,12 @@ export async function normTensor(
   const stats =
     kind === 'rms' ? await backend.run(RMS_STATS, { x: X, D, eps }, [R]) : await backend.run(LAYER_STATS, { x: X, D, eps }, [2 * R]);
   try {
-    const out = await backend.run(
-      NORM_APPLY,
-      { x: X, stats, w: W, b: B, D, centered: kind === 'layer' ? 1 : 0, hasWeight: weight ? 1 : 0, hasBias: bias ? 1 : 0 },
-      [x.size],
-    );
-    return backend.wrap(out, x.shape);
+    const common = { x: X, stats, w: W, b: B, D, centered: kind === 'layer' ? 1 : 0, hasWeight: weight ? 1 : 0, hasBias: bias ? 1 : 0 };
+    if (D <= backend.gridLimits.maxY) {
+      const { grid, Y } = rowGrid(D, R, backend.gridLimits);
+      return backend.wrap(await backend.run(NORM_APPLY_ROWS, { ...common, R, Y }, grid), x.shape);
+    }
+    return backend.wrap(await backend.run(NORM_APPLY, common, [x.size]), x.shape);
   } finally {
     backend.device.free(stats);
   }

@@ -8,7 +8,7 @@ import type { Tensor } from '../../tensor.js';
 import type { GpujsBackend } from '../backend.js';
 import type { DeviceArray } from '../device.js';
 import type { KernelSpec } from '../runtime.js';
-import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv, strided2 } from './common.js';
+import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv, rowGrid, strided2 } from './common.js';
 import { FILL, binaryTensor, collapseBroadcast } from './elementwise.js';
 
 // Kernels test a row for emptiness with `max < −FLT_MAX`, true only for −∞. The mask entry
@@ -68,6 +68,52 @@ const SOFTMAX_APPLY: KernelSpec = {
   fn: softmaxApplyKernel,
   params: { x: 'array', mask: 'array', stats: 'array', N: 'int', scale: 'float', hasMask: 'int', r1n: 'int', m0: 'int', m1: 'int', mN: 'int' },
   rank: 1,
+  functions: INDEX_HELPERS,
+};
+
+// The same over a grid [N, Y, Z] (row z·Y + y, column x): no division per element, for rows
+// that fit one grid dimension.
+function softmaxApplyRowsKernel(
+  this: Gpu,
+  x: Arr,
+  mask: Arr,
+  stats: Arr,
+  N: number,
+  R: number,
+  Y: number,
+  scale: number,
+  hasMask: number,
+  r1n: number,
+  m0: number,
+  m1: number,
+  mN: number,
+): number {
+  if (this.thread.z * Y + this.thread.y >= R) return 0;
+  const max = stats[(this.thread.z * Y + this.thread.y) * 2];
+  if (max < -3.4028234663852886e38) return 0;
+  let s = scale * x[(this.thread.z * Y + this.thread.y) * N + this.thread.x];
+  if (hasMask === 1) s += mask[strided2(this.thread.z * Y + this.thread.y, r1n, m0, m1) + this.thread.x * mN];
+  return Math.exp(s - max) / stats[(this.thread.z * Y + this.thread.y) * 2 + 1];
+}
+
+const SOFTMAX_APPLY_ROWS: KernelSpec = {
+  key: 'softmax-apply-rows',
+  fn: softmaxApplyRowsKernel,
+  params: {
+    x: 'array',
+    mask: 'array',
+    stats: 'array',
+    N: 'int',
+    R: 'int',
+    Y: 'int',
+    scale: 'float',
+    hasMask: 'int',
+    r1n: 'int',
+    m0: 'int',
+    m1: 'int',
+    mN: 'int',
+  },
+  rank: 3,
   functions: INDEX_HELPERS,
 };
 
@@ -136,11 +182,12 @@ export async function softmaxTensor(backend: GpujsBackend, x: Tensor, mask: Tens
   try {
     const stats = await backend.run(SOFTMAX_STATS, { x: X, mask: m.mask, N, scale, hasMask: m.hasMask, r1n: m.r1n, m0: m.m0, m1: m.m1, mN: m.mN }, [2 * R]);
     try {
-      const out = await backend.run(
-        SOFTMAX_APPLY,
-        { x: X, mask: m.mask, stats, N, scale, hasMask: m.hasMask, r1n: m.r1n, m0: m.m0, m1: m.m1, mN: m.mN },
-        [x.size],
-      );
+      const common = { x: X, mask: m.mask, stats, N, scale, hasMask: m.hasMask, r1n: m.r1n, m0: m.m0, m1: m.m1, mN: m.mN };
+      if (N <= backend.gridLimits.maxY) {
+        const { grid, Y } = rowGrid(N, R, backend.gridLimits);
+        return backend.wrap(await backend.run(SOFTMAX_APPLY_ROWS, { ...common, R, Y }, grid), x.shape);
+      }
+      const out = await backend.run(SOFTMAX_APPLY, common, [x.size]);
       return backend.wrap(out, x.shape);
     } finally {
       backend.device.free(stats);
