@@ -38,6 +38,10 @@ export interface GpujsInstance {
 
 export function createGpu(mode: GpujsMode): GpujsInstance {
   const gpu = new gpujs.GPU({ mode });
+  // WebGPU results stay in GPU buffers (pipeline handles); webasm and cpu return typed arrays
+  // either way. The GL modes read each result back (pipeline off): their textures are not used
+  // as attnkit storage yet, so a GL backend keeps tensors in host memory between kernels.
+  const pipeline = mode === 'webgpu' || mode === 'webasm' || mode === 'cpu';
   return {
     createKernel(source, settings) {
       const shortcut = gpu.createKernel(source, {
@@ -45,7 +49,7 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
         argumentTypes: { ...settings.argumentTypes },
         ...(settings.constants ? { constants: { ...settings.constants } } : {}),
         ...(settings.functions ? { functions: [...settings.functions] } : {}),
-        pipeline: true,
+        pipeline,
         immutable: true,
         dynamicOutput: true,
         dynamicArguments: true,
