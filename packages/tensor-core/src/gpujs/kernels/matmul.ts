@@ -11,6 +11,7 @@ import type { DeviceArray } from '../device.js';
 import type { KernelSpec } from '../runtime.js';
 import { type Arr, type Gpu, INDEX_HELPERS, fp8Table, rowGrid, strided2 } from './common.js';
 import { collapseBroadcast } from './elementwise.js';
+import { gemmFits, gemmWebGpu } from '../webgpu-gemm.js';
 
 // out[z, y, x] = Σ_k a[z·a1 + y·aM + k·aK] · b[z·b1 + k·bK + x·bN]: one batch level (strides a1,
 // b1; 0 where an operand broadcasts), both transposes through the strides.
@@ -168,6 +169,11 @@ export async function matmulTensor(backend: GpujsBackend, a: Tensor, b: Tensor, 
   const grid = [N, M, z0n * z1n] as const;
   if (bStorage.chunks.length <= 1) {
     const B = backend.arrayOf(b, fn);
+    const fast =
+      z0n === 1
+        ? await gemmFastPath(backend, A, B, null, { M, N, K, batch: z1n, aM: common.aM, aK: common.aK, bK: common.bK, bN: common.bN, a1: common.a1, b1: common.b1 })
+        : null;
+    if (fast) return backend.wrap(fast, shape);
     const out =
       z0n === 1
         ? await backend.run(MATMUL, { a: A, b: B, K, aM: common.aM, aK: common.aK, bK: common.bK, bN: common.bN, a1: common.a1, b1: common.b1 }, grid)
@@ -186,6 +192,27 @@ export async function matmulTensor(backend: GpujsBackend, a: Tensor, b: Tensor, 
   }
   if (!prev) throw new Error('matmul over a split operand ran no pass');
   return backend.wrap(prev, shape);
+}
+
+/**
+ * On WebGPU, the hand-written WGSL GEMM (see webgpu-gemm.ts) when every operand is one GPU
+ * buffer and the grid fits one dispatch; null to take the gpu.js kernel.
+ */
+function gemmFastPath(
+  backend: GpujsBackend,
+  a: DeviceArray,
+  b: DeviceArray,
+  bias: DeviceArray | null,
+  o: { M: number; N: number; K: number; batch: number; aM: number; aK: number; bK: number; bN: number; a1: number; b1: number },
+): Promise<DeviceArray | null> {
+  const webgpu = backend.webgpu;
+  const placeholder = backend.dummy;
+  if (!webgpu || a.kind !== 'gpu' || b.kind !== 'gpu' || placeholder.kind !== 'gpu' || (bias && bias.kind !== 'gpu')) return Promise.resolve(null);
+  if (!gemmFits(webgpu.device, o.M, o.N, o.batch, Math.max(a.words, b.words, o.batch * o.M * o.N))) return Promise.resolve(null);
+  const out = backend.device.alloc(o.batch * o.M * o.N, 'f32');
+  if (out.kind !== 'gpu') return Promise.resolve(null);
+  gemmWebGpu(backend, webgpu.device, { a, b, bias: bias && bias.kind === 'gpu' ? bias : null, ...o }, out, placeholder);
+  return Promise.resolve(out);
 }
 
 // y[r, o] = Σ_i x[r, i] · w[o, i] (+ bias[o]) for weight rows whose elements fall into the
@@ -311,6 +338,11 @@ export async function linearTensor(backend: GpujsBackend, x: Tensor, weight: Ten
   const w = backend.storageOf(weight, fn);
   const B = bias ? backend.arrayOf(bias, fn) : backend.dummy;
   if (R * O === 0) return backend.zeroSized(shape);
+  if (w.format === 'value' && w.chunks.length === 1) {
+    const W = backend.arrayOf(weight, fn);
+    const fast = await gemmFastPath(backend, X, W, bias ? B : null, { M: R, N: O, K: I, batch: 1, aM: I, aK: 1, bK: 1, bN: I, a1: 0, b1: 0 });
+    if (fast) return backend.wrap(fast, shape);
+  }
   const { grid, Y } = rowGrid(O, R, backend.gridLimits);
   const chunks = w.chunks.length > 0 ? w.chunks : [{ start: 0, length: 0, words: backend.dummy, scales: backend.dummy }];
   let prev: DeviceArray | null = null;
