@@ -101,7 +101,7 @@ export async function startMode(name: GpujsBackendName): Promise<ModeRuntime> {
  */
 async function installNodeWebGpu(): Promise<void> {
   if (hasNavigatorGpu()) return;
-  let mod: { create(options: string[]): GPU_; globals: object };
+  let mod: { create(options: string[]): NavigatorGpu; globals: object };
   try {
     mod = await import('webgpu');
   } catch (error) {
@@ -120,7 +120,8 @@ async function installNodeWebGpu(): Promise<void> {
   }
 }
 
-type GPU_ = GPU extends never ? never : globalThis.GPU;
+/** WebGPU's `GPU` (navigator.gpu); gpu.js' own `GPU` class shadows the name in this module. */
+type NavigatorGpu = globalThis.GPU;
 
 function hasNavigatorGpu(): boolean {
   const nav: unknown = Reflect.get(globalThis, 'navigator');
