@@ -17,6 +17,12 @@ export interface Measurement {
   readonly medianMs: number;
   readonly minMs: number;
   readonly samplesMs: readonly number[];
+  /**
+   * Median CPU time of this process per call (user + system, all its threads: workers, the
+   * WebGPU driver's, ONNX Runtime's). On a machine other jobs share, wall time measures the
+   * contention too; CPU time measures the work.
+   */
+  readonly medianCpuMs: number;
 }
 
 /** Times `run` (awaited: it must return only when its result is on the host). */
@@ -27,16 +33,24 @@ export async function measure(run: () => unknown, options: MeasureOptions = {}):
   const maxIterations = options.maxIterations ?? 50;
   for (let i = 0; i < warmup; i++) await run();
   const samples: number[] = [];
+  const cpuSamples: number[] = [];
   const start = performance.now();
   while (samples.length < maxIterations && (samples.length < iterations || performance.now() - start < minTimeMs)) {
+    const c0 = process.cpuUsage();
     const t0 = performance.now();
     await run();
     samples.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    cpuSamples.push((c.user + c.system) / 1000);
   }
   const sorted = [...samples].sort((a, b) => a - b);
+  return { medianMs: median(samples), minMs: sorted[0] ?? NaN, samplesMs: samples, medianCpuMs: median(cpuSamples) };
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
-  const medianMs = sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
-  return { medianMs, minMs: sorted[0] ?? NaN, samplesMs: samples };
+  return sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
 /** Floating-point operations per second, in GFLOP/s, of `flops` done in `ms`. */
