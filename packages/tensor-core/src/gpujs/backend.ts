@@ -21,7 +21,6 @@ import {
   type Storage,
   formatOf,
   freeStorage,
-  packBytePairs,
   planChunks,
   storageBufferCount,
   storageBytes,
@@ -340,18 +339,6 @@ export class GpujsBackend implements Backend {
     this.#store.set(dataId, storage);
     this.#liveTensors++;
     return new Tensor(this, dataId, shape, storage.dtype, storage.blockSize);
-  }
-
-  /** @internal Host words of byte codes for a quantised upload (tests and host-side fallbacks). */
-  uploadQuantized(codes: Uint8Array | Int8Array, scales: Float32Array, shape: Shape, dtype: 'int8' | 'fp8e4m3', blockSize: number): Tensor {
-    const chunks = planChunks(shape, dtype, this.info.maxBindingBytes, 'uploadQuantized').map(
-      (c): Chunk => ({
-        ...c,
-        words: this.#device.fromHost(packBytePairs(codes, c.start, c.length)),
-        scales: this.#device.fromHost(scales.subarray(c.start / blockSize, (c.start + c.length) / blockSize)),
-      }),
-    );
-    return this.adoptStorage({ dtype, format: 'bytepair', size: sizeOf(shape), blockSize, chunks, refs: 1 }, shape);
   }
 
   private assertLive(fn: string): void {

@@ -99,16 +99,6 @@ export function freeStorage(device: Device, s: Storage): void {
   }
 }
 
-/** Packs byte codes (0..255) two per word: word w = codes[2w] + 256·codes[2w+1]. */
-export function packBytePairs(codes: Uint8Array | Int8Array, start: number, length: number): Uint16Array {
-  const out = new Uint16Array(wordsOf('bytepair', length));
-  for (let i = 0; i < length; i++) {
-    const byte = (codes[start + i] as number) & 255;
-    out[i >> 1] = (out[i >> 1] as number) + (i & 1 ? byte * 256 : byte);
-  }
-  return out;
-}
-
 /** Unpacks `length` byte codes from words read back as numbers. */
 export function unpackBytePairs(words: Float32Array, length: number): Uint8Array {
   const out = new Uint8Array(length);
