@@ -3,7 +3,7 @@
 
 import { quantizeBlocks } from '../dtype.js';
 import type { KernelTable } from '../kernels.js';
-import { gemm, linearRows } from '../reference/matmul.js';
+import { gemm, gemmABt, linearRows } from '../reference/matmul.js';
 import { layerNormRows, rmsNormRows } from '../reference/normalization.js';
 import { softmaxRows, logSumExpRows } from '../reference/softmax.js';
 import { ropeApply } from '../reference/rope.js';
@@ -57,13 +57,20 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       const O = weight.shape[0] as number;
       const w = backend.storageOf(weight);
       const out = new Float32Array(R * O);
-      const weightRow =
-        w.dtype === 'f32'
-          ? (o: number): Float32Array => w.data.subarray(o * I, (o + 1) * I)
-          : (o: number, scratch: Float32Array): Float32Array => {
-              decodeRange(w, o * I, I, scratch);
-              return scratch;
-            };
+      if (w.dtype === 'f32') {
+        // f32 weight rows are contiguous: the register-tiled x·Wᵀ, then the bias
+        gemmABt(X, 0, w.data, 0, out, 0, R, O, I);
+        if (bias) {
+          const bv = backend.view(bias);
+          for (let r = 0; r < R; r++) for (let o = 0; o < O; o++) out[r * O + o] = (out[r * O + o] as number) + (bv[o] as number);
+        }
+        return ok(backend.wrap(out, [...x.shape.slice(0, -1), O]));
+      }
+      // 16-bit and quantised rows are decoded one at a time, never widened as a whole
+      const weightRow = (o: number, scratch: Float32Array): Float32Array => {
+        decodeRange(w, o * I, I, scratch);
+        return scratch;
+      };
       linearRows(X, R, I, O, weightRow, bias ? backend.view(bias) : null, out);
       return ok(backend.wrap(out, [...x.shape.slice(0, -1), O]));
     },
@@ -200,10 +207,17 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
 
     Transpose({ x }, { perm }) {
       const shape = perm.map((p) => x.shape[p] as number);
-      if (x.dtype === 'i32') {
+      const s = backend.storageOf(x);
+      if (s.dtype === 'i32') {
         const out = new Int32Array(x.size);
-        transposeApply(backend.viewInt(x), x.shape, perm, out);
+        transposeApply(s.data, x.shape, perm, out);
         return ok(backend.adopt({ dtype: 'i32', data: out }, shape));
+      }
+      if (s.dtype === 'f16' || s.dtype === 'bf16') {
+        // 16-bit storage keeps its dtype: a transpose moves values, it does not widen them
+        const out = new Uint16Array(x.size);
+        transposeApply(s.data, x.shape, perm, out);
+        return ok(backend.adopt({ dtype: s.dtype, data: out }, shape));
       }
       const out = new Float32Array(x.size);
       transposeApply(f32(x), x.shape, perm, out);

@@ -1,5 +1,5 @@
 import { isQuantized } from '../dtype.js';
-import { ConfigError, ShapeError, formatShape } from '../errors.js';
+import { ConfigError, DTypeError, ShapeError, formatShape } from '../errors.js';
 import { type Shape, assertValidShape, normalizeAxis, sizeOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import { sameBackend } from './validate.js';
@@ -34,7 +34,7 @@ export async function concat(xs: readonly Tensor[], axis: number): Promise<Tenso
   const a = normalizeAxis(axis, first.rank, fn);
   for (const t of xs) {
     if (t.dtype !== first.dtype || (t.dtype !== 'f32' && t.dtype !== 'i32')) {
-      throw new ShapeError({ fn, expected: 'f32 or i32 tensors of one dtype', got: xs.map((x) => x.dtype).join(', ') });
+      throw new DTypeError({ fn, expected: 'f32 or i32 tensors of one dtype', got: xs.map((x) => x.dtype).join(', ') });
     }
     if (t.rank !== first.rank || t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
       throw new ShapeError({ fn, expected: `shapes equal except on axis ${a}`, got: xs.map((x) => formatShape(x.shape)).join(', ') });
@@ -80,7 +80,7 @@ export async function transpose(x: Tensor, perm: readonly number[]): Promise<Ten
     throw new ConfigError({ fn, expected: `a permutation of 0..${x.rank - 1}`, got: formatShape(perm) });
   }
   if (x.dtype !== 'f32' && x.dtype !== 'i32' && x.dtype !== 'f16' && x.dtype !== 'bf16') {
-    throw new ShapeError({ fn, expected: 'an f32, f16, bf16 or i32 tensor', got: x.dtype });
+    throw new DTypeError({ fn, expected: 'an f32, f16, bf16 or i32 tensor', got: x.dtype });
   }
   return backend.kernels.Transpose({ x }, { perm });
 }

@@ -1,5 +1,5 @@
 // Pure reference implementations on typed arrays (the oracles, and the CPU backend's kernels).
-export { gemm, linearRows } from './matmul.js';
+export { gemm, gemmABt, linearRows } from './matmul.js';
 export { layerNormRows, rmsNormRows } from './normalization.js';
 export { logSumExpRows, softmaxRows } from './softmax.js';
 export { ropeApply } from './rope.js';

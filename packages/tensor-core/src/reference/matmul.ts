@@ -28,74 +28,89 @@ export function gemm(
     gemm(at, 0, b, bOffset, out, outOffset, M, N, K, false, transB);
     return;
   }
-  if (transB) {
-    gemmABt(a, aOffset, b, bOffset, out, outOffset, M, N, K);
-  } else {
-    gemmAB(a, aOffset, b, bOffset, out, outOffset, M, N, K);
+  if (!transB) {
+    // Bᵀ once (K·N), so every output is a dot product of two contiguous rows
+    const bt = new Float32Array(N * K);
+    for (let k = 0; k < K; k++) {
+      const row = bOffset + k * N;
+      for (let n = 0; n < N; n++) bt[n * K + k] = b[row + n] as number;
+    }
+    gemmABt(a, aOffset, bt, 0, out, outOffset, M, N, K);
+    return;
   }
+  gemmABt(a, aOffset, b, bOffset, out, outOffset, M, N, K);
 }
 
-/** A [M, K] · B[N, K]ᵀ: every output is a dot product of two contiguous rows. */
-function gemmABt(a: Float32Array, ao: number, b: Float32Array, bo: number, out: Float32Array, oo: number, M: number, N: number, K: number): void {
+/**
+ * A [M, K] · B[N, K]ᵀ in 2×4 register tiles: two rows of A against four rows of B, eight
+ * independent sums over k (6 loads per 8 multiply-adds), then the odd row and column edges.
+ */
+export function gemmABt(a: Float32Array, ao: number, b: Float32Array, bo: number, out: Float32Array, oo: number, M: number, N: number, K: number): void {
+  const m2 = M - (M % 2);
   const n4 = N - (N % 4);
-  for (let m = 0; m < M; m++) {
-    const ar = ao + m * K;
-    const or = oo + m * N;
-    let n = 0;
-    for (; n < n4; n += 4) {
+  for (let m = 0; m < m2; m += 2) {
+    const a0 = ao + m * K;
+    const a1 = a0 + K;
+    const o0 = oo + m * N;
+    const o1 = o0 + N;
+    for (let n = 0; n < n4; n += 4) {
       const b0 = bo + n * K;
       const b1 = b0 + K;
       const b2 = b1 + K;
       const b3 = b2 + K;
+      let s00 = 0;
+      let s01 = 0;
+      let s02 = 0;
+      let s03 = 0;
+      let s10 = 0;
+      let s11 = 0;
+      let s12 = 0;
+      let s13 = 0;
+      for (let k = 0; k < K; k++) {
+        const x0 = a[a0 + k] as number;
+        const x1 = a[a1 + k] as number;
+        const y0 = b[b0 + k] as number;
+        const y1 = b[b1 + k] as number;
+        const y2 = b[b2 + k] as number;
+        const y3 = b[b3 + k] as number;
+        s00 += x0 * y0;
+        s01 += x0 * y1;
+        s02 += x0 * y2;
+        s03 += x0 * y3;
+        s10 += x1 * y0;
+        s11 += x1 * y1;
+        s12 += x1 * y2;
+        s13 += x1 * y3;
+      }
+      out[o0 + n] = s00;
+      out[o0 + n + 1] = s01;
+      out[o0 + n + 2] = s02;
+      out[o0 + n + 3] = s03;
+      out[o1 + n] = s10;
+      out[o1 + n + 1] = s11;
+      out[o1 + n + 2] = s12;
+      out[o1 + n + 3] = s13;
+    }
+    for (let n = n4; n < N; n++) {
+      const br = bo + n * K;
       let s0 = 0;
       let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
       for (let k = 0; k < K; k++) {
-        const x = a[ar + k] as number;
-        s0 += x * (b[b0 + k] as number);
-        s1 += x * (b[b1 + k] as number);
-        s2 += x * (b[b2 + k] as number);
-        s3 += x * (b[b3 + k] as number);
+        const y = b[br + k] as number;
+        s0 += (a[a0 + k] as number) * y;
+        s1 += (a[a1 + k] as number) * y;
       }
-      out[or + n] = s0;
-      out[or + n + 1] = s1;
-      out[or + n + 2] = s2;
-      out[or + n + 3] = s3;
+      out[o0 + n] = s0;
+      out[o1 + n] = s1;
     }
-    for (; n < N; n++) {
+  }
+  for (let m = m2; m < M; m++) {
+    const ar = ao + m * K;
+    for (let n = 0; n < N; n++) {
       const br = bo + n * K;
       let s = 0;
       for (let k = 0; k < K; k++) s += (a[ar + k] as number) * (b[br + k] as number);
-      out[or + n] = s;
-    }
-  }
-}
-
-/** A [M, K] · B [K, N]: rows of B are scaled and accumulated into the output row (axpy order). */
-function gemmAB(a: Float32Array, ao: number, b: Float32Array, bo: number, out: Float32Array, oo: number, M: number, N: number, K: number): void {
-  const KB = 64; // k-block: keeps a slab of B rows hot in cache while sweeping output rows
-  out.fill(0, oo, oo + M * N);
-  for (let k0 = 0; k0 < K; k0 += KB) {
-    const k1 = Math.min(K, k0 + KB);
-    for (let m = 0; m < M; m++) {
-      const ar = ao + m * K;
-      const or = oo + m * N;
-      let k = k0;
-      for (; k + 1 < k1; k += 2) {
-        const x0 = a[ar + k] as number;
-        const x1 = a[ar + k + 1] as number;
-        const r0 = bo + k * N;
-        const r1 = r0 + N;
-        for (let n = 0; n < N; n++) {
-          out[or + n] = (out[or + n] as number) + x0 * (b[r0 + n] as number) + x1 * (b[r1 + n] as number);
-        }
-      }
-      for (; k < k1; k++) {
-        const x = a[ar + k] as number;
-        const r = bo + k * N;
-        for (let n = 0; n < N; n++) out[or + n] = (out[or + n] as number) + x * (b[r + n] as number);
-      }
+      out[oo + m * N + n] = s;
     }
   }
 }

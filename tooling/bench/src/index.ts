@@ -1,0 +1,4 @@
+export { type MeasureOptions, type Measurement, gflops, measure } from './runner.js';
+export { BenchRun, type BenchRecord, type BenchRunOptions } from './report.js';
+export { type Peer, type PeerOp, onnxRuntime, tfjsWasm } from './peers.js';
+export { oneNodeModel, type OnnxNode } from './onnx.js';
