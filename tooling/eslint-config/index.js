@@ -37,6 +37,9 @@ export function attnkitConfig({ tsconfigRootDir }) {
         '@typescript-eslint/consistent-type-assertions': ['error', { assertionStyle: 'as', objectLiteralTypeAssertions: 'never' }],
         'no-console': ['error', { allow: ['warn', 'error'] }],
         eqeqeq: ['error', 'always'],
+        // A promise returned from a scope with `using` (or try/finally) must be awaited there, or
+        // the scope disposes its inputs before an asynchronous GPU kernel has read them.
+        '@typescript-eslint/return-await': ['error', 'in-try-catch'],
       },
     },
     {
