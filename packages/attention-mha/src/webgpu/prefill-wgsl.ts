@@ -1,0 +1,162 @@
+// The WGSL source of the fused prefill kernel (any number of queries per sequence).
+//
+// One workgroup takes ROW_GROUPS × ROWS consecutive queries of one (batch, query head). Each
+// invocation owns ROWS query rows and a lane-interleaved slice of each — vec4 j, j+LANES, … of
+// q and of the output accumulator — so a key row loaded from workgroup memory feeds ROWS rows,
+// and the LANES invocations of a row read consecutive banks. The LANES partial dot products of
+// a row are summed with subgroup shuffles. Keys stream through workgroup memory in tiles of
+// TILE_KEYS with an online softmax (running max m, running sum l, rescaled accumulator), so no
+// score matrix exists anywhere. Without subgroups, LANES is 1 and a row is one invocation.
+//
+// Measured on an H100 through Dawn/Vulkan (f32, causal, N = 8192, d = 128, 16 heads):
+// ROWS 4, LANES 8, ROW_GROUPS 32, TILE_KEYS 16 → 16.4 TFLOP/s (PyTorch SDPA f32: 43.2).
+// TILE_KEYS 32 spills the score registers and runs 5× slower.
+
+export interface PrefillVariant {
+  /** Query and key head dim (multiple of 4·lanes). */
+  readonly D: number;
+  /** Value head dim (multiple of 4·lanes). */
+  readonly Dv: number;
+  /** Query rows per invocation. */
+  readonly rows: number;
+  /** Invocations sharing one row (1 without subgroups; ≤ the subgroup size). */
+  readonly lanes: number;
+  /** Row groups per workgroup; the workgroup has rowGroups × lanes invocations. */
+  readonly rowGroups: number;
+  /** Keys per workgroup-memory tile. */
+  readonly tileKeys: number;
+  /** Values are the first Dv channels of each key row (MLA's latent). */
+  readonly valuesFromKeys: boolean;
+}
+
+/** Uniform block shared by the prefill and decode kernels (48 bytes). */
+export const PARAMS_WGSL = `struct Params {
+  B: u32, S: u32, T: u32, Hq: u32,
+  Hkv: u32, group: u32, causal: u32, window: u32,
+  sinks: u32, splitKeys: u32, splits: u32, scale: f32,
+};`;
+
+export function prefillWgsl(v: PrefillVariant): string {
+  const { D, Dv, rows: R, lanes: L, rowGroups, tileKeys: BC } = v;
+  const QV = D / 4 / L;
+  const OV = Dv / 4 / L;
+  const THREADS = rowGroups * L;
+  const BR = rowGroups * R;
+  const vStride = v.valuesFromKeys ? D / 4 : Dv / 4;
+  const laneSum = Array.from({ length: Math.log2(L) }, (_, i) => `s = s + subgroupShuffleXor(s, ${1 << i}u);`).join(' ');
+  return `${L > 1 ? 'enable subgroups;' : ''}
+${PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;      // [B, S, Hq, D]
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;      // [B, T, Hkv, D]
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;      // [B, T, Hkv, Dv] (or k)
+@group(0) @binding(4) var<storage, read> lengths: array<u32>;      // valid keys per sequence
+@group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;  // [B, S, Hq, Dv]
+@group(0) @binding(6) var<storage, read_write> lse: array<f32>;      // [B, S, Hq]
+var<workgroup> sharedLength: u32;
+var<workgroup> kTile: array<vec4<f32>, ${BC * (D / 4)}>;
+var<workgroup> vTile: array<vec4<f32>, ${BC * (Dv / 4)}>;
+
+const NEG = -3.0e38;
+
+fn visible(t: u32, pos: u32, len: u32) -> bool {
+  var ok = t < len;
+  if (P.causal == 1u) { ok = ok && t <= pos; }
+  if (P.window > 0u) { ok = ok && (t + P.window > pos || t < P.sinks); }
+  return ok;
+}
+
+@compute @workgroup_size(${THREADS})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let lane = li % ${L}u;
+  let rowGroup = li / ${L}u;
+  let b = wg.z;
+  let h = wg.y;
+  let g = h / P.group;
+  // Loaded through workgroup memory so the key loop's bound is provably uniform (barriers inside).
+  if (li == 0u) { sharedLength = lengths[b]; }
+  let len = workgroupUniformLoad(&sharedLength);
+  let row0 = wg.x * ${BR}u;                 // first query of this workgroup
+  let offset = len - P.S;                   // bottom-right: query i sits at position offset + i
+  var qr: array<vec4<f32>, ${R * QV}>;
+  var acc: array<vec4<f32>, ${R * OV}>;
+  var m: array<f32, ${R}>;
+  var l: array<f32, ${R}>;
+  for (var r = 0u; r < ${R}u; r++) {
+    let i = min(row0 + rowGroup * ${R}u + r, P.S - 1u);
+    let qBase = ((b * P.S + i) * P.Hq + h) * ${D / 4}u + lane;
+    for (var x = 0u; x < ${QV}u; x++) { qr[r * ${QV}u + x] = q[qBase + x * ${L}u] * P.scale; }
+    for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = vec4<f32>(0.0); }
+    m[r] = NEG;
+    l[r] = 0.0;
+  }
+  // Key range this workgroup needs: causality stops at its last query's position.
+  let lastPos = offset + min(row0 + ${BR - 1}u, P.S - 1u);
+  var kEnd = len;
+  if (P.causal == 1u) { kEnd = min(len, lastPos + 1u); }
+  let firstPos = offset + row0;
+  for (var t0 = 0u; t0 < kEnd; t0 += ${BC}u) {
+    // Tiles wholly before every query's window (and past the sinks) hold nothing visible.
+    if (P.window > 0u && t0 >= P.sinks && t0 + ${BC}u + P.window <= firstPos + 1u) { continue; }
+    workgroupBarrier();
+    for (var e = li; e < ${BC * (D / 4)}u; e += ${THREADS}u) {
+      let t = t0 + e / ${D / 4}u;
+      kTile[e] = select(vec4<f32>(0.0), k[((b * P.T + t) * P.Hkv + g) * ${D / 4}u + e % ${D / 4}u], t < kEnd);
+    }
+    for (var e = li; e < ${BC * (Dv / 4)}u; e += ${THREADS}u) {
+      let t = t0 + e / ${Dv / 4}u;
+      vTile[e] = select(vec4<f32>(0.0), v[((b * P.T + t) * P.Hkv + g) * ${vStride}u + e % ${Dv / 4}u], t < kEnd);
+    }
+    workgroupBarrier();
+    var p: array<f32, ${R * BC}>;
+    for (var c = 0u; c < ${BC}u; c++) {
+      var kr: array<vec4<f32>, ${QV}>;
+      for (var x = 0u; x < ${QV}u; x++) { kr[x] = kTile[c * ${D / 4}u + x * ${L}u + lane]; }
+      for (var r = 0u; r < ${R}u; r++) {
+        var s = 0.0;
+        for (var x = 0u; x < ${QV}u; x++) { s = s + dot(qr[r * ${QV}u + x], kr[x]); }
+        ${laneSum}
+        p[r * ${BC}u + c] = s;
+      }
+    }
+    for (var r = 0u; r < ${R}u; r++) {
+      let i = row0 + rowGroup * ${R}u + r;
+      let pos = offset + i;
+      var mNew = m[r];
+      for (var c = 0u; c < ${BC}u; c++) {
+        let s = select(NEG, p[r * ${BC}u + c], i < P.S && visible(t0 + c, pos, len));
+        p[r * ${BC}u + c] = s;
+        mNew = max(mNew, s);
+      }
+      let rescale = exp(m[r] - mNew);
+      l[r] = l[r] * rescale;
+      for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] * rescale; }
+      for (var c = 0u; c < ${BC}u; c++) {
+        let s = p[r * ${BC}u + c];
+        let w = select(0.0, exp(s - mNew), s > NEG);
+        p[r * ${BC}u + c] = w;
+        l[r] = l[r] + w;
+      }
+      m[r] = mNew;
+    }
+    for (var c = 0u; c < ${BC}u; c++) {
+      var vr: array<vec4<f32>, ${OV}>;
+      for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
+      for (var r = 0u; r < ${R}u; r++) {
+        let w = p[r * ${BC}u + c];
+        for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + w * vr[x]; }
+      }
+    }
+  }
+  for (var r = 0u; r < ${R}u; r++) {
+    let i = row0 + rowGroup * ${R}u + r;
+    if (i < P.S) {
+      // A query that sees no key outputs zeros and an lse of −∞.
+      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
+      let oBase = ((b * P.S + i) * P.Hq + h) * ${Dv / 4}u + lane;
+      for (var x = 0u; x < ${OV}u; x++) { o[oBase + x * ${L}u] = acc[r * ${OV}u + x] * inv; }
+      if (lane == 0u) { lse[(b * P.S + i) * P.Hq + h] = select(bitcast<f32>(0xff800000u), m[r] + log(l[r]), l[r] > 0.0); }
+    }
+  }
+}`;
+}
