@@ -142,6 +142,6 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
     o[bh * ${Dv}u + d] = select(0.0, sum / lAll, lAll > 0.0);
   }
-  if (li == 0u) { lse[bh] = select(bitcast<f32>(0xff800000u), mAll + log(lAll), lAll > 0.0); }
+  if (li == 0u) { lse[bh] = select(bitcast<f32>(0xff800000u | (P.B & 0u)), mAll + log(lAll), lAll > 0.0); }
 }`;
 }

@@ -151,11 +151,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   for (var r = 0u; r < ${R}u; r++) {
     let i = row0 + rowGroup * ${R}u + r;
     if (i < P.S) {
-      // A query that sees no key outputs zeros and an lse of −∞.
+      // A query that sees no key outputs zeros and an lse of −∞ (built at run time: a constant
+      // −∞ is not a valid WGSL value).
       let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
       let oBase = ((b * P.S + i) * P.Hq + h) * ${Dv / 4}u + lane;
       for (var x = 0u; x < ${OV}u; x++) { o[oBase + x * ${L}u] = acc[r * ${OV}u + x] * inv; }
-      if (lane == 0u) { lse[(b * P.S + i) * P.Hq + h] = select(bitcast<f32>(0xff800000u), m[r] + log(l[r]), l[r] > 0.0); }
+      if (lane == 0u) { lse[(b * P.S + i) * P.Hq + h] = select(bitcast<f32>(0xff800000u | (P.B & 0u)), m[r] + log(l[r]), l[r] > 0.0); }
     }
   }
 }`;

@@ -1,0 +1,93 @@
+// The WGSL fused kernel against the float64 reference, on the gpujs-webgpu backend (lavapipe in
+// CI): causal prefill, chunks, decode, windows with sinks, GQA/MQA, ragged lengths, V read from
+// the keys (MLA's latent), empty rows.
+import { createBackend, tensor, type Backend } from '@attnkit/tensor-core';
+import { isGpujsBackend } from '@attnkit/tensor-core/gpu';
+import { availableBackends } from '@attnkit/tensor-core/testing';
+import { SeededRandom, compareArrays } from '@attnkit/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planAttention } from '../plan.js';
+import { attentionReference } from '../reference.js';
+import type { AttentionOptions } from '../types.js';
+import { validateAttention } from '../validate.js';
+import { webgpuFlashKernel } from './webgpu-flash.js';
+
+const { available } = await availableBackends();
+const hasWebgpu = available.some((b) => b.name === 'gpujs-webgpu');
+
+interface Case {
+  readonly B: number;
+  readonly S: number;
+  readonly T: number;
+  readonly Hq: number;
+  readonly Hkv: number;
+  readonly D: number;
+  readonly Dv: number;
+  readonly options?: AttentionOptions;
+  readonly lengths?: number[];
+  readonly valuesFromKeys?: boolean;
+}
+
+const CASES: Case[] = [
+  { B: 1, S: 37, T: 37, Hq: 4, Hkv: 4, D: 16, Dv: 16 },
+  { B: 2, S: 70, T: 70, Hq: 8, Hkv: 2, D: 32, Dv: 32 },
+  { B: 1, S: 100, T: 100, Hq: 8, Hkv: 2, D: 24, Dv: 16 },
+  { B: 2, S: 5, T: 40, Hq: 4, Hkv: 1, D: 64, Dv: 64, lengths: [40, 23] },
+  { B: 1, S: 1, T: 300, Hq: 2, Hkv: 2, D: 64, Dv: 64 },
+  { B: 2, S: 1, T: 130, Hq: 8, Hkv: 1, D: 128, Dv: 128, lengths: [130, 77] },
+  { B: 1, S: 9, T: 13, Hq: 2, Hkv: 2, D: 16, Dv: 16, options: { mask: 'none' } },
+  { B: 1, S: 50, T: 50, Hq: 4, Hkv: 2, D: 32, Dv: 32, options: { window: 8, sinkTokens: 2 } },
+  { B: 1, S: 1, T: 90, Hq: 4, Hkv: 2, D: 32, Dv: 32, options: { window: 16, sinkTokens: 3 } },
+  { B: 1, S: 20, T: 20, Hq: 4, Hkv: 1, D: 40, Dv: 32, valuesFromKeys: true },
+  { B: 1, S: 1, T: 64, Hq: 4, Hkv: 1, D: 160, Dv: 128, valuesFromKeys: true },
+];
+
+describe.skipIf(!hasWebgpu)('webgpu-flash (WGSL fused attention)', () => {
+  let backend: Backend;
+  beforeAll(async () => {
+    backend = (await createBackend({ prefer: 'gpujs-webgpu' })).backend;
+  });
+  afterAll(async () => {
+    await backend.dispose();
+  });
+
+  for (const [n, c] of CASES.entries()) {
+    it(`case ${n}: B${c.B} S${c.S} T${c.T} Hq${c.Hq}/Hkv${c.Hkv} D${c.D}/${c.Dv} ${JSON.stringify(c.options ?? {})}${c.valuesFromKeys ? ' V⊂K' : ''}`, async () => {
+      const rng = new SeededRandom(1000 + n);
+      const qv = rng.normalArray(c.B * c.S * c.Hq * c.D);
+      const kv = rng.normalArray(c.B * c.T * c.Hkv * c.D);
+      const vv = c.valuesFromKeys ? null : rng.normalArray(c.B * c.T * c.Hkv * c.Dv);
+      using q = tensor(backend, qv, [c.B, c.S, c.Hq, c.D]);
+      using k = tensor(backend, kv, [c.B, c.T, c.Hkv, c.D]);
+      using v = vv ? tensor(backend, vv, [c.B, c.T, c.Hkv, c.Dv]) : null;
+      const options: AttentionOptions = { ...c.options, returnLse: true, ...(c.lengths ? { kvLengths: c.lengths } : {}), ...(c.valuesFromKeys ? { valueDim: c.Dv } : {}) };
+      const g = validateAttention('test', q, k, v, options);
+      const inputs = { q, k, v, bias: null, rowMap: null, selection: null };
+      const problem = await planAttention('test', inputs, options, g, { kind: 'dense' });
+      const support = webgpuFlashKernel.supports(backend, inputs, problem);
+      expect(support).toEqual({ ok: true });
+      const { out, lse } = await webgpuFlashKernel.run(backend, inputs, problem);
+      const ref = attentionReference(
+        { q: qv, B: c.B, S: c.S, Hq: c.Hq },
+        { k: kv, v: vv, Hkv: c.Hkv, D: c.D, Dv: c.Dv, T: c.T, rowMap: null, lengths: g.lengths },
+        { scale: g.scale, causal: g.causal, window: g.window, sinkTokens: g.sinkTokens, bias: null },
+      );
+      const tol = { atol: 2e-5, rtol: 1e-4 };
+      expect(compareArrays(await out.data(), ref.out, tol).message).toMatch(/^max abs err/);
+      expect(compareArrays(await out.data(), ref.out, tol).pass).toBe(true);
+      expect(compareArrays(await (lse ?? out).data(), ref.lse, tol).pass).toBe(true);
+      out.dispose();
+      lse?.dispose();
+    });
+  }
+
+  it('declines what it does not implement, with the reason', async () => {
+    if (!isGpujsBackend(backend)) throw new Error('not gpujs');
+    using q = tensor(backend, new Float32Array(2 * 6), [1, 1, 2, 6]);
+    using k = tensor(backend, new Float32Array(3 * 2 * 6), [1, 3, 2, 6]);
+    const g = validateAttention('test', q, k, k, {});
+    const inputs = { q, k, v: k, bias: null, rowMap: null, selection: null };
+    const problem = await planAttention('test', inputs, {}, g, { kind: 'dense' });
+    expect(webgpuFlashKernel.supports(backend, inputs, problem)).toEqual({ ok: false, reason: 'head dims 6/6 are not multiples of 4' });
+  });
+});

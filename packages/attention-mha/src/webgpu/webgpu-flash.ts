@@ -1,0 +1,179 @@
+// The hand-written WGSL fused attention kernel for the gpu.js backend in WebGPU mode: the
+// hot path where gpu.js itself cannot go (no workgroup memory, no subgroups, one output per
+// invocation). It reads the tensors' GPU buffers directly through the backend's `webgpu`
+// access and queues its passes on the same device queue as every other kernel, so nothing
+// is read back. Prefill (any S) runs prefillWgsl; a single query per sequence with subgroups
+// available runs the split-K decode kernel and its combine pass.
+
+/// <reference types="@webgpu/types" />
+import type { Backend, Tensor } from '@attnkit/tensor-core';
+import { type GpujsBackend, isGpujsBackend } from '@attnkit/tensor-core/gpu';
+import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
+import { combineWgsl, decodeWgsl } from './decode-wgsl.js';
+import { type PrefillVariant, prefillWgsl } from './prefill-wgsl.js';
+
+/** Head dims up to this many channels keep a row's registers within reason. */
+const MAX_HEAD_DIM = 256;
+
+export const webgpuFlashKernel: FusedAttentionKernel = {
+  name: 'webgpu-flash',
+  supports(backend, inputs, problem) {
+    return checkSupport(backend, inputs, problem);
+  },
+  run(backend, inputs, problem) {
+    if (!isGpujsBackend(backend) || !backend.webgpu) throw new Error('webgpu-flash ran on a backend it does not support');
+    const device = backend.webgpu.device;
+    const subgroupSize = subgroupWidth(device);
+    // Everything below only encodes and submits: the promise is settled, the GPU works on.
+    if (problem.S === 1 && subgroupSize > 0 && problem.D % (4 * subgroupSize) === 0 && problem.Dv % (4 * subgroupSize) === 0) {
+      return Promise.resolve(runDecode(backend, inputs, problem, subgroupSize));
+    }
+    return Promise.resolve(runPrefill(backend, inputs, problem, subgroupSize));
+  },
+};
+
+function checkSupport(backend: Backend, inputs: AttentionInputs, problem: AttentionProblem): KernelSupport {
+  const no = (reason: string): KernelSupport => ({ ok: false, reason });
+  if (!isGpujsBackend(backend) || !backend.webgpu) return no(`needs the gpujs-webgpu backend (this is ${backend.info.name})`);
+  if (problem.selection.kind !== 'dense') return no('sparse selections run on the gpu.js flash kernel');
+  if (inputs.rowMap) return no('row-pool keys (paged and ring caches) run on the gpu.js flash kernel');
+  if (inputs.bias) return no('an additive bias runs on the gpu.js flash kernel');
+  if (inputs.k.dtype !== 'f32' || (inputs.v && inputs.v.dtype !== 'f32')) return no(`k/v stored as ${inputs.k.dtype}: f32 only`);
+  if (problem.D % 4 !== 0 || problem.Dv % 4 !== 0) return no(`head dims ${problem.D}/${problem.Dv} are not multiples of 4`);
+  if (problem.D > MAX_HEAD_DIM || problem.Dv > MAX_HEAD_DIM) return no(`head dims above ${MAX_HEAD_DIM}`);
+  if (problem.Hq / problem.Hkv > 16 && problem.S === 1) return no('more than 16 query heads per kv head in decode');
+  const limit = backend.webgpu.device.limits.maxComputeWorkgroupStorageSize;
+  if (tileKeysFor(problem, limit) === 0) return no(`even a 4-key tile needs more than the device's ${limit} bytes of workgroup memory`);
+  return { ok: true };
+}
+
+/** Keys per workgroup-memory tile: 16 (the measured best) when K and V tiles fit, else fewer. */
+function tileKeysFor(problem: AttentionProblem, limitBytes: number): number {
+  for (const keys of [16, 8, 4]) if (keys * (problem.D + problem.Dv) * 4 + 16 <= limitBytes) return keys;
+  return 0;
+}
+
+/** The device's subgroup size when the subgroups feature is enabled, else 0. */
+function subgroupWidth(device: GPUDevice): number {
+  if (!device.features.has('subgroups')) return 0;
+  const min = device.adapterInfo.subgroupMinSize ?? 0;
+  const max = device.adapterInfo.subgroupMaxSize ?? 0;
+  // Kernels assume one fixed width; devices that vary it (or do not say) take the lane-free path.
+  return min > 0 && min === max ? min : 0;
+}
+
+/** The largest power of two ≤ cap dividing n. */
+function pow2Divisor(n: number, cap: number): number {
+  let p = 1;
+  while (p * 2 <= cap && n % (p * 2) === 0) p *= 2;
+  return p;
+}
+
+function prefillVariant(problem: AttentionProblem, subgroupSize: number, valuesFromKeys: boolean, limitBytes: number): PrefillVariant {
+  const lanes = subgroupSize >= 2 ? pow2Divisor(Math.min(problem.D / 4, problem.Dv / 4), Math.min(8, subgroupSize)) : 1;
+  // Four rows per invocation reuse each key row four times; one row when a row has no lanes to share it.
+  const rows = lanes >= 4 ? 4 : lanes === 2 ? 2 : 1;
+  return { D: problem.D, Dv: problem.Dv, rows, lanes, rowGroups: Math.min(256 / lanes, 32), tileKeys: tileKeysFor(problem, limitBytes), valuesFromKeys };
+}
+
+interface Bound {
+  readonly params: GPUBuffer;
+  readonly lengths: GPUBuffer;
+}
+
+function bindParams(device: GPUDevice, problem: AttentionProblem, splitKeys: number, splits: number): Bound {
+  const data = new ArrayBuffer(48);
+  const u = new Uint32Array(data);
+  u.set([problem.B, problem.S, problem.T, problem.Hq, problem.Hkv, problem.Hq / problem.Hkv, problem.causal ? 1 : 0, problem.window ?? 0, problem.sinkTokens, splitKeys, splits]);
+  new Float32Array(data)[11] = problem.scale;
+  const params = device.createBuffer({ size: 48, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, data);
+  const lengths = device.createBuffer({ size: Math.max(16, problem.B * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(lengths, 0, Uint32Array.from(problem.lengths));
+  return { params, lengths };
+}
+
+function pipeline(backend: GpujsBackend, key: string, code: () => string): GPUComputePipeline {
+  return backend.cached(`attention-mha/webgpu-flash/${key}`, () => {
+    const device = backend.webgpu?.device;
+    if (!device) throw new Error('webgpu device gone');
+    const module = device.createShaderModule({ code: code(), label: key });
+    return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+  });
+}
+
+function runPrefill(backend: GpujsBackend, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
+  const access = backend.webgpu;
+  if (!access) throw new Error('webgpu access missing');
+  const { device } = access;
+  const variant = prefillVariant(problem, subgroupSize, inputs.v === null, device.limits.maxComputeWorkgroupStorageSize);
+  const key = `prefill/${JSON.stringify(variant)}`;
+  const pipe = pipeline(backend, key, () => prefillWgsl(variant));
+  const out = access.allocate([problem.B, problem.S, problem.Hq, problem.Dv]);
+  const lse = access.allocate([problem.B, problem.S, problem.Hq]);
+  const { params, lengths } = bindParams(device, problem, 0, 0);
+  const k = access.buffer(inputs.k);
+  const bindGroup = device.createBindGroup({
+    layout: pipe.getBindGroupLayout(0),
+    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, access.buffer(out), access.buffer(lse)].map(
+      (buffer, binding) => ({ binding, resource: { buffer } }),
+    ),
+  });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(pipe);
+  pass.setBindGroup(0, bindGroup);
+  pass.dispatchWorkgroups(Math.ceil(problem.S / (variant.rowGroups * variant.rows)), problem.Hq, problem.B);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+  params.destroy(); // freed once the queued work no longer needs it
+  lengths.destroy();
+  return finish(out, lse, problem);
+}
+
+function runDecode(backend: GpujsBackend, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
+  const access = backend.webgpu;
+  if (!access) throw new Error('webgpu access missing');
+  const { device } = access;
+  const group = problem.Hq / problem.Hkv;
+  const subgroups = 8;
+  // Enough splits to fill the GPU (a few workgroups per compute unit) without tiny ranges.
+  const maxLength = Math.max(...problem.lengths, 1);
+  const wanted = Math.max(1, Math.ceil(512 / (problem.B * problem.Hkv)));
+  const splitKeys = Math.max(256, Math.ceil(maxLength / wanted / 256) * 256);
+  const splits = Math.max(1, Math.ceil(maxLength / splitKeys));
+  const variant = { D: problem.D, Dv: problem.Dv, group, subgroups, subgroupSize, valuesFromKeys: inputs.v === null };
+  const decode = pipeline(backend, `decode/${JSON.stringify(variant)}`, () => decodeWgsl(variant));
+  const combine = pipeline(backend, `combine/${problem.Dv}`, () => combineWgsl(problem.Dv));
+  const partial = device.createBuffer({ size: problem.B * problem.Hq * splits * (problem.Dv + 2) * 4, usage: GPUBufferUsage.STORAGE });
+  const out = access.allocate([problem.B, 1, problem.Hq, problem.Dv]);
+  const lse = access.allocate([problem.B, 1, problem.Hq]);
+  const { params, lengths } = bindParams(device, problem, splitKeys, splits);
+  const k = access.buffer(inputs.k);
+  const first = device.createBindGroup({
+    layout: decode.getBindGroupLayout(0),
+    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, partial].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const second = device.createBindGroup({
+    layout: combine.getBindGroupLayout(0),
+    entries: [params, partial, access.buffer(out), access.buffer(lse)].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(decode);
+  pass.setBindGroup(0, first);
+  pass.dispatchWorkgroups(splits, problem.Hkv, problem.B);
+  pass.setPipeline(combine);
+  pass.setBindGroup(0, second);
+  pass.dispatchWorkgroups(problem.B * problem.Hq);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+  for (const b of [params, lengths, partial]) b.destroy();
+  return finish(out, lse, problem);
+}
+
+function finish(out: Tensor, lse: Tensor, problem: AttentionProblem): AttentionOutputs {
+  if (problem.returnLse) return { out, lse };
+  lse.dispose();
+  return { out, lse: null };
+}
