@@ -208,7 +208,7 @@ function createMHA(b: Backend): { step: (x: Tensor, cache: ContiguousKVCache) =>
       const { out } = await attention(q, view.keys, view.values, { kvLengths: view.lengths });
       using o = out;
       using flat = reshape(o, [1, S, H * Dv]);
-      return linear(flat, wo);
+      return await linear(flat, wo);
     },
     dispose() {
       for (const t of [wq, wk, wv, wo, invFreq]) t.dispose();

@@ -40,7 +40,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 
 async function read(t: Tensor): Promise<Float32Array> {
   using owned = t;
-  return owned.data();
+  return await owned.data();
 }
 
 /** Runs x token groups through a cache; returns y for every token in order, [B, ΣS, dim] flattened per step. */

@@ -256,7 +256,7 @@ export class PagedKVCache implements KVCache {
       for (let t = 0; t < (this.#lengths[b] as number); t++) map[b * T + t] = (table[Math.floor(t / P)] as number) * P + (t % P);
     }
     using idx = indexTensor(this.backend, map, [this.batchSize, T]);
-    return zeroPastLengths(await gather(rows, idx), this.#lengths); // [B, T, Hkv, W]
+    return await zeroPastLengths(await gather(rows, idx), this.#lengths); // [B, T, Hkv, W]
   }
 
   /** Releases this cache's pages back to the pool and frees its row map. Idempotent. */

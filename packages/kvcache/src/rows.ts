@@ -184,5 +184,5 @@ export async function readContiguous(storage: Tensor, T: number, lengths: readon
       throw error;
     }
   }
-  return zeroPastLengths(f32, lengths);
+  return await zeroPastLengths(f32, lengths);
 }

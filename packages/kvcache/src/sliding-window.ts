@@ -189,7 +189,7 @@ export class SlidingWindowKVCache implements KVCache {
     const map = new Int32Array(this.batchSize * T);
     for (const [b, positions] of logical.entries()) for (const [t, a] of positions.entries()) map[b * T + t] = this.#rowOf(b, a);
     using idx = indexTensor(this.backend, map, [this.batchSize, T]);
-    return zeroPastLengths(await gather(rows, idx), logical.map((p) => p.length)); // [B, T, Hkv, W]
+    return await zeroPastLengths(await gather(rows, idx), logical.map((p) => p.length)); // [B, T, Hkv, W]
   }
 
   #allocate(ring: number): [Tensor, Tensor | null] {

@@ -89,7 +89,7 @@ async function joinChunks(chunks: Tensor[]): Promise<Tensor> {
 async function denseRows(backend: Backend, x: Tensor, p: AttentionProblem): Promise<Tensor> {
   if (p.rowMap) {
     using rows = tensor(backend, safeRowMap(p), [p.B, p.T], { dtype: 'i32' });
-    return gather(x, rows); // [R, Hkv, W] by [B, T] → [B, T, Hkv, W], decoded
+    return await gather(x, rows); // [R, Hkv, W] by [B, T] → [B, T, Hkv, W], decoded
   }
   // A fresh handle even for f32, so the caller disposes what it got either way.
   return x.dtype === 'f32' ? reshape(x, x.shape) : cast(x, 'f32');
@@ -110,5 +110,5 @@ async function chunkMask(backend: Backend, p: AttentionProblem, bias4: Tensor | 
   const [Bb, Hb, Sb, Tb] = p.biasShape;
   using rows = Sb === 1 ? reshape(bias4, bias4.shape) : await slice(bias4, [0, 0, i0, 0], [Bb, Hb, Sc, Tb]);
   using bias5 = reshape(rows, [Bb, Hb === 1 ? 1 : p.Hkv, Hb === 1 ? 1 : G, Sb === 1 ? 1 : Sc, Tb]);
-  return visT ? add(visT, bias5) : reshape(bias5, bias5.shape);
+  return visT ? await add(visT, bias5) : reshape(bias5, bias5.shape);
 }

@@ -116,7 +116,7 @@ export class AttentionLayer {
     }
     using attended = o;
     using oFlat = reshape(attended, [B, S, c.nHeads * c.vHeadDim]);
-    return linear(oFlat, wo.weight, wo.bias); // [B, S, dim]
+    return await linear(oFlat, wo.weight, wo.bias); // [B, S, dim]
   }
 
   /** RoPE on q or k at positions start_b + i, or null when the layer has none. */
@@ -128,7 +128,7 @@ export class AttentionLayer {
     for (let b = 0; b < B; b++) for (let i = 0; i < S; i++) positions[b * S + i] = (starts[b] as number) + i;
     using pos = tensor(x.backend, positions, [B, S], { dtype: 'i32' });
     using inv = tensor(x.backend, this.#invFreq, [r.width / 2]);
-    return rope(x, pos, inv, { layout: r.layout, offset: r.offset, width: r.width });
+    return await rope(x, pos, inv, { layout: r.layout, offset: r.offset, width: r.width });
   }
 }
 

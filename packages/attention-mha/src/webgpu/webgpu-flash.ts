@@ -7,10 +7,23 @@
 
 /// <reference types="@webgpu/types" />
 import type { Backend, Tensor } from '@attnkit/tensor-core';
-import { type GpujsBackend, isGpujsBackend } from '@attnkit/tensor-core/gpu';
+import type { WebGpuAccess } from '@attnkit/tensor-core/gpu';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { combineWgsl, decodeWgsl } from './decode-wgsl.js';
 import { type PrefillVariant, prefillWgsl } from './prefill-wgsl.js';
+
+/**
+ * The part of a gpu.js backend in WebGPU mode this kernel uses, checked structurally so that
+ * importing attention-mha never loads gpu.js for users who run on the CPU.
+ */
+interface WebGpuHost extends Backend {
+  readonly webgpu: WebGpuAccess;
+  cached<T>(key: string, create: () => T): T;
+}
+
+function isWebGpuHost(backend: Backend): backend is WebGpuHost {
+  return backend.info.family === 'gpujs' && 'webgpu' in backend && backend.webgpu !== null && 'cached' in backend && typeof backend.cached === 'function';
+}
 
 /** Head dims up to this many channels keep a row's registers within reason. */
 const MAX_HEAD_DIM = 256;
@@ -21,11 +34,12 @@ export const webgpuFlashKernel: FusedAttentionKernel = {
     return checkSupport(backend, inputs, problem);
   },
   run(backend, inputs, problem) {
-    if (!isGpujsBackend(backend) || !backend.webgpu) throw new Error('webgpu-flash ran on a backend it does not support');
+    if (!isWebGpuHost(backend)) throw new Error('webgpu-flash ran on a backend it does not support');
     const device = backend.webgpu.device;
     const subgroupSize = subgroupWidth(device);
     // Everything below only encodes and submits: the promise is settled, the GPU works on.
-    if (problem.S === 1 && subgroupSize > 0 && problem.D % (4 * subgroupSize) === 0 && problem.Dv % (4 * subgroupSize) === 0) {
+    const decodeFits = subgroupSize > 0 && problem.D % (4 * subgroupSize) === 0 && problem.Dv % (4 * subgroupSize) === 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
+    if (problem.S === 1 && decodeFits) {
       return Promise.resolve(runDecode(backend, inputs, problem, subgroupSize));
     }
     return Promise.resolve(runPrefill(backend, inputs, problem, subgroupSize));
@@ -34,7 +48,7 @@ export const webgpuFlashKernel: FusedAttentionKernel = {
 
 function checkSupport(backend: Backend, inputs: AttentionInputs, problem: AttentionProblem): KernelSupport {
   const no = (reason: string): KernelSupport => ({ ok: false, reason });
-  if (!isGpujsBackend(backend) || !backend.webgpu) return no(`needs the gpujs-webgpu backend (this is ${backend.info.name})`);
+  if (!isWebGpuHost(backend)) return no(`needs the gpujs-webgpu backend (this is ${backend.info.name})`);
   if (problem.selection.kind !== 'dense') return no('sparse selections run on the gpu.js flash kernel');
   if (inputs.rowMap) return no('row-pool keys (paged and ring caches) run on the gpu.js flash kernel');
   if (inputs.bias) return no('an additive bias runs on the gpu.js flash kernel');
@@ -62,6 +76,10 @@ function subgroupWidth(device: GPUDevice): number {
   return min > 0 && min === max ? min : 0;
 }
 
+function gcd(a: number, b: number): number {
+  return b === 0 ? a : gcd(b, a % b);
+}
+
 /** The largest power of two ≤ cap dividing n. */
 function pow2Divisor(n: number, cap: number): number {
   let p = 1;
@@ -70,7 +88,7 @@ function pow2Divisor(n: number, cap: number): number {
 }
 
 function prefillVariant(problem: AttentionProblem, subgroupSize: number, valuesFromKeys: boolean, limitBytes: number): PrefillVariant {
-  const lanes = subgroupSize >= 2 ? pow2Divisor(Math.min(problem.D / 4, problem.Dv / 4), Math.min(8, subgroupSize)) : 1;
+  const lanes = subgroupSize >= 2 ? pow2Divisor(gcd(problem.D / 4, problem.Dv / 4), Math.min(8, subgroupSize)) : 1;
   // Four rows per invocation reuse each key row four times; one row when a row has no lanes to share it.
   const rows = lanes >= 4 ? 4 : lanes === 2 ? 2 : 1;
   return { D: problem.D, Dv: problem.Dv, rows, lanes, rowGroups: Math.min(256 / lanes, 32), tileKeys: tileKeysFor(problem, limitBytes), valuesFromKeys };
@@ -93,18 +111,16 @@ function bindParams(device: GPUDevice, problem: AttentionProblem, splitKeys: num
   return { params, lengths };
 }
 
-function pipeline(backend: GpujsBackend, key: string, code: () => string): GPUComputePipeline {
+function pipeline(backend: WebGpuHost, key: string, code: () => string): GPUComputePipeline {
   return backend.cached(`attention-mha/webgpu-flash/${key}`, () => {
-    const device = backend.webgpu?.device;
-    if (!device) throw new Error('webgpu device gone');
+    const device = backend.webgpu.device;
     const module = device.createShaderModule({ code: code(), label: key });
     return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
   });
 }
 
-function runPrefill(backend: GpujsBackend, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
+function runPrefill(backend: WebGpuHost, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
   const access = backend.webgpu;
-  if (!access) throw new Error('webgpu access missing');
   const { device } = access;
   const variant = prefillVariant(problem, subgroupSize, inputs.v === null, device.limits.maxComputeWorkgroupStorageSize);
   const key = `prefill/${JSON.stringify(variant)}`;
@@ -131,12 +147,11 @@ function runPrefill(backend: GpujsBackend, inputs: AttentionInputs, problem: Att
   return finish(out, lse, problem);
 }
 
-function runDecode(backend: GpujsBackend, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
+function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
   const access = backend.webgpu;
-  if (!access) throw new Error('webgpu access missing');
   const { device } = access;
   const group = problem.Hq / problem.Hkv;
-  const subgroups = 8;
+  const subgroups = decodeSubgroups(problem, subgroupSize, device.limits);
   // Enough splits to fill the GPU (a few workgroups per compute unit) without tiny ranges.
   const maxLength = Math.max(...problem.lengths, 1);
   const wanted = Math.max(1, Math.ceil(512 / (problem.B * problem.Hkv)));
@@ -170,6 +185,16 @@ function runDecode(backend: GpujsBackend, inputs: AttentionInputs, problem: Atte
   device.queue.submit([encoder.finish()]);
   for (const b of [params, lengths, partial]) b.destroy();
   return finish(out, lse, problem);
+}
+
+/** Subgroups per decode workgroup: 8 (measured best on an H100) or fewer to fit the device. */
+function decodeSubgroups(problem: AttentionProblem, subgroupSize: number, limits: GPUSupportedLimits): number {
+  const group = problem.Hq / problem.Hkv;
+  for (const w of [8, 4, 2, 1]) {
+    const bytes = w * group * (problem.Dv * 4 + 8);
+    if (bytes <= limits.maxComputeWorkgroupStorageSize && w * subgroupSize <= limits.maxComputeInvocationsPerWorkgroup) return w;
+  }
+  return 0;
 }
 
 function finish(out: Tensor, lse: Tensor, problem: AttentionProblem): AttentionOutputs {

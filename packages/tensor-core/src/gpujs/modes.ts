@@ -111,7 +111,7 @@ async function installNodeWebGpu(): Promise<void> {
     if (!(key in globalThis)) Object.defineProperty(globalThis, key, { value, configurable: true, writable: true });
   }
   if (hasNavigatorGpu()) return; // installed meanwhile by a concurrent start
-  const gpu = mod.create([]);
+  const gpu = withAttnkitDeviceNeeds(mod.create([]));
   const existing: unknown = Reflect.get(globalThis, 'navigator');
   if (typeof existing === 'object' && existing !== null) {
     Object.defineProperty(existing, 'gpu', { value: gpu, configurable: true });
@@ -122,6 +122,38 @@ async function installNodeWebGpu(): Promise<void> {
 
 /** WebGPU's `GPU` (navigator.gpu); gpu.js' own `GPU` class shadows the name in this module. */
 type NavigatorGpu = globalThis.GPU;
+
+/**
+ * gpu.js asks its adapter for a device with default features and limits. attnkit's WGSL
+ * attention kernels want subgroups and the adapter's full workgroup memory (48 KiB on an H100
+ * against the default 16 KiB), so the Dawn instance installed here hands gpu.js an adapter whose
+ * requestDevice adds them when the adapter has them. Kernels check the device and take their
+ * plain variants when it does not (a browser's own navigator.gpu is never touched).
+ */
+function withAttnkitDeviceNeeds(gpu: NavigatorGpu): NavigatorGpu {
+  const requestAdapter = async (options?: GPURequestAdapterOptions): Promise<GPUAdapter | null> => {
+    const adapter = await gpu.requestAdapter(options);
+    if (!adapter) return adapter;
+    const requestDevice = (descriptor: GPUDeviceDescriptor = {}): Promise<GPUDevice> => {
+      const wanted: GPUFeatureName[] = ['subgroups'];
+      const requiredFeatures = [...(descriptor.requiredFeatures ?? []), ...wanted.filter((f) => adapter.features.has(f))];
+      const requiredLimits = {
+        maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+        maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+        ...descriptor.requiredLimits,
+      };
+      return adapter.requestDevice({ ...descriptor, requiredFeatures, requiredLimits });
+    };
+    return new Proxy(adapter, { get: (target, key) => (key === 'requestDevice' ? requestDevice : bound(target, key)) });
+  };
+  return new Proxy(gpu, { get: (target, key) => (key === 'requestAdapter' ? requestAdapter : bound(target, key)) });
+}
+
+/** A property of a native WebGPU object, methods bound to it (Dawn checks `this`). */
+function bound(target: object, key: string | symbol): unknown {
+  const value: unknown = Reflect.get(target, key, target);
+  return typeof value === 'function' ? value.bind(target) : value;
+}
 
 function hasNavigatorGpu(): boolean {
   const nav: unknown = Reflect.get(globalThis, 'navigator');

@@ -55,7 +55,7 @@ async function runOrder(layer: MLA, c: GoldenCase, backend: Backend, order: MLAO
 async function step(layer: MLA, backend: Backend, x: GoldenArray, cache: MLALatentCache, order: MLAOrder): Promise<Float32Array> {
   using input = tensor(backend, x.data, x.shape);
   using y = await layer.forward(input, { cache, order });
-  return y.data();
+  return await y.data();
 }
 
 /** The manifest's config; YaRN cases get DeepSeek's rule satisfied (maxSeqLen = factor × L0). */
