@@ -101,12 +101,16 @@ export async function startMode(name: GpujsBackendName): Promise<ModeRuntime> {
  */
 async function installNodeWebGpu(): Promise<void> {
   if (hasNavigatorGpu()) return;
-  let mod: { create(options: string[]): NavigatorGpu; globals: object };
+  let loaded: unknown;
   try {
-    mod = await import('webgpu');
+    // Node only (browsers have navigator.gpu): hidden from bundlers, which must not pull Dawn's
+    // native binding into a browser build.
+    loaded = await import(/* @vite-ignore */ /* webpackIgnore: true */ NODE_WEBGPU_PACKAGE);
   } catch (error) {
     throw new Error(`navigator.gpu is missing and the optional 'webgpu' package could not be loaded: ${describe(error)}`, { cause: error });
   }
+  if (!isWebgpuModule(loaded)) throw new Error("the 'webgpu' package does not export create() and globals");
+  const mod = loaded;
   for (const [key, value] of Object.entries(mod.globals)) {
     if (!(key in globalThis)) Object.defineProperty(globalThis, key, { value, configurable: true, writable: true });
   }
@@ -119,6 +123,18 @@ async function installNodeWebGpu(): Promise<void> {
     Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
   }
 }
+
+interface WebgpuModule {
+  create(options: string[]): NavigatorGpu;
+  readonly globals: object;
+}
+
+function isWebgpuModule(value: unknown): value is WebgpuModule {
+  return typeof value === 'object' && value !== null && 'create' in value && typeof value.create === 'function' && 'globals' in value && typeof value.globals === 'object';
+}
+
+/** Dawn for Node (an optional peer dependency). */
+const NODE_WEBGPU_PACKAGE = 'webgpu';
 
 /** WebGPU's `GPU` (navigator.gpu); gpu.js' own `GPU` class shadows the name in this module. */
 type NavigatorGpu = globalThis.GPU;
