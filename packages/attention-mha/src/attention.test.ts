@@ -77,7 +77,14 @@ for (const testBackend of available) {
         const composed = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'composed' });
         const reference = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'reference' });
         if (backend.info.family === 'cpu') expect(auto.dispatch).toEqual({ implementation: 'fused:cpu-flash' });
-        if (backend.info.family === 'gpujs') expect(auto.dispatch.implementation).toBe('fused:gpujs-flash');
+        if (backend.info.name === 'gpujs-webgpu') {
+          // the hand-written WGSL kernel first; the gpu.js kernel when it declines (bias, row map, …), with its reason
+          expect(['fused:webgpu-flash', 'fused:gpujs-flash']).toContain(auto.dispatch.implementation);
+          if (auto.dispatch.implementation === 'fused:gpujs-flash') expect(auto.dispatch.declined).toMatch(/webgpu-flash: /);
+        } else if (backend.info.family === 'gpujs') {
+          expect(auto.dispatch.implementation).toBe('fused:gpujs-flash');
+          expect(auto.dispatch.declined).toMatch(/webgpu-flash: needs the gpujs-webgpu backend/);
+        }
         if (!auto.dispatch.implementation.startsWith('fused:')) expect(auto.dispatch.declined).toMatch(/:/);
         expect(composed.dispatch.implementation).toBe('composed');
         expect(reference.dispatch.implementation).toBe('reference');

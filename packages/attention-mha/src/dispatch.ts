@@ -30,7 +30,11 @@ export async function dispatchAttention(
   const declined: string[] = [];
   for (const kernel of kernels) {
     const support = kernel.supports(backend, inputs, problem);
-    if (support.ok) return { ...(await kernel.run(backend, inputs, problem)), dispatch: { implementation: `fused:${kernel.name}` } };
+    if (support.ok) {
+      // Earlier kernels' reasons stay in the report: they say why a faster path did not run.
+      const dispatch: DispatchReport = declined.length > 0 ? { implementation: `fused:${kernel.name}`, declined: declined.join('; ') } : { implementation: `fused:${kernel.name}` };
+      return { ...(await kernel.run(backend, inputs, problem)), dispatch };
+    }
     declined.push(`${kernel.name}: ${support.reason}`);
   }
   const why = declined.length > 0 ? declined.join('; ') : `no fused kernel for ${backend.info.name}`;

@@ -4,7 +4,7 @@
 // until one of them writes into a shared page (copy-on-write), and a page returns to the free
 // list when its last holder lets go.
 
-import { type Backend, BackendError, CapacityError, ConfigError, type Tensor, storageBytes, zeros } from '@attnkit/tensor-core';
+import { type Backend, BackendError, CapacityError, ConfigError, type Tensor, zeros } from '@attnkit/tensor-core';
 import { type RowLayout, expectPositiveInt, resolveLayout } from './layout.js';
 import type { RowOptions } from './types.js';
 
@@ -68,7 +68,7 @@ export class PagePool implements Disposable {
   /** Bytes of one page of K and V (payload plus scales). */
   get bytesPerPage(): number {
     const { kvHeads, keyDim, valueDim, dtype, keyBlockSize, valueBlockSize } = this.layout;
-    const perToken = storageBytes(dtype, kvHeads * keyDim, keyBlockSize) + (this.#values ? storageBytes(dtype, kvHeads * valueDim, valueBlockSize) : 0);
+    const perToken = this.backend.storageBytes(dtype, kvHeads * keyDim, keyBlockSize) + (this.#values ? this.backend.storageBytes(dtype, kvHeads * valueDim, valueBlockSize) : 0);
     return perToken * this.pageSize;
   }
 

@@ -5,7 +5,7 @@
 // fork costs no copy until the sequences diverge inside a page. The view is the pool itself
 // [R, Hkv, D] plus the i32 row map [B, Tmax] attention follows: nothing is gathered.
 
-import { type Backend, BackendError, CapacityError, ConfigError, type Tensor, gather, reshape, scatterRows, storageBytes, zeros } from '@attnkit/tensor-core';
+import { type Backend, BackendError, CapacityError, ConfigError, type Tensor, gather, reshape, scatterRows, zeros } from '@attnkit/tensor-core';
 import { assertUsable, checkCapacity, expectCapacity, expectNonNegativeInt, resolveTruncation, validateAppend } from './layout.js';
 import type { PagePool } from './page-pool.js';
 import { copyRows, indexTensor, zeroPastLengths } from './rows.js';
@@ -65,7 +65,7 @@ export class PagedKVCache implements KVCache {
 
   /** The pages this cache holds plus its row map (the pool's own allocation is `pool.nbytes`). */
   get nbytes(): number {
-    return this.pagesHeld * this.pool.bytesPerPage + (this.#rowMap ? storageBytes('i32', this.#rowMap.size) : 0);
+    return this.pagesHeld * this.pool.bytesPerPage + (this.#rowMap ? this.backend.storageBytes('i32', this.#rowMap.size) : 0);
   }
 
   /** Adds an empty sequence at the end of the batch; returns its index. */

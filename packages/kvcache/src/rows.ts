@@ -11,7 +11,6 @@ import {
   reshape,
   scatterRows,
   slice,
-  storageBytes,
   tensor,
   writeSlice,
   zeros,
@@ -73,7 +72,7 @@ export class GrowableRows {
 
   /** Bytes of storage for `tokens` tokens per sequence (payload plus scales). */
   bytesFor(tokens: number): number {
-    return storageBytes(this.dtype, this.batchSize * tokens * this.heads * this.width, this.blockSize);
+    return this.backend.storageBytes(this.dtype, this.batchSize * tokens * this.heads * this.width, this.blockSize);
   }
 
   /** Allocates `tokens` tokens per sequence when nothing is allocated yet (no copy, so synchronous). */

@@ -12,7 +12,7 @@
 // once (the retained rows move in at most three copies per sequence). Rolling back (truncate)
 // works while the tokens the next query needs are still retained: up to R − (w − 1) tokens.
 
-import { type Backend, CapacityError, type Tensor, gather, reshape, scatterRows, storageBytes, zeros } from '@attnkit/tensor-core';
+import { type Backend, CapacityError, type Tensor, gather, reshape, scatterRows, zeros } from '@attnkit/tensor-core';
 import { type RowLayout, assertUsable, expectNonNegativeInt, expectPositiveInt, resolveLayout, resolveTruncation, validateAppend } from './layout.js';
 import { copyRows, indexTensor, zeroPastLengths } from './rows.js';
 import type { CacheView, KVCache, RowOptions, StorageDType } from './types.js';
@@ -76,8 +76,8 @@ export class SlidingWindowKVCache implements KVCache {
   get nbytes(): number {
     const { kvHeads, keyDim, valueDim, dtype, keyBlockSize, valueBlockSize } = this.layout;
     const rows = this.batchSize * (this.sinkTokens + this.#ring);
-    const values = this.#values ? storageBytes(dtype, rows * kvHeads * valueDim, valueBlockSize) : 0;
-    return storageBytes(dtype, rows * kvHeads * keyDim, keyBlockSize) + values + (this.#rowMap ? storageBytes('i32', this.#rowMap.size) : 0);
+    const values = this.#values ? this.backend.storageBytes(dtype, rows * kvHeads * valueDim, valueBlockSize) : 0;
+    return this.backend.storageBytes(dtype, rows * kvHeads * keyDim, keyBlockSize) + values + (this.#rowMap ? this.backend.storageBytes('i32', this.#rowMap.size) : 0);
   }
 
   async updateAndFetch(k: Tensor, v: Tensor | null): Promise<CacheView> {

@@ -61,6 +61,13 @@ export interface Backend {
   readInt(t: Tensor): Promise<Int32Array>;
   /** A new handle on the same storage with another shape of the same size (reshape). */
   share(t: Tensor, shape: Shape): Tensor;
+  /**
+   * Bytes this backend allocates for a tensor of `size` elements stored as `dtype` (block scales
+   * included). Backends that store every dtype compactly return `storageBytes()` from the dtype
+   * module; gpu.js keeps 16-bit floats as f32 words, so its answer is larger. Caches report
+   * their `nbytes` with it, so the figure is what the device really holds.
+   */
+  storageBytes(dtype: DType, size: number, blockSize?: number): number;
   /** Drops one handle's reference to its storage; frees it at zero. Called by Tensor.dispose. */
   release(dataId: DataId): void;
   memory(): MemoryReport;

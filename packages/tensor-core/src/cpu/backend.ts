@@ -1,5 +1,5 @@
 import type { Backend, BackendInfo, DataId, HostData, MemoryReport } from '../backend.js';
-import { type DType, isQuantized } from '../dtype.js';
+import { type DType, isQuantized, storageBytes } from '../dtype.js';
 import { BackendError, DTypeError, ShapeError, formatShape } from '../errors.js';
 import type { KernelTable } from '../kernels.js';
 import { type Shape, assertValidShape, sizeOf } from '../shape.js';
@@ -104,6 +104,10 @@ export class CpuBackend implements Backend {
     entry.refs++;
     this.#liveTensors++;
     return new Tensor(this, t.dataId, shape, t.dtype, t.blockSize);
+  }
+
+  storageBytes(dtype: DType, size: number, blockSize?: number): number {
+    return storageBytes(dtype, size, blockSize ?? size);
   }
 
   release(dataId: DataId): void {

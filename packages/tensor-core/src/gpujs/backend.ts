@@ -187,6 +187,14 @@ export class GpujsBackend implements Backend {
     return new Tensor(this, t.dataId, shape, t.dtype, t.blockSize);
   }
 
+  storageBytes(dtype: DType, size: number, blockSize?: number): number {
+    const format = formatOf(dtype);
+    // WebGPU binds f32 words; the host modes keep byte pairs in 16-bit words (see storage.ts).
+    const wordBytes = format === 'value' || this.#device instanceof WebGpuDevice ? 4 : 2;
+    const scales = isQuantized(dtype) ? Math.ceil(size / (blockSize ?? size)) * 4 : 0;
+    return wordsOf(format, size) * wordBytes + scales;
+  }
+
   release(dataId: DataId): void {
     const s = this.#store.get(dataId);
     if (!s) return;
