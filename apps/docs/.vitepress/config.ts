@@ -85,9 +85,10 @@ export default defineConfig({
     // map (tooling/tsconfig/base.json paths) the type checker and vitest use — so the site
     // always shows the code on this branch, with no package build in between.
     resolve: { alias: sourceAliases() },
-    // gpu.js compiles kernels from their functions' source text: keep statements as written
-    // (identifier renaming and whitespace removal stay on) so no minifier rewrite reaches it.
-    esbuild: { minifySyntax: false },
+    // gpu.js compiles kernels from their functions' source text: keep statements and names as
+    // written. Renaming reuses short names across a kernel's scopes, which gpu.js' GLSL output
+    // then declares twice ("'user_se' : redefinition" on WebGL2); whitespace removal stays on.
+    esbuild: { minifySyntax: false, minifyIdentifiers: false },
     build: { chunkSizeWarningLimit: 2048 },
     server: { host: '127.0.0.1' },
     preview: { host: '127.0.0.1' },
