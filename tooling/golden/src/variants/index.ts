@@ -1,5 +1,6 @@
 import type { VariantEntry } from '../adapter.js';
 import { attentionAdapter } from './attention.js';
+import { dsaAdapter } from './dsa.js';
 import { mlaAdapter } from './mla.js';
 import { ropeAdapter } from './rope.js';
 
@@ -13,6 +14,6 @@ export const VARIANTS: Readonly<Record<string, VariantEntry>> = {
   gqa: attentionAdapter,
   mqa: attentionAdapter,
   mla: mlaAdapter,
-  dsa: { pending: 'indexer-dsa is not implemented yet (issue 7)' },
+  dsa: dsaAdapter,
   nsa: { pending: 'attention-nsa is not implemented yet (issue 8)' },
 };
