@@ -18,6 +18,7 @@ import { type Backend, BackendError, ShapeError, type Tensor, cast, formatShape,
 import { DSACache, type DSACacheLike, type DSACacheOptions } from './cache.js';
 import { type DSAConfigInput, type ResolvedDSAConfig, resolveDSAConfig } from './config.js';
 import { type IndexerSelection, LightningIndexer } from './indexer.js';
+import { checkImplementation } from './kernels/dispatch.js';
 import type { IndexerImplementation } from './kernels/problem.js';
 import { expectActivation } from './validate.js';
 import { type LightningIndexerWeights, indexerWeightsFromRecord, validateIndexerWeights } from './weights.js';
@@ -170,6 +171,7 @@ export class DSA implements Disposable {
     if (this.#disposed) throw new BackendError({ fn, expected: 'a live DSA layer', got: 'one after dispose()' });
     throwIfAborted(options.signal, fn);
     const [B, S] = expectActivation(fn, 'x', x, this.backend, this.config.dim);
+    checkImplementation(fn, options.indexerImplementation ?? 'auto');
     const { cache } = options;
     if (cache) this.#checkCaches(fn, cache, B);
     const before = cache ? [...cache.latent.lengths] : new Array<number>(B).fill(0);

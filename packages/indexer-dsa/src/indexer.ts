@@ -36,7 +36,7 @@ import {
 } from '@attnkit/tensor-core';
 import { type LightningIndexerConfigInput, type ResolvedIndexerConfig, resolveIndexerConfig } from './config.js';
 import { hadamardTensor } from './hadamard.js';
-import { type IndexerDispatchReport, dispatchIndexer } from './kernels/dispatch.js';
+import { type IndexerDispatchReport, checkImplementation, dispatchIndexer } from './kernels/dispatch.js';
 import type { IndexerImplementation, IndexerScoreProblem } from './kernels/problem.js';
 import { expectActivation, expectPositions, startPositionsOf } from './validate.js';
 import { type IndexerWeightRecordOptions, type LightningIndexerWeights, indexerWeightTensors, indexerWeightsFromRecord, validateIndexerWeights } from './weights.js';
@@ -247,6 +247,7 @@ export class LightningIndexer implements Disposable {
     this.#assertUsable(fn);
     throwIfAborted(options.signal, fn);
     const [B, S] = expectActivation(fn, 'x', x, this.backend, this.config.dim);
+    checkImplementation(fn, options.implementation ?? 'auto');
     const { cache } = options;
     if (cache) this.checkCache(fn, cache, B);
     const starts = cache ? [...cache.lengths] : new Array<number>(B).fill(0);
@@ -255,7 +256,7 @@ export class LightningIndexer implements Disposable {
     using queries = await this.projectQueries(x, queryLatent, positions);
     if (!cache) {
       using stored = this.config.indexPrecision === 'fp8' ? await cast(keys, 'fp8e4m3', { blockSize: this.config.quantBlockSize }) : reshape(keys, keys.shape);
-      return this.select(queries, { keys: stored, values: null, rowMap: null, lengths: new Array<number>(B).fill(S) }, options);
+      return await this.select(queries, { keys: stored, values: null, rowMap: null, lengths: new Array<number>(B).fill(S) }, options);
     }
     const view = await cache.updateAndFetch(keys, null);
     try {

@@ -24,6 +24,7 @@ export async function dispatchIndexer(
   problem: IndexerScoreProblem,
   implementation: IndexerImplementation = 'auto',
 ): Promise<IndexerScoreOutputs & { dispatch: IndexerDispatchReport }> {
+  checkImplementation(problem.fn, implementation);
   if (implementation === 'reference') return { ...(await referenceIndexer(backend, inputs, problem)), dispatch: { implementation: 'reference' } };
   if (implementation === 'composed') {
     return { ...(await composedIndexer(backend, inputs, problem)), dispatch: { implementation: 'composed', declined: "implementation: 'composed' was requested" } };
@@ -39,6 +40,15 @@ export async function dispatchIndexer(
     throw new ConfigError({ fn: problem.fn, expected: "a fused indexer kernel that accepts these inputs (or implementation 'auto')", got: `none: ${why}` });
   }
   return { ...(await composedIndexer(backend, inputs, problem)), dispatch: { implementation: 'composed', declined: why } };
+}
+
+const IMPLEMENTATIONS: readonly IndexerImplementation[] = ['auto', 'fused', 'composed', 'reference'];
+
+/** Throws ConfigError unless `implementation` is one the indexer knows. */
+export function checkImplementation(fn: string, implementation: unknown): void {
+  if (!IMPLEMENTATIONS.some((i) => i === implementation)) {
+    throw new ConfigError({ fn, expected: `indexer implementation ${IMPLEMENTATIONS.map((i) => `'${i}'`).join(', ')}`, got: String(implementation) });
+  }
 }
 
 /** `implementation: 'reference'`: reads every input to the host (debugging and tests only). */
