@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One command from a fresh clone (Node >= 20.19): pnpm through corepack, the workspace's
-# dependencies, the software Vulkan driver for the WebGPU backend (when run as root on Debian),
-# then the reference-model demo on its embedded default.
+# dependencies, the software Vulkan driver for the WebGPU backend and Chromium for the docs'
+# end-to-end tests (when run as root on Debian), then the reference-model demo on its embedded
+# default.
 #
 #   bash tooling/scripts/bootstrap.sh            # set up and run the demo
 #   bash tooling/scripts/bootstrap.sh --no-demo  # set up only
@@ -17,6 +18,7 @@ export COREPACK_ENABLE_DOWNLOAD_PROMPT=0
 
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
   bash tooling/scripts/setup-webgpu.sh || echo "bootstrap: WebGPU driver not installed; the gpujs-webgpu backend will be unavailable" >&2
+  bash tooling/scripts/setup-browser.sh || echo "bootstrap: Chromium not installed; the docs' end-to-end tests (part of pnpm test) need it" >&2
 else
   echo "bootstrap: not root; skipping the software Vulkan driver (run tooling/scripts/setup-webgpu.sh as root for WebGPU)" >&2
 fi

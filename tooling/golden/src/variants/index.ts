@@ -2,6 +2,7 @@ import type { VariantEntry } from '../adapter.js';
 import { attentionAdapter } from './attention.js';
 import { dsaAdapter } from './dsa.js';
 import { mlaAdapter } from './mla.js';
+import { nsaAdapter } from './nsa.js';
 import { ropeAdapter } from './rope.js';
 
 /**
@@ -15,5 +16,5 @@ export const VARIANTS: Readonly<Record<string, VariantEntry>> = {
   mqa: attentionAdapter,
   mla: mlaAdapter,
   dsa: dsaAdapter,
-  nsa: { pending: 'attention-nsa is not implemented yet (issue 8)' },
+  nsa: nsaAdapter,
 };

@@ -1,0 +1,21 @@
+// The default VitePress theme plus the live demos, registered as global components so any page
+// can place them: <KvCalculator />, <AttentionVisualiser />, <ModelKvTable />, <PresetKvTable preset="…" />.
+import type { Theme } from 'vitepress';
+import DefaultTheme from 'vitepress/theme';
+import AttentionVisualiser from './components/AttentionVisualiser.vue';
+import KvCalculator from './components/KvCalculator.vue';
+import ModelKvTable from './components/ModelKvTable.vue';
+import PresetKvTable from './components/PresetKvTable.vue';
+import './custom.css';
+
+const theme: Theme = {
+  extends: DefaultTheme,
+  enhanceApp({ app }) {
+    app.component('KvCalculator', KvCalculator);
+    app.component('AttentionVisualiser', AttentionVisualiser);
+    app.component('ModelKvTable', ModelKvTable);
+    app.component('PresetKvTable', PresetKvTable);
+  },
+};
+
+export default theme;

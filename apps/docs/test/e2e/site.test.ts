@@ -1,0 +1,356 @@
+// End-to-end: the built site in Debian's headless Chromium. Loads every page, runs every demo,
+// checks the numbers they show against the specification, and saves screenshots under
+// apps/docs/test-results/e2e/. Runs inside `pnpm test`; the site is built first through turbo
+// (a cache hit when nothing changed).
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import { promisify } from 'node:util';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BROWSER_PREFERENCE } from '../../src/demo/backend.js';
+import { type Browser, launchChromium } from './browser.js';
+import { type StaticSite, serveStatic } from './server.js';
+
+const docsDir = resolve(import.meta.dirname, '../..');
+const repoRoot = resolve(docsDir, '../..');
+const distDir = join(docsDir, '.vitepress', 'dist');
+const shotsDir = join(docsDir, 'test-results', 'e2e');
+
+let site: StaticSite;
+let browser: Browser;
+const summary: Record<string, unknown> = {};
+
+beforeAll(async () => {
+  await promisify(execFile)('pnpm', ['exec', 'turbo', 'run', 'build', '--filter=@attnkit/docs', '--output-logs=errors-only'], {
+    cwd: repoRoot,
+    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  rmSync(shotsDir, { recursive: true, force: true });
+  mkdirSync(join(shotsDir, 'pages'), { recursive: true });
+  site = await serveStatic(distDir);
+  browser = await launchChromium();
+}, 900_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await site?.close();
+  if (Object.keys(summary).length > 0) writeFileSync(join(shotsDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+});
+
+/** Every page of the built site as a clean URL path. */
+function sitePages(): string[] {
+  const pages: string[] = [];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'assets') walk(path);
+      } else if (entry.name.endsWith('.html') && entry.name !== '404.html') {
+        const rel = relative(distDir, path).split(sep).join('/');
+        pages.push(`/${rel.replace(/(^|\/)index\.html$/, '$1').replace(/\.html$/, '')}`);
+      }
+    }
+  };
+  walk(distDir);
+  return pages.sort();
+}
+
+/** A tab that records page errors and console errors. */
+async function tab(): Promise<{ page: Page; problems: string[] }> {
+  const page = await browser.context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console error: ${message.text()}`);
+  });
+  return { page, problems };
+}
+
+async function visit(page: Page, problems: string[], path: string): Promise<void> {
+  const response = await page.goto(site.origin + path, { waitUntil: 'load' });
+  if (response?.status() !== 200) problems.push(`HTTP ${response?.status()} for ${path}`);
+}
+
+/** Opens a page in a new tab, recording page errors and console errors. */
+async function open(path: string): Promise<{ page: Page; problems: string[] }> {
+  const opened = await tab();
+  await visit(opened.page, opened.problems, path);
+  return opened;
+}
+
+/** Navigates with the site's own router (captured as window.__e2eRouter) and reports what it rendered. */
+function routeTo(page: Page, path: string): Promise<{ notFound: boolean; h1: string; math: number }> {
+  return page.evaluate(async (to) => {
+    const get = (o: unknown, key: PropertyKey): unknown => (typeof o === 'object' && o !== null ? Reflect.get(o, key) : undefined);
+    const router = get(window, '__e2eRouter');
+    const go = get(router, 'go');
+    if (typeof go !== 'function') throw new Error('no router');
+    await Reflect.apply(go, router, [to]);
+    await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+    return {
+      notFound: get(get(get(router, 'route'), 'data'), 'isNotFound') === true,
+      h1: document.querySelector('h1')?.textContent ?? '',
+      math: document.querySelectorAll('mjx-container').length,
+    };
+  }, path);
+}
+
+const text = (s: string | null): string => (s ?? '').replace(/\s+/g, ' ').trim();
+
+/** A table row: its data-label and the text of each data-col cell. */
+interface TableRow {
+  readonly label: string;
+  readonly [column: string]: string;
+}
+
+async function tableRows(page: Page, rowSelector: string): Promise<TableRow[]> {
+  return page.$$eval(rowSelector, (rows) =>
+    rows.map((row) => {
+      const out: { label: string; [column: string]: string } = { label: row.getAttribute('data-label') ?? '' };
+      for (const cell of Array.from(row.querySelectorAll('[data-col]'))) out[cell.getAttribute('data-col') ?? '?'] = cell.textContent ?? '';
+      return out;
+    }),
+  );
+}
+
+const normalise = (rows: TableRow[]): TableRow[] =>
+  rows.map((r) => {
+    const out: { label: string; [column: string]: string } = { label: text(r.label) };
+    for (const [k, v] of Object.entries(r)) out[k] = text(v);
+    return out;
+  });
+
+/** Spec §5 (DeepSeek-V3): label prefix, elements / token / layer, × 61 layers, bf16 per token. */
+const SPEC_5: readonly (readonly [string, string, string, string])[] = [
+  ["MHA with V3's head dims", '40 960', '2 498 560', '4.77 MiB'],
+  ['MHA, 128 heads × 128', '32 768', '1 998 848', '3.81 MiB'],
+  ['GQA, 8 kv heads × 128', '2 048', '124 928', '244 KiB'],
+  ['MQA, 1 kv head, K 192 / V 128', '320', '19 520', '38.1 KiB'],
+  ['MLA', '576', '35 136', '68.6 KiB'],
+  ['DSA (MLA + indexer key 128)', '704', '42 944', '83.9 KiB'],
+  ['DSA, deployed fp8', '704', '42 944', '46.9 KiB'],
+  ['NSA (paper model', '1 360', '—', '—'],
+];
+
+function expectSpecRows(rows: TableRow[]): void {
+  expect(rows).toHaveLength(SPEC_5.length);
+  SPEC_5.forEach(([label, elements, all, bytes], i) => {
+    const row = rows[i];
+    expect(row?.label.startsWith(label), `row ${i}: "${row?.label}" should start with "${label}"`).toBe(true);
+    expect(row?.elements, label).toBe(elements);
+    expect(row?.['elements-all'], label).toBe(all);
+    expect(row?.['bytes-token'], label).toBe(bytes);
+  });
+}
+
+describe('the documentation site in Chromium', () => {
+  it('serves every page, renders each one in Chromium without errors, math included', async () => {
+    const pages = sitePages();
+    expect(pages.length).toBeGreaterThan(20);
+    for (const required of ['/', '/guide/getting-started', '/concepts/', '/concepts/kv-cache', '/demos/kv-calculator', '/demos/attention-visualiser', '/api/']) {
+      expect(pages).toContain(required);
+    }
+    const failures: string[] = [];
+
+    // 1. The static HTML of every page, as a crawler or a reader without JavaScript gets it.
+    for (const path of pages) {
+      const response = await fetch(site.origin + path);
+      const html = await response.text();
+      if (response.status !== 200) failures.push(`${path}: HTTP ${response.status}`);
+      if (!/<h1[\s>]/.test(html)) failures.push(`${path}: no <h1> in the HTML`);
+    }
+
+    // 2. Every page rendered by the site's own router in one tab (as a reader clicking through
+    //    it), so each page's component mounts and runs; errors are collected across the walk.
+    const { page, problems } = await tab();
+    await visit(page, problems, '/');
+    await page.evaluate(() => {
+      const get = (o: unknown, key: PropertyKey): unknown => (typeof o === 'object' && o !== null ? Reflect.get(o, key) : undefined);
+      // VitePress provides its router to the Vue app under a symbol: find the object with go() and route
+      const provides = get(get(get(document.querySelector('#app'), '__vue_app__'), '_context'), 'provides');
+      if (typeof provides !== 'object' || provides === null) throw new Error('no Vue app on #app');
+      const router = Object.getOwnPropertySymbols(provides)
+        .map((key) => get(provides, key))
+        .find((value) => typeof get(value, 'go') === 'function' && get(value, 'route') !== undefined);
+      if (!router) throw new Error("VitePress' router was not found");
+      Reflect.set(window, '__e2eRouter', router);
+    });
+    for (const path of pages) {
+      problems.length = 0;
+      const shown = await routeTo(page, path);
+      if (shown.notFound) problems.push('the router found no page');
+      if (!text(shown.h1)) problems.push('no <h1> after rendering');
+      if (path.startsWith('/concepts/') && path !== '/concepts/kv-cache' && shown.math === 0) problems.push('no rendered math');
+      failures.push(...problems.map((p) => `${path}: ${p}`));
+    }
+    // The walk's checks do catch a page that is not there.
+    expect((await routeTo(page, '/no-such-page')).notFound).toBe(true);
+    await page.close();
+    summary.pages = pages.length;
+    expect(failures).toEqual([]);
+  }, 600_000);
+
+  it('loads the hand-written pages directly and screenshots them', async () => {
+    const { page, problems } = await tab();
+    const failures: string[] = [];
+    for (const path of sitePages().filter((p) => !p.startsWith('/api/'))) {
+      problems.length = 0;
+      await visit(page, problems, path);
+      await page.locator('h1').first().waitFor();
+      const name = path === '/' ? 'home' : path.slice(1).replace(/\/$/, '').replaceAll('/', '_');
+      await page.screenshot({ path: join(shotsDir, 'pages', `${name}.png`), fullPage: true });
+      failures.push(...problems.map((p) => `${path}: ${p}`));
+    }
+    await page.close();
+    expect(failures).toEqual([]);
+  }, 600_000);
+
+  it('the API reference is generated from the sources', async () => {
+    const { page, problems } = await open('/api/@attnkit/attention-mha/functions/attention');
+    expect(text(await page.locator('.vp-doc').textContent())).toContain('function attention(');
+    expect(text(await page.locator('.vp-doc').textContent())).toContain('Query head h reads kv head');
+    const { page: gpu } = await open('/api/');
+    expect(text(await gpu.locator('.vp-doc').textContent())).toContain('@attnkit/tensor-core/gpu');
+    expect(problems).toEqual([]);
+    await page.close();
+    await gpu.close();
+  }, 120_000);
+
+  it('the KV-cache calculator matches spec §5 for DeepSeek-V3 and the backend agrees to the byte', async () => {
+    const { page, problems } = await open('/demos/kv-calculator');
+    await page.locator('[data-testid="kv-summary"][data-all-match="true"]').waitFor({ timeout: 120_000 });
+
+    const backend = await page.locator('[data-testid="backend"]').getAttribute('data-backend');
+    expect(BROWSER_PREFERENCE.some((b) => b === backend), `backend ${backend}`).toBe(true);
+    const badge = text(await page.locator('[data-testid="backend"]').textContent());
+    expect(badge).toContain(`Runs on ${backend}`);
+    if (backend === 'cpu') expect(badge).toContain('the plain CPU backend');
+    summary.backend = backend;
+    summary.backendBadge = badge;
+
+    const v3 = normalise(await tableRows(page, '[data-testid="kv-row"]'));
+    expectSpecRows(v3);
+    expect(v3.every((r) => r.measured === '✓')).toBe(true);
+    expect(v3.find((r) => r.label.startsWith('MLA'))?.['bytes-layer']).toBe('1 152 B');
+    expect(v3.find((r) => r.label.startsWith('DSA, deployed fp8'))?.['bytes-layer']).toBe('788 B');
+    await page.screenshot({ path: join(shotsDir, 'kv-calculator-deepseek-v3.png'), fullPage: true });
+
+    // f32 doubles every float row; the deployed fp8 row keeps its storage
+    await page.selectOption('[data-testid="kv-dtype"]', 'f32');
+    await page.locator('[data-testid="kv-summary"][data-all-match="true"]').waitFor();
+    const f32 = normalise(await tableRows(page, '[data-testid="kv-row"]'));
+    expect(f32.find((r) => r.label.startsWith('MLA'))?.['bytes-token']).toBe('137 KiB'); // 576 · 4 · 61 = 140 544 B
+    expect(f32.find((r) => r.label.startsWith('DSA, deployed fp8'))?.['bytes-token']).toBe('46.9 KiB');
+
+    // fp8 with block scales, checked against the backend's allocation
+    await page.selectOption('[data-testid="kv-dtype"]', 'fp8e4m3');
+    await page.locator('[data-testid="kv-summary"][data-all-match="true"]').waitFor();
+    const fp8 = normalise(await tableRows(page, '[data-testid="kv-row"]'));
+    expect(fp8.find((r) => r.label.startsWith('GQA'))?.['bytes-layer']).toBe('2 112 B'); // 2 048 codes + 16 scales
+
+    // Llama-3-70B: GQA with 8 kv heads over 80 layers, a 128K context
+    await page.selectOption('[data-testid="kv-dtype"]', 'bf16');
+    await page.selectOption('[data-testid="kv-preset"]', 'llama-3-70b');
+    await page.fill('[data-testid="kv-tokens"]', '131072');
+    await page.locator('[data-testid="kv-summary"][data-all-match="true"]').waitFor();
+    const llama = normalise(await tableRows(page, '[data-testid="kv-row"]'));
+    expect(llama[0]).toMatchObject({ elements: '2 048', 'elements-all': '163 840', 'bytes-token': '320 KiB', 'bytes-total': '40 GiB' });
+    expect(llama[0]?.label).toMatch(/^GQA, 8 kv heads/);
+    expect(text(await page.locator('[data-testid="kv-sources"]').textContent())).toContain('arXiv:2407.21783');
+
+    // A custom configuration starts from the selected model
+    await page.selectOption('[data-testid="kv-preset"]', 'custom');
+    await page.locator('[data-testid="kv-custom"]').waitFor();
+    await page.fill('[data-testid="kv-custom-layers"]', '10');
+    await page.locator('[data-testid="kv-summary"][data-all-match="true"]').waitFor();
+    const custom = normalise(await tableRows(page, '[data-testid="kv-row"]'));
+    expect(custom.find((r) => r.label.startsWith('MHA, 64 heads'))?.['elements-all']).toBe('163 840'); // 16 384 · 10
+    await page.screenshot({ path: join(shotsDir, 'kv-calculator-custom.png'), fullPage: true });
+
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 300_000);
+
+  it('the attention visualiser draws every head and agrees with attention()', async () => {
+    const { page, problems } = await open('/demos/attention-visualiser');
+    const check = page.locator('[data-testid="viz-check"]');
+    await check.waitFor({ timeout: 120_000 });
+    const backend = await page.locator('[data-testid="backend"]').getAttribute('data-backend');
+    expect(BROWSER_PREFERENCE.some((b) => b === backend), `backend ${backend}`).toBe(true);
+
+    const checkValues = async (): Promise<[number, number]> => [
+      Number(await check.getAttribute('data-max-abs-diff')),
+      Number(await check.getAttribute('data-row-sum-error')),
+    ];
+    const [diff, rowSum] = await checkValues();
+    expect(diff).toBeLessThan(1e-4);
+    expect(rowSum).toBeLessThan(1e-5);
+    summary.visualiserMaxAbsDiff = diff;
+    expect(await page.locator('[data-testid="viz-head"] canvas').count()).toBe(4);
+
+    // Causal: the top-right cell is masked (grey), the diagonal is coloured, the picture varies
+    const pixels = (): Promise<{ topRight: number[]; bottomLeft: number[]; colours: number }> =>
+      page.$eval('[data-testid="viz-head"] canvas', (canvas) => {
+        if (!(canvas instanceof HTMLCanvasElement)) throw new Error('not a canvas');
+        const ctx = canvas.getContext('2d');
+        if (!ctx) throw new Error('no 2d context');
+        const at = (x: number, y: number): number[] => Array.from(ctx.getImageData(x, y, 1, 1).data);
+        const all = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        const colours = new Set<number>();
+        for (let i = 0; i < all.length; i += 4) colours.add(((all[i] ?? 0) << 16) | ((all[i + 1] ?? 0) << 8) | (all[i + 2] ?? 0));
+        return { topRight: at(canvas.width - 2, 1), bottomLeft: at(1, canvas.height - 2), colours: colours.size };
+      });
+    const causal = await pixels();
+    expect(causal.topRight).toEqual([226, 226, 230, 255]);
+    expect(causal.bottomLeft).not.toEqual([226, 226, 230, 255]);
+    expect(causal.colours).toBeGreaterThan(20);
+    await page.screenshot({ path: join(shotsDir, 'attention-visualiser.png'), fullPage: true });
+
+    // MQA over 6 heads, no mask
+    await page.fill('[data-testid="viz-heads"]', '6');
+    await page.fill('[data-testid="viz-kvheads"]', '1');
+    await page.uncheck('[data-testid="viz-causal"]');
+    await page.locator('[data-testid="viz-head"] canvas').nth(5).waitFor();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="viz-head"] figcaption')[5]?.textContent?.includes('kv head 0'));
+    expect((await checkValues())[0]).toBeLessThan(1e-4);
+    expect((await pixels()).topRight).not.toEqual([226, 226, 230, 255]);
+
+    // The places the sparse variants' picks will take
+    const pending = await page.$$eval('[data-testid="viz-pending"] [data-overlay]', (els) => els.map((e) => e.getAttribute('data-overlay')));
+    expect(pending).toEqual(['nsa-selected-blocks', 'dsa-topk']);
+    await page.screenshot({ path: join(shotsDir, 'attention-visualiser-mqa.png'), fullPage: true });
+
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 300_000);
+
+  it('?backend=cpu picks the CPU backend', async () => {
+    const { page, problems } = await open('/demos/attention-visualiser?backend=cpu');
+    await page.locator('[data-testid="viz-check"]').waitFor({ timeout: 120_000 });
+    expect(await page.locator('[data-testid="backend"]').getAttribute('data-backend')).toBe('cpu');
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 180_000);
+
+  it('the concepts page tables: spec §5 and the published models', async () => {
+    const { page, problems } = await open('/concepts/kv-cache');
+    expectSpecRows(normalise(await tableRows(page, '[data-testid="preset-kv-table"] tbody tr')));
+    const models = await page.$$eval('[data-testid="model-kv-table"] tbody tr', (rows) =>
+      rows.map((r) => [r.getAttribute('data-model'), ...Array.from(r.querySelectorAll('[data-col]')).map((c) => c.textContent ?? '')]),
+    );
+    const byModel = new Map(models.map(([id, ...cells]) => [id, cells.map(text)]));
+    expect(byModel.get('deepseek-v3')).toEqual(['576', '68.6 KiB', '8.58 GiB']);
+    expect(byModel.get('deepseek-v3.2-exp')).toEqual(['704', '83.9 KiB', '10.5 GiB']);
+    expect(byModel.get('llama-3-70b')).toEqual(['2 048', '320 KiB', '40 GiB']);
+    expect(byModel.get('llama-3-8b')).toEqual(['2 048', '128 KiB', '16 GiB']);
+    expect(byModel.get('qwen2.5-72b')).toEqual(['2 048', '320 KiB', '40 GiB']);
+    expect(byModel.get('mistral-7b')).toEqual(['2 048', '128 KiB', '512 MiB']);
+    expect(text(await page.locator('[data-model="mistral-7b"] [data-testid="window-note"]').textContent())).toBe('sliding window: holds 4 096 tokens');
+    expect(byModel.get('deepseek-v2-lite')).toEqual(['576', '30.4 KiB', '3.8 GiB']);
+    expect(byModel.size).toBe(13);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 120_000);
+});
