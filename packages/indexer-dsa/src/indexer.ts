@@ -155,7 +155,7 @@ export class LightningIndexer implements Disposable {
     const rotated = await rope(rows, positions, this.#invFreq, { layout: 'halfsplit', offset: 0, width: dr }); // [B, S, 1, D_I]
     if (!this.#hadamard) return rotated;
     using unrotated = rotated;
-    return matmul(unrotated, this.#hadamard); // [B, S, 1, D_I]: H·k (H symmetric)
+    return await matmul(unrotated, this.#hadamard); // [B, S, 1, D_I]: H·k (H symmetric)
   }
 
   /**
