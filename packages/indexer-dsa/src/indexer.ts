@@ -165,35 +165,22 @@ export class LightningIndexer implements Disposable {
   async projectQueries(x: Tensor, queryLatent: Tensor, positions: Tensor): Promise<IndexerQueries> {
     const fn = 'LightningIndexer.projectQueries';
     this.#assertUsable(fn);
-    const { dim, qLoraRank: Cq, indexNHeads: HI, indexHeadDim: DI, qkRopeHeadDim: dr, headWeightScale, quantBlockSize } = this.config;
+    const { dim, qLoraRank: Cq, headWeightScale } = this.config;
     const [B, S] = expectActivation(fn, 'x', x, this.backend, dim);
     const [Bq, Sq] = expectActivation(fn, 'queryLatent', queryLatent, this.backend, Cq);
     if (Bq !== B || Sq !== S) throw new ShapeError({ fn, expected: `queryLatent of shape [${B}, ${S}, ${Cq}] (like x)`, got: formatShape(queryLatent.shape) });
     expectPositions(fn, positions, this.backend, B, S);
-    const w = this.weights;
-    let q: Tensor | null = null;
+    const q = await this.#queryHeads(queryLatent, positions, B, S); // [B, S, H_I, D_I]
     try {
-      using flat = await linear(queryLatent, w.wqB); // [B, S, H_I·D_I]
-      using heads = reshape(flat, [B, S, HI, DI]); // [B, S, H_I, D_I]
-      q = await rope(heads, positions, this.#invFreq, { layout: 'halfsplit', offset: 0, width: dr }); // [B, S, H_I, D_I]
-      if (this.#hadamard) {
-        using rotated = await matmul(q, this.#hadamard); // [B, S, H_I, D_I]
-        q.dispose();
-        q = null;
-        // act_quant per block of (≤) 128 values of each head, then back: the values fp8_index multiplies.
-        using quantised = await cast(rotated, 'fp8e4m3', { blockSize: quantBlockSize });
-        q = await cast(quantised, 'f32');
-      }
-      using raw = await linear(x, w.weightsProj); // [B, S, H_I]
+      using raw = await linear(x, this.weights.weightsProj); // [B, S, H_I]
       const weights = await affine(raw, headWeightScale); // [B, S, H_I]
-      const queries = q;
       const dispose = (): void => {
-        queries.dispose();
+        q.dispose();
         weights.dispose();
       };
-      return { q: queries, weights, dispose, [Symbol.dispose]: dispose };
+      return { q, weights, dispose, [Symbol.dispose]: dispose };
     } catch (error) {
-      q?.dispose();
+      q.dispose();
       throw error;
     }
   }
@@ -291,6 +278,20 @@ export class LightningIndexer implements Disposable {
 
   get isDisposed(): boolean {
     return this.#disposed;
+  }
+
+  /** q_I [B, S, H_I, D_I] from qr: wq_b per head, RoPE on the first dr channels; fp8 precision: rotated, quantised per block, dequantised. */
+  async #queryHeads(queryLatent: Tensor, positions: Tensor, B: number, S: number): Promise<Tensor> {
+    const { indexNHeads: HI, indexHeadDim: DI, qkRopeHeadDim: dr, quantBlockSize } = this.config;
+    using flat = await linear(queryLatent, this.weights.wqB); // [B, S, H_I·D_I]
+    using heads = reshape(flat, [B, S, HI, DI]); // [B, S, H_I, D_I]
+    const roped = await rope(heads, positions, this.#invFreq, { layout: 'halfsplit', offset: 0, width: dr }); // [B, S, H_I, D_I]
+    if (!this.#hadamard) return roped;
+    using unrotated = roped;
+    using rotated = await matmul(unrotated, this.#hadamard); // [B, S, H_I, D_I]: H·q per head
+    // act_quant per block of (≤) 128 values of each head, then back: the values fp8_index multiplies.
+    using quantised = await cast(rotated, 'fp8e4m3', { blockSize: quantBlockSize });
+    return await cast(quantised, 'f32');
   }
 
   #assertUsable(fn: string): void {
