@@ -5,12 +5,13 @@
 import { type Backend, ConfigError } from '@attnkit/tensor-core';
 import { composedAttention } from './composed/composed.js';
 import { cpuFlashKernel } from './cpu/flash.js';
+import { gpujsFlashKernel } from './gpujs/flash.js';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel } from './problem.js';
 import { referenceAttention } from './reference-runner.js';
 import type { AttentionImplementation, DispatchReport } from './types.js';
 
 /** Fused kernels in the order they are tried. */
-export const FUSED_ATTENTION_KERNELS: readonly FusedAttentionKernel[] = [cpuFlashKernel];
+export const FUSED_ATTENTION_KERNELS: readonly FusedAttentionKernel[] = [cpuFlashKernel, gpujsFlashKernel];
 
 export async function dispatchAttention(
   backend: Backend,
