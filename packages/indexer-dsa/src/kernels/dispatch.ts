@@ -6,10 +6,11 @@ import { type Backend, ConfigError, cast, reshape, slice, tensor } from '@attnki
 import { indexerReference } from '../reference.js';
 import { composedIndexer } from './composed.js';
 import { cpuIndexerKernel } from './cpu.js';
+import { gpujsIndexerKernel } from './gpujs/indexer.js';
 import type { FusedIndexerKernel, IndexerImplementation, IndexerScoreInputs, IndexerScoreOutputs, IndexerScoreProblem } from './problem.js';
 
 /** Fused kernels in the order they are tried. */
-export const FUSED_INDEXER_KERNELS: readonly FusedIndexerKernel[] = [cpuIndexerKernel];
+export const FUSED_INDEXER_KERNELS: readonly FusedIndexerKernel[] = [cpuIndexerKernel, gpujsIndexerKernel];
 
 export interface IndexerDispatchReport {
   /** `fused:<kernel>`, `composed` or `reference`. */
