@@ -9,6 +9,7 @@ import { resolveDSAConfig } from './config.js';
 import { hadamardMatrix } from './hadamard.js';
 import { type IndexerSelection, LightningIndexer } from './indexer.js';
 import { selectedKeys } from './inspect.js';
+import { isGpujsKernelHost } from './kernels/gpujs/host.js';
 import { nthSmallest, topKInto } from './kernels/top-k.js';
 import { indexerReference } from './reference.js';
 import { expectRejects, expectThrows } from './testing/fixtures/expect-error.js';
@@ -269,7 +270,12 @@ for (const backendFactory of available) {
         using badPositions = tensor(backend, new Int32Array(3), [3], { dtype: 'i32' });
         await expectRejects(indexer.projectKeys(x, badPositions), 'ShapeError', 'positions');
       }
-      if (backendFactory.name !== 'cpu') await expectRejects(indexer.forward(x, qr3, { implementation: 'fused' }), 'ConfigError', 'cpu-indexer');
+      if (backendFactory.name === 'cpu' || isGpujsKernelHost(backend)) {
+        using fused = await indexer.forward(x, qr3, { implementation: 'fused' });
+        expect(fused.dispatch.implementation).toMatch(/^fused:(cpu|gpujs)-indexer$/);
+      } else {
+        await expectRejects(indexer.forward(x, qr3, { implementation: 'fused' }), 'ConfigError', 'cpu-indexer');
+      }
       expect(backend.memory()).toEqual(held);
       cache.dispose();
       qr3.dispose();

@@ -79,5 +79,5 @@ async function hiddenToMinusInfinity(backend: GpujsKernelHost, raw: Tensor, p: I
   const mask = new Float32Array(B * Sc * T).fill(-Infinity);
   for (let b = 0; b < B; b++) for (let c = 0; c < Sc; c++) mask.fill(0, (b * Sc + c) * T, (b * Sc + c) * T + queryPosition(p, b, i0 + c) + 1);
   using m = tensor(backend, mask, [B, Sc, T]);
-  return add(raw, m);
+  return await add(raw, m);
 }
