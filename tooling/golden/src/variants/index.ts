@@ -1,5 +1,6 @@
 import type { VariantEntry } from '../adapter.js';
 import { attentionAdapter } from './attention.js';
+import { dsaAdapter } from './dsa.js';
 import { mlaAdapter } from './mla.js';
 import { nsaAdapter } from './nsa.js';
 import { ropeAdapter } from './rope.js';
@@ -14,6 +15,6 @@ export const VARIANTS: Readonly<Record<string, VariantEntry>> = {
   gqa: attentionAdapter,
   mqa: attentionAdapter,
   mla: mlaAdapter,
-  dsa: { pending: 'indexer-dsa is not implemented yet (issue 7)' },
+  dsa: dsaAdapter,
   nsa: nsaAdapter,
 };

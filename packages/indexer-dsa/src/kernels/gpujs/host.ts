@@ -1,0 +1,39 @@
+// The part of a gpu.js backend the fused indexer kernel uses: tensor-core's extension API
+// (`backend.kernel(key, fn, spec)`, ARCHITECTURE.md "Writing a gpu.js kernel for attnkit"),
+// described structurally so this package depends on the API's shape, not on a backend class.
+
+import type { Backend, Tensor } from '@attnkit/tensor-core';
+
+export type GpujsParamKind = 'tensor' | 'scales' | 'int' | 'float';
+
+export interface GpujsKernelSpecLike {
+  readonly params: Readonly<Record<string, GpujsParamKind>>;
+  readonly functions?: readonly ((...args: number[]) => number)[];
+  readonly rank?: 1 | 2 | 3;
+}
+
+export interface GpujsKernelLike {
+  run(args: Readonly<Record<string, Tensor | number>>, options: { readonly grid: readonly [number] | readonly [number, number]; readonly shape: readonly number[] }): Promise<Tensor>;
+}
+
+export interface GpujsKernelHost extends Backend {
+  kernel(key: string, fn: (...args: never[]) => number, spec: GpujsKernelSpecLike): GpujsKernelLike;
+}
+
+/** A gpu.js backend that runs other packages' kernels. */
+export function isGpujsKernelHost(backend: Backend): backend is GpujsKernelHost {
+  return backend.info.family === 'gpujs' && 'kernel' in backend && typeof backend.kernel === 'function';
+}
+
+/** gpu.js' kernel `this`. */
+export interface Gpu {
+  readonly thread: { readonly x: number; readonly y: number; readonly z: number };
+}
+
+/**
+ * A bound array as a kernel sees it: f32 numbers by index. Loosely typed on purpose: kernel
+ * sources are gpu.js' dialect (checked by compiling them on every mode), and with
+ * `noUncheckedIndexedAccess` every read would otherwise be `number | undefined`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Arr = any;
