@@ -10,3 +10,20 @@ export {
   type GoldenVariant,
 } from './golden.js';
 export { SeededRandom } from './random.js';
+export {
+  CATALOGUE_PAGE,
+  SceneInputs,
+  pageBlock,
+  renderSection,
+  replaceBlock,
+  runCatalogue,
+  type CatalogueBackend,
+  type CatalogueBackendFactory,
+  type CatalogueErrorName,
+  type CatalogueKind,
+  type CatalogueRow,
+  type CatalogueScene,
+  type CatalogueSection,
+  type PropagationRow,
+  type RefusalRow,
+} from './catalogue.js';
