@@ -27,5 +27,5 @@ export {
   type PropagationRow,
   type RefusalRow,
 } from './catalogue.js';
-export { F32_UNIT, assertProperty, firstOutside, gamma, propertyRun, type PropertyRun } from './property.js';
+export { F32_UNIT, assertProperty, firstOutside, gamma, layerTolerance, propertyRun, type PropertyRun } from './property.js';
 export { attention64, type Attention64Problem, type Attention64Result } from './attention64.js';

@@ -61,3 +61,19 @@ export function firstOutside(actual: ArrayLike<number>, expected: ArrayLike<numb
   }
   return null;
 }
+
+/**
+ * The f32 error allowed to an output of a layer (a chain of projections, norms, RoPE and
+ * attention) against its float64 reference: each stage adds at most γ(K_stage) relative error
+ * over its reduction, so the chain's first-order bound is γ(L) with L the sum of the stages'
+ * reduction lengths, applied to the element's own magnitude plus the output's largest (which
+ * covers the cancellation in a sum of random-signed terms: the weights of the tests are scaled by
+ * 1/√fan-in, so every stage is well conditioned). `stages` is the number of rounding stages
+ * whose errors add (the factor in front).
+ */
+export function layerTolerance(expected: ArrayLike<number>, reductionLength: number, stages: number): Float64Array {
+  let max = 0;
+  for (let i = 0; i < expected.length; i++) max = Math.max(max, Math.abs(expected[i] as number));
+  const rel = stages * gamma(reductionLength);
+  return Float64Array.from({ length: expected.length }, (_, i) => rel * (Math.abs(expected[i] as number) + max));
+}
