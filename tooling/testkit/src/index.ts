@@ -29,3 +29,4 @@ export {
 } from './catalogue.js';
 export { F32_UNIT, assertProperty, firstOutside, gamma, layerTolerance, propertyRun, type PropertyRun } from './property.js';
 export { attention64, type Attention64Problem, type Attention64Result } from './attention64.js';
+export { abortAtRead, abortEverywhere, type CountingAbort } from './abort.js';
