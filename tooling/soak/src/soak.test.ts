@@ -23,7 +23,7 @@ describe('soak: decode steps across the variants, caches growing and truncating'
     it(`${steps} steps on ${testBackend.name}: no growth of live tensors, buffers or heap beyond the caches' nbytes`, { timeout: 900_000 }, async () => {
       const backend = await testBackend.create();
       try {
-        const report = await runSoak(backend, { steps, warmup: Math.min(600, steps / 2), checkEvery: Math.max(50, Math.floor(steps / 20)), highWater: 40, maxDrop: 20, seed: 14 });
+        const report = await runSoak(backend, { steps, warmup: Math.min(1500, steps / 2), checkEvery: Math.max(50, Math.floor(steps / 20)), highWater: 40, maxDrop: 20, seed: 14 });
         const [first, ...rest] = report.checkpoints;
         if (!first) throw new Error('no checkpoint');
         expect(rest.length, 'checkpoints after the first').toBeGreaterThanOrEqual(5);
