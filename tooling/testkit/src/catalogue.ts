@@ -131,7 +131,7 @@ const code = (text: string): string => {
 };
 
 /** The section as Markdown: a heading, the summary and one table row per catalogue row. */
-export function renderSection(section: Pick<CatalogueSection<CatalogueBackend, CatalogueScene>, 'package' | 'summary' | 'source' | 'rows'>): string {
+export function renderSection<S>(section: { readonly package: string; readonly summary: string; readonly source: string; readonly rows: readonly CatalogueRow<S>[] }): string {
   const lines = [
     `### ${section.package}`,
     '',
