@@ -16,7 +16,9 @@ export function abortAtRead(n: number, reason: unknown = new Error(`aborted at c
     get(target, key) {
       if (key === 'aborted' && ++reads === n) controller.abort(reason);
       const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? value.bind(target) : value;
+      if (typeof value !== 'function') return value;
+      const bound: unknown = value.bind(target);
+      return bound;
     },
   });
   return { signal, reads: () => reads };
@@ -45,7 +47,7 @@ export async function abortEverywhere(backend: LiveCounts, maxReads: number, cal
       error = e;
     }
     if (error !== null) {
-      if (!(error instanceof Error) || error.name !== 'AbortedError') throw new Error(`abort at read ${n}: expected an AbortedError, got ${String(error)}`, { cause: error });
+      if (!(error instanceof Error) || error.name !== 'AbortedError') throw new Error(`abort at read ${n}: expected an AbortedError, got ${error instanceof Error ? `${error.name}: ${error.message}` : JSON.stringify(error)}`, { cause: error });
       if (n > 1) midway++;
       await unchanged();
     }
