@@ -27,13 +27,16 @@ export function workspaceProjects(rootDir) {
       const dir = join(groupDir, folder);
       const manifest = join(dir, 'package.json');
       if (!existsSync(manifest) || !existsSync(join(dir, 'src'))) continue;
-      const { name } = JSON.parse(readFileSync(manifest, 'utf8'));
+      // `attnkitTest` in a package.json adds test options for that project only (the soak
+      // project's --expose-gc, so its heap checks measure after a full collection).
+      const { name, attnkitTest } = JSON.parse(readFileSync(manifest, 'utf8'));
       projects.push({
         extends: true,
         test: {
           name,
           root: dir,
           include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
+          ...(attnkitTest?.execArgv ? { execArgv: attnkitTest.execArgv } : {}),
         },
       });
     }

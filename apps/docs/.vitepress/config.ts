@@ -47,6 +47,7 @@ export default defineConfig({
           items: [
             { text: 'Getting started', link: '/guide/getting-started' },
             { text: 'Backends', link: '/guide/backends' },
+            { text: 'Errors and bad input', link: '/guide/errors' },
           ],
         },
         {

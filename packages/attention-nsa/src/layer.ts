@@ -86,18 +86,25 @@ export class NativeSparseAttention {
         got: `l = ${cache.blockLength}, d = ${cache.blockStride}`,
       });
     }
+    const before = cache.lengths;
     const view = await cache.updateAndFetch(k, v);
-    const { compressed } = view;
-    for (const [b, len] of view.lengths.entries()) {
-      const need = compressedBlockCount(len, this.config);
-      const have = compressed.counts[b] ?? 0;
-      if (have < need) throw new CapacityError({ fn, expected: `${need} compressed blocks for sequence ${b} (${len} tokens)`, got: `${have} from the cache` });
+    try {
+      const { compressed } = view;
+      for (const [b, len] of view.lengths.entries()) {
+        const need = compressedBlockCount(len, this.config);
+        const have = compressed.counts[b] ?? 0;
+        if (have < need) throw new CapacityError({ fn, expected: `${need} compressed blocks for sequence ${b} (${len} tokens)`, got: `${have} from the cache` });
+      }
+      return await nativeSparseAttention(q, view.keys, view.values, x, this.config, this.weights, {
+        ...rest,
+        kvLengths: view.lengths,
+        rowMap: view.rowMap,
+        compressed: { keys: compressed.keys, values: compressed.values },
+      });
+    } catch (error) {
+      // A call that fails after its append (an abort, a refused option) takes its rows back out.
+      cache.truncate(before);
+      throw error;
     }
-    return nativeSparseAttention(q, view.keys, view.values, x, this.config, this.weights, {
-      ...rest,
-      kvLengths: view.lengths,
-      rowMap: view.rowMap,
-      compressed: { keys: compressed.keys, values: compressed.values },
-    });
   }
 }

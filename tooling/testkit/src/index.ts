@@ -10,3 +10,23 @@ export {
   type GoldenVariant,
 } from './golden.js';
 export { SeededRandom } from './random.js';
+export {
+  CATALOGUE_PAGE,
+  SceneInputs,
+  pageBlock,
+  renderSection,
+  replaceBlock,
+  runCatalogue,
+  type CatalogueBackend,
+  type CatalogueBackendFactory,
+  type CatalogueErrorName,
+  type CatalogueKind,
+  type CatalogueRow,
+  type CatalogueScene,
+  type CatalogueSection,
+  type PropagationRow,
+  type RefusalRow,
+} from './catalogue.js';
+export { F32_UNIT, assertProperty, firstOutside, gamma, layerTolerance, propertyRun, type PropertyRun } from './property.js';
+export { attention64, type Attention64Problem, type Attention64Result } from './attention64.js';
+export { abortAtRead, abortEverywhere, type CountingAbort } from './abort.js';

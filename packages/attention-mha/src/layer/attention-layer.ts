@@ -17,6 +17,7 @@ import {
   rope,
   ropeInvFreq,
   tensor,
+  throwIfAborted,
 } from '@attnkit/tensor-core';
 import { attention } from '../attention.js';
 import type { AttentionImplementation } from '../types.js';
@@ -72,6 +73,7 @@ export class AttentionLayer {
     const cache = call.cache ?? null;
     if (cache && cache.batchSize !== B) throw new ShapeError({ fn, expected: `a cache of batch size ${B}`, got: String(cache.batchSize) });
     const starts = startPositions(fn, call, B);
+    throwIfAborted(call.signal, fn);
 
     const { q: wq, k: wk, v: wv, o: wo } = this.weights;
     using qFlat = await linear(x, wq.weight, wq.bias); // [B, S, Hq·D]
@@ -95,22 +97,29 @@ export class AttentionLayer {
     };
     let o: Tensor; // [B, S, Hq, Dv]
     if (cache) {
+      const before = cache.lengths;
       const view = await cache.updateAndFetch(k, v); // owned by the cache: read, never disposed here
-      // A sliding-window cache keeps only the sinks and the window: its view says which window
-      // the kept keys serve, and the layer's own window (if any) must not be wider.
-      const window = view.window ?? c.window;
-      if (view.window !== undefined && c.window !== null && c.window > view.window) {
-        throw new ConfigError({ fn, expected: `a cache that keeps at least the layer's window (${c.window} keys)`, got: `a sliding-window cache of ${view.window}` });
+      try {
+        // A sliding-window cache keeps only the sinks and the window: its view says which window
+        // the kept keys serve, and the layer's own window (if any) must not be wider.
+        const window = view.window ?? c.window;
+        if (view.window !== undefined && c.window !== null && c.window > view.window) {
+          throw new ConfigError({ fn, expected: `a cache that keeps at least the layer's window (${c.window} keys)`, got: `a sliding-window cache of ${view.window}` });
+        }
+        const result = await attention(q, view.keys, view.values, {
+          ...common,
+          kvLengths: view.lengths,
+          rowMap: view.rowMap,
+          ...(window !== null ? { window } : {}),
+          ...(view.values === null && view.valueDim !== undefined ? { valueDim: view.valueDim } : {}),
+          ...(window !== null && view.sinkTokens ? { sinkTokens: view.sinkTokens } : {}),
+        });
+        o = result.out;
+      } catch (error) {
+        // A call that fails after its append (an abort, a refused option) takes its rows back out.
+        rollBack(cache, before);
+        throw error;
       }
-      const result = await attention(q, view.keys, view.values, {
-        ...common,
-        kvLengths: view.lengths,
-        rowMap: view.rowMap,
-        ...(window !== null ? { window } : {}),
-        ...(view.values === null && view.valueDim !== undefined ? { valueDim: view.valueDim } : {}),
-        ...(window !== null && view.sinkTokens ? { sinkTokens: view.sinkTokens } : {}),
-      });
-      o = result.out;
     } else {
       o = (await attention(q, k, v, common)).out;
     }
@@ -144,4 +153,17 @@ function startPositions(fn: string, call: AttentionCall, B: number): number[] {
     if (s >= 2 ** 31) throw new CapacityError({ fn, expected: 'positions below 2³¹', got: String(s) });
   }
   return starts;
+}
+
+/**
+ * Rolls a cache back to `lengths` after a failed call. A sliding-window cache that has already
+ * evicted what the rollback needs refuses (CapacityError); the call's own error is the one to
+ * report then, so the refusal is not rethrown.
+ */
+function rollBack(cache: KVCache, lengths: readonly number[]): void {
+  try {
+    cache.truncate(lengths);
+  } catch {
+    // see above: the original error propagates
+  }
 }

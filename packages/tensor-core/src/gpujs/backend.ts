@@ -71,6 +71,8 @@ export class GpujsBackend implements Backend {
   #nextId = 1;
   #liveTensors = 0;
   #disposed = false;
+  /** Why the WebGPU device was lost (`GPUDeviceLostInfo`), once it was; null while it lives. */
+  #lost: string | null = null;
 
   /** @internal use createGpujsBackend */
   constructor(name: string, runtime: ModeRuntime, options: GpujsBackendOptions = {}) {
@@ -91,6 +93,17 @@ export class GpujsBackend implements Backend {
     this.#limits = { maxY: runtime.webgpu ? runtime.webgpu.device.limits.maxComputeWorkgroupsPerDimension * 8 : 2 ** 30 };
     this.#webgpu = this.#device instanceof WebGpuDevice ? createWebGpuAccess(this, this.#device) : null;
     this.kernels = gpujsKernels(this);
+    // A lost device (driver reset, GPUDevice.destroy(), a browser reclaiming the GPU) ends this
+    // backend: every later operation throws a BackendError instead of running on dead buffers.
+    // gpu.js drops its shared context on loss, so a backend created afterwards gets a new device.
+    void runtime.webgpu?.device.lost.then((info) => {
+      this.#lost = `${info.reason === 'destroyed' ? 'destroyed' : 'lost'}${info.message ? `: ${info.message}` : ''}`;
+    });
+  }
+
+  /** True once the WebGPU device behind this backend was lost; create a new backend then. */
+  get isDeviceLost(): boolean {
+    return this.#lost !== null;
   }
 
   get isDisposed(): boolean {
@@ -157,13 +170,13 @@ export class GpujsBackend implements Backend {
     const out = new Float32Array(s.size);
     const table = s.dtype === 'fp8e4m3' ? fp8Table() : null;
     for (const c of s.chunks) {
-      const words = await this.#device.read(c.words, 0, wordsOf(s.format, c.length));
+      const words = await this.#readback(c.words, 0, wordsOf(s.format, c.length));
       if (s.format === 'value') {
         out.set(words.subarray(0, c.length), c.start);
         continue;
       }
       const bs = s.blockSize ?? 1;
-      const scales = c.scales ? await this.#device.read(c.scales, 0, c.length / bs) : new Float32Array(c.length / bs).fill(1);
+      const scales = c.scales ? await this.#readback(c.scales, 0, c.length / bs) : new Float32Array(c.length / bs).fill(1);
       const codes = unpackBytePairs(words, c.length);
       for (let i = 0; i < c.length; i++) {
         const code = codes[i] as number;
@@ -172,6 +185,22 @@ export class GpujsBackend implements Backend {
       }
     }
     return out;
+  }
+
+  /** A device readback; on WebGPU a failed map (a device lost meanwhile) becomes a BackendError. */
+  async #readback(array: DeviceArray, offset: number, count: number): Promise<Float32Array> {
+    try {
+      return await this.#device.read(array, offset, count);
+    } catch (error) {
+      if (!(this.#device instanceof WebGpuDevice)) throw error;
+      // The loss is reported through a promise that may settle just after the failed map.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new BackendError(
+        { fn: 'read', expected: 'a readback from a live GPU device', got: this.#lost !== null ? `${this.info.name}'s device ${this.#lost} (create a new backend)` : `a failed readback (${why})` },
+        { cause: error },
+      );
+    }
   }
 
   async readInt(t: Tensor): Promise<Int32Array> {
@@ -286,13 +315,19 @@ export class GpujsBackend implements Backend {
   }
 
   /** @internal Runs a kernel spec; the output is a fresh device array of grid-size words. */
-  run(spec: KernelSpec, args: Readonly<Record<string, KernelArg>>, grid: OutputGrid, kind: 'f32' | 'u16' = 'f32'): Promise<DeviceArray> {
+  async run(spec: KernelSpec, args: Readonly<Record<string, KernelArg>>, grid: OutputGrid, kind: 'f32' | 'u16' = 'f32'): Promise<DeviceArray> {
     this.assertLive(spec.key);
-    return this.#runtime.run(spec, args, grid, kind);
+    try {
+      return await this.#runtime.run(spec, args, grid, kind);
+    } catch (error) {
+      this.assertLive(spec.key, error); // a device lost during the run: say so
+      throw error;
+    }
   }
 
   /** @internal The storage behind a tensor of this backend. */
   storageOf(t: Tensor, fn: string): Storage {
+    if (this.#lost !== null) this.assertLive(fn);
     if (t.backend !== this) throw new BackendError({ fn, expected: `a tensor of ${this.info.name}`, got: `a tensor of ${t.backend.info.name}` });
     t.assertAlive(fn);
     const s = this.#store.get(t.dataId);
@@ -349,8 +384,14 @@ export class GpujsBackend implements Backend {
     return new Tensor(this, dataId, shape, storage.dtype, storage.blockSize);
   }
 
-  private assertLive(fn: string): void {
+  private assertLive(fn: string, cause?: unknown): void {
     if (this.#disposed) throw new BackendError({ fn, expected: 'a live backend', got: `${this.info.name} after dispose()` });
+    if (this.#lost !== null) {
+      throw new BackendError(
+        { fn, expected: 'a live GPU device', got: `${this.info.name}'s device ${this.#lost} (create a new backend)` },
+        cause === undefined ? undefined : { cause },
+      );
+    }
   }
 }
 

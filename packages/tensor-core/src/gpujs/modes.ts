@@ -177,11 +177,17 @@ function hasNavigatorGpu(): boolean {
   return typeof nav === 'object' && nav !== null && 'gpu' in nav && nav.gpu !== undefined && nav.gpu !== null;
 }
 
-/** gpu.js' shared device (one per process, like a GL context), validated structurally. */
+/**
+ * gpu.js' shared device (one per process, like a GL context), validated structurally. gpu.js
+ * forgets a lost device, so a second acquisition after a loss returns a fresh one.
+ */
 async function acquireWebGpuContext(): Promise<WebGpuContextLike> {
-  const context: unknown = await acquireGpujsWebGpu();
-  if (!isWebGpuContext(context)) throw new Error('gpu.js returned a WebGPU context without an adapter and device');
-  return context;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const context: unknown = await acquireGpujsWebGpu();
+    if (!isWebGpuContext(context)) throw new Error('gpu.js returned a WebGPU context without an adapter and device');
+    if (!context.isLost) return context;
+  }
+  throw new Error('the WebGPU device was lost again right after it was acquired');
 }
 
 function isWebGpuContext(value: unknown): value is WebGpuContextLike {

@@ -1,0 +1,6 @@
+// The attention-mla section of the bad-input catalogue: every row on every backend, and the docs page.
+import { availableBackends } from '@attnkit/tensor-core/testing';
+import { runCatalogue } from '@attnkit/testkit';
+import { ATTENTION_MLA_CATALOGUE } from './testing/fixtures/errors.catalogue.js';
+
+runCatalogue(ATTENTION_MLA_CATALOGUE, (await availableBackends()).available);
