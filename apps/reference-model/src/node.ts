@@ -27,7 +27,7 @@ export async function readCheckpointFolder(dir: string): Promise<CheckpointFiles
 
 /** Loads a checkpoint folder onto `backend`. */
 export async function loadModelFromFolder(backend: Backend, dir: string): Promise<Model> {
-  return await Model.load(backend, await readCheckpointFolder(dir));
+  return Model.load(backend, await readCheckpointFolder(dir));
 }
 
 /** The embedded checkpoints: name → folder, and the default (checkpoints/DEFAULT). */

@@ -179,9 +179,10 @@ function isCheckpoint(source: CheckpointFiles | Checkpoint): source is Checkpoin
 /** The kvcache package's accounting config for this model's layers. */
 export function kvCacheConfig(c: ModelConfig): KVCacheConfig {
   const layers = c.nLayers;
-  if (c.dsa) return { variant: 'dsa', layers, kvLoraRank: c.dsa.kvLoraRank, ropeDim: c.dsa.qkRopeHeadDim, indexDim: c.dsa.indexHeadDim };
-  if (c.mla) return { variant: 'mla', layers, kvLoraRank: c.mla.kvLoraRank, ropeDim: c.mla.qkRopeHeadDim };
-  if (c.nsa) return { variant: 'nsa', layers, kvHeads: c.nKvHeads, headDim: c.headDim, blockLength: c.nsa.cmpBlock, blockStride: c.nsa.cmpStride };
+  const dtype = 'f32'; // the caches' storage here
+  if (c.dsa) return { variant: 'dsa', layers, dtype, kvLoraRank: c.dsa.kvLoraRank, ropeDim: c.dsa.qkRopeHeadDim, indexDim: c.dsa.indexHeadDim };
+  if (c.mla) return { variant: 'mla', layers, dtype, kvLoraRank: c.mla.kvLoraRank, ropeDim: c.mla.qkRopeHeadDim };
+  if (c.nsa) return { variant: 'nsa', layers, dtype, kvHeads: c.nKvHeads, headDim: c.headDim, blockLength: c.nsa.cmpBlock, blockStride: c.nsa.cmpStride };
   const variant = c.attention === 'mqa' ? 'mqa' : c.attention === 'gqa' ? 'gqa' : 'mha';
-  return { variant, layers, kvHeads: c.nKvHeads, headDim: c.headDim };
+  return { variant, layers, dtype, kvHeads: c.nKvHeads, headDim: c.headDim };
 }

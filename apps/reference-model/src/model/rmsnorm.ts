@@ -14,6 +14,6 @@ export class RMSNorm {
 
   /** x [B, S, dim] → [B, S, dim]. */
   async forward(x: Tensor): Promise<Tensor> {
-    return await rmsNorm(x, this.weight, this.eps);
+    return rmsNorm(x, this.weight, this.eps);
   }
 }

@@ -25,7 +25,7 @@ export async function readExpectedLogits(dir: string): Promise<ExpectedLogits> {
   const values = entryValues(logits);
   if (values.dtype !== 'f32') throw new FormatError({ fn: 'readExpectedLogits', expected: 'logits F32', got: logits.dtype });
   const json: unknown = JSON.parse(await readFile(join(dir, 'expected_logits.json'), 'utf8'));
-  const recorded = typeof json === 'object' && json !== null ? Reflect.get(json, 'tolerance') : undefined;
+  const recorded: unknown = typeof json === 'object' && json !== null ? Reflect.get(json, 'tolerance') : undefined;
   const maxAbs: unknown = typeof recorded === 'object' && recorded !== null ? Reflect.get(recorded, 'max_abs_error') : undefined;
   const tolerance = Math.min(1e-3, typeof maxAbs === 'number' ? maxAbs : 1e-3);
   return { inputIds, logits: values.data, vocab: logits.shape[1] ?? 0, tolerance };

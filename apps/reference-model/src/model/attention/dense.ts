@@ -46,7 +46,7 @@ export class DenseAttention implements AttentionBlock {
   async forward(x: Tensor, cache: LayerCache, signal?: AbortSignal): Promise<Tensor> {
     if (!(cache instanceof ContiguousKVCache)) throw new ConfigError({ fn: 'DenseAttention.forward', expected: 'the ContiguousKVCache from createCache()', got: cache.constructor.name });
     throwIfAborted(signal, 'DenseAttention.forward');
-    return await this.layer.forward(x, { cache, ...(signal ? { signal } : {}) });
+    return this.layer.forward(x, { cache, ...(signal ? { signal } : {}) });
   }
 
   /** The projections belong to the model's Weights; nothing else is held. */

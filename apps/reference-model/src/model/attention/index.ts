@@ -19,9 +19,9 @@ export async function createAttention(backend: Backend, config: ModelConfig, wei
     case 'mqa':
       return new DenseAttention(backend, config, record, prefix);
     case 'mla':
-      return await LatentAttention.create(backend, config, record, prefix);
+      return LatentAttention.create(backend, config, record, prefix);
     case 'dsa':
-      return await SparseLatentAttention.create(backend, config, record, prefix);
+      return SparseLatentAttention.create(backend, config, record, prefix);
     case 'nsa':
       return new NativeSparseBlock(backend, config, record, prefix);
   }

@@ -33,7 +33,7 @@ export class LatentAttention implements AttentionBlock {
 
   async forward(x: Tensor, cache: LayerCache, signal?: AbortSignal): Promise<Tensor> {
     if (!(cache instanceof MLALatentCache)) throw new ConfigError({ fn: 'LatentAttention.forward', expected: 'the MLALatentCache from createCache()', got: cache.constructor.name });
-    return await this.mla.forward(x, { cache, ...(signal ? { signal } : {}) });
+    return this.mla.forward(x, { cache, ...(signal ? { signal } : {}) });
   }
 
   /** Frees MLA's absorbed weights and RoPE table (the projections belong to the model's Weights). */
@@ -65,7 +65,7 @@ export class SparseLatentAttention implements AttentionBlock {
 
   async forward(x: Tensor, cache: LayerCache, signal?: AbortSignal): Promise<Tensor> {
     if (!(cache instanceof DSACache)) throw new ConfigError({ fn: 'SparseLatentAttention.forward', expected: 'the DSACache from createCache()', got: cache.constructor.name });
-    return await this.dsa.forward(x, { cache, ...(signal ? { signal } : {}) });
+    return this.dsa.forward(x, { cache, ...(signal ? { signal } : {}) });
   }
 
   dispose(): void {
