@@ -2,7 +2,7 @@
 // invisible), seeded sampling is reproducible, tokens stream in order, and an abort at any
 // point rejects with AbortedError after every tensor and cache was released.
 
-import { AbortedError, type Backend, CapacityError, ConfigError } from '@attnkit/tensor-core';
+import { AbortedError, type Backend, CapacityError, ConfigError, type MemoryReport } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,12 +28,12 @@ async function greedyByRecomputation(model: Model, prompt: readonly number[], n:
   return ids.slice(prompt.length);
 }
 
-describe.each(BACKENDS)('generate on $name', ({ create }) => {
+describe.each(BACKENDS)('generate on $name', (testBackend) => {
   let backend: Backend;
   let model: Model;
-  let baseline: ReturnType<Backend['memory']>;
+  let baseline: MemoryReport;
   beforeAll(async () => {
-    backend = await create();
+    backend = await testBackend.create();
     model = await loadModelFromFolder(backend, DSA_FIXTURE);
     baseline = backend.memory();
   });

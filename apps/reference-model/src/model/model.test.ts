@@ -3,7 +3,7 @@
 // Face fixtures against transformers' own. Then the cache: decode steps and chunked prefill
 // must give the logits a single prefill gives at the same positions.
 
-import { type Backend, type Tensor, slice } from '@attnkit/tensor-core';
+import { type Backend, type MemoryReport, type Tensor, slice } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -56,10 +56,11 @@ function expectClose(actual: Float32Array, expected: Float32Array, tolerance: nu
   expect(error, `${what}: max abs error ${error} at ${at} (tolerance ${tolerance})`).toBeLessThanOrEqual(tolerance);
 }
 
-describe.each(available)('reference model on $name', ({ name: backendName, create }) => {
+describe.each(available)('reference model on $name', (testBackend) => {
+  const backendName = testBackend.name;
   let backend: Backend;
   beforeAll(async () => {
-    backend = await create();
+    backend = await testBackend.create();
   });
   afterAll(async () => {
     await backend.dispose();
@@ -68,7 +69,7 @@ describe.each(available)('reference model on $name', ({ name: backendName, creat
   describe.skipIf(!heavy(backendName)).each(TRAINED)('trained checkpoint $name', ({ dir }) => {
     let model: Model;
     let expected: ExpectedLogits;
-    let baseline: ReturnType<Backend['memory']>;
+    let baseline: MemoryReport;
     beforeAll(async () => {
       baseline = backend.memory();
       model = await loadModelFromFolder(backend, dir);
