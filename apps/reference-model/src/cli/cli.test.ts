@@ -33,7 +33,7 @@ describe('attnkit-demo CLI', () => {
   });
 
   it('documents every command', async () => {
-    for (const argv of [['help'], ['--help'], ['demo', '--help'], ['generate', '--help'], ['compare', '-h'], ['help', 'compare']]) {
+    for (const argv of [['help'], ['--help'], ['--', 'generate', '--help'], ['demo', '--help'], ['generate', '--help'], ['compare', '-h'], ['help', 'compare']]) {
       const io = capture();
       expect(await runCli(argv, io)).toBe(0);
       expect(io.stdout()).toMatch(/^Usage: attnkit-demo/);
@@ -91,7 +91,7 @@ describe('attnkit-demo CLI', () => {
     const io = capture();
     const svg = join(dir, 'chart.svg');
     const models = ['llama-gqa', 'deepseek-v3-no-qlora', 'deepseek-v32-dsa'].map((m) => join(FIXTURES, m)).join(',');
-    expect(await runCli(['compare', '--models', models, '--contexts', '8,16,24', '--decode-tokens', '2', '--svg', svg], io)).toBe(0);
+    expect(await runCli(['compare', '--models', models, '--contexts', '8,16,24', '--decode-tokens', '2', '--repeats', '1', '--svg', svg], io)).toBe(0);
     const table = io.stdout().trim().split('\n');
     expect(table[0]).toMatch(/^\| model +\| attention \| context \| KV B\/token \| KV held \| prefill tok\/s \| decode tok\/s \| decode ms\/token \|$/);
     expect(table).toHaveLength(2 + 3 * 3);

@@ -25,7 +25,8 @@ Options:
   --models LIST      comma-separated checkpoint folders or embedded names (default: all embedded)
   --contexts LIST    context lengths L (default 32,64,128,256,480); lengths that do not fit a
                      model's max_position_embeddings with N decode steps are skipped
-  --decode-tokens N  decode steps timed per context (default 16)
+  --decode-tokens N  decode steps timed per context (default 32)
+  --repeats R        runs per (variant, context); the table shows the medians (default 3)
   --prompt TEXT      text repeated to fill the context (default: a fixed English paragraph)
   --svg PATH         where the chart goes (default compare.svg)
   ${BACKEND_HELP}
@@ -51,6 +52,7 @@ const OPTIONS = {
   models: { type: 'string' },
   contexts: { type: 'string' },
   'decode-tokens': { type: 'string' },
+  repeats: { type: 'string' },
   prompt: { type: 'string' },
   svg: { type: 'string' },
   backend: { type: 'string' },
@@ -81,9 +83,26 @@ async function measure(model: Model, ids: readonly number[], steps: number): Pro
   return { prefillMs, decodeMs: performance.now() - t, kvBytesHeld: cache.nbytes };
 }
 
-export async function runComparison(refs: readonly ModelRef[], backendName: string, contexts: readonly number[], steps: number, prompt: string, io: CliIO): Promise<CompareRow[]> {
-  const { backend, note } = await openBackend(backendName);
-  io.err(`backend ${note}; ${steps} decode steps per context\n`);
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+export interface ComparisonSettings {
+  readonly backend: string;
+  readonly contexts: readonly number[];
+  /** Decode steps timed per run. */
+  readonly steps: number;
+  /** Runs per (variant, context); medians are reported. */
+  readonly repeats: number;
+  readonly prompt: string;
+}
+
+export async function runComparison(refs: readonly ModelRef[], settings: ComparisonSettings, io: CliIO): Promise<CompareRow[]> {
+  const { contexts, steps, repeats, prompt } = settings;
+  const { backend, note } = await openBackend(settings.backend);
+  io.err(`backend ${note}; ${steps} decode steps per context, median of ${repeats} runs\n`);
   const rows: CompareRow[] = [];
   const bytes = new ByteTokenizer().encode(prompt);
   if (bytes.length === 0) throw new UsageError('--prompt must not be empty');
@@ -96,7 +115,9 @@ export async function runComparison(refs: readonly ModelRef[], backendName: stri
       await measure(model, bytes.slice(0, Math.min(8, model.config.maxPositions - 2)), 1); // warm-up: kernels compiled, caches of the backend primed
       for (const L of fitting) {
         const ids = Array.from({ length: L }, (_, i) => bytes[i % bytes.length] ?? 32);
-        const m = await measure(model, ids, steps);
+        const runs = [];
+        for (let r = 0; r < repeats; r++) runs.push(await measure(model, ids, steps));
+        const m = { prefillMs: median(runs.map((x) => x.prefillMs)), decodeMs: median(runs.map((x) => x.decodeMs)), kvBytesHeld: runs[0]?.kvBytesHeld ?? 0 };
         rows.push({
           model: ref.name,
           attention: model.config.attention,
@@ -151,10 +172,13 @@ export async function compareCommand(argv: readonly string[], io: CliIO): Promis
   }
   const refs = values.models === undefined ? await allEmbedded() : await Promise.all(values.models.split(',').map((m) => resolveModel(m.trim())));
   const contexts = intList(values.contexts ?? '32,64,128,256,480', 'contexts');
-  const steps = numberOption(values, 'decode-tokens', 16);
-  if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`--decode-tokens expects a positive integer, got ${steps}`);
+  const steps = numberOption(values, 'decode-tokens', 32);
+  const repeats = numberOption(values, 'repeats', 3);
+  for (const [name, n] of [['decode-tokens', steps], ['repeats', repeats]] as const) {
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} expects a positive integer, got ${n}`);
+  }
   const backendName = values.backend ?? 'cpu';
-  const rows = await runComparison(refs, backendName, contexts, steps, values.prompt ?? DEFAULT_PROMPT, io);
+  const rows = await runComparison(refs, { backend: backendName, contexts, steps, repeats, prompt: values.prompt ?? DEFAULT_PROMPT }, io);
   io.out(formatTable(rows));
   const svgPath = values.svg ?? 'compare.svg';
   await writeFile(svgPath, comparisonSvg(rows, backendName));
