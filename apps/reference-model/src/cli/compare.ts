@@ -99,42 +99,62 @@ export interface ComparisonSettings {
   readonly prompt: string;
 }
 
+/**
+ * Every model is loaded once; then each repeat runs every (context, model) pair in turn, so a
+ * change in the machine's load during the run touches every variant alike (the figures are the
+ * medians over repeats).
+ */
 export async function runComparison(refs: readonly ModelRef[], settings: ComparisonSettings, io: CliIO): Promise<CompareRow[]> {
   const { contexts, steps, repeats, prompt } = settings;
-  const { backend, note } = await openBackend(settings.backend);
-  io.err(`backend ${note}; ${steps} decode steps per context, median of ${repeats} runs\n`);
-  const rows: CompareRow[] = [];
   const bytes = new ByteTokenizer().encode(prompt);
   if (bytes.length === 0) throw new UsageError('--prompt must not be empty');
+  const { backend, note } = await openBackend(settings.backend);
+  io.err(`backend ${note}; ${steps} decode steps per context, median of ${repeats} interleaved runs\n`);
+  const models: { ref: ModelRef; model: Model; contexts: number[] }[] = [];
   try {
     for (const ref of refs) {
-      using model = await loadModelFromFolder(backend, ref.dir);
+      const model = await loadModelFromFolder(backend, ref.dir);
       const fitting = contexts.filter((L) => L + steps <= model.config.maxPositions);
+      models.push({ ref, model, contexts: fitting });
       const skipped = contexts.filter((L) => !fitting.includes(L));
       if (skipped.length > 0) io.err(`${ref.name}: skipping contexts ${skipped.join(', ')} (max_position_embeddings ${model.config.maxPositions})\n`);
       await measure(model, bytes.slice(0, Math.min(8, model.config.maxPositions - 2)), 1); // warm-up: kernels compiled, caches of the backend primed
-      for (const L of fitting) {
+    }
+    const runs = new Map<string, { prefillMs: number; decodeMs: number; kvBytesHeld: number }[]>();
+    for (let r = 0; r < repeats; r++) {
+      for (const L of contexts) {
         const ids = Array.from({ length: L }, (_, i) => bytes[i % bytes.length] ?? 32);
-        const runs = [];
-        for (let r = 0; r < repeats; r++) runs.push(await measure(model, ids, steps));
-        const m = { prefillMs: median(runs.map((x) => x.prefillMs)), decodeMs: median(runs.map((x) => x.decodeMs)), kvBytesHeld: runs[0]?.kvBytesHeld ?? 0 };
+        for (const { ref, model, contexts: fitting } of models) {
+          if (!fitting.includes(L)) continue;
+          const key = `${ref.name}@${L}`;
+          runs.set(key, [...(runs.get(key) ?? []), await measure(model, ids, steps)]);
+        }
+      }
+      io.err(`  run ${r + 1}/${repeats} done\n`);
+    }
+    const rows: CompareRow[] = [];
+    for (const { ref, model, contexts: fitting } of models) {
+      for (const L of fitting) {
+        const list = runs.get(`${ref.name}@${L}`) ?? [];
+        const prefillMs = median(list.map((x) => x.prefillMs));
+        const decodeMs = median(list.map((x) => x.decodeMs));
         rows.push({
           model: ref.name,
           attention: model.config.attention,
           context: L,
           kvBytesPerToken: model.kvBytesPerToken,
-          kvBytesHeld: m.kvBytesHeld,
-          prefillTokensPerSecond: (L / m.prefillMs) * 1000,
-          decodeMsPerToken: m.decodeMs / steps,
-          decodeTokensPerSecond: (steps / m.decodeMs) * 1000,
+          kvBytesHeld: list[0]?.kvBytesHeld ?? 0,
+          prefillTokensPerSecond: (L / prefillMs) * 1000,
+          decodeMsPerToken: decodeMs / steps,
+          decodeTokensPerSecond: (steps / decodeMs) * 1000,
         });
-        io.err(`  ${ref.name} L=${L}: decode ${(m.decodeMs / steps).toFixed(2)} ms/token\n`);
       }
     }
+    return rows;
   } finally {
+    for (const { model } of models) model.dispose();
     await backend.dispose();
   }
-  return rows;
 }
 
 export function formatTable(rows: readonly CompareRow[]): string {
