@@ -93,7 +93,7 @@ describe('attnkit-demo CLI', () => {
     const models = ['llama-gqa', 'deepseek-v3-no-qlora', 'deepseek-v32-dsa'].map((m) => join(FIXTURES, m)).join(',');
     expect(await runCli(['compare', '--models', models, '--contexts', '8,16,24', '--decode-tokens', '2', '--repeats', '1', '--svg', svg], io)).toBe(0);
     const table = io.stdout().trim().split('\n');
-    expect(table[0]).toMatch(/^\| model +\| attention \| context \| KV B\/token \| KV held \| prefill tok\/s \| decode tok\/s \| decode ms\/token \|$/);
+    expect(table[0]).toMatch(/^\| model +\| attention \| context \| KV B\/token \| KV held \| prefill tok\/s \| decode tok\/s \| decode ms\/token \| decode CPU ms\/token \|$/);
     expect(table).toHaveLength(2 + 3 * 3);
     expect(table.find((l) => l.includes('deepseek-v32-dsa') && /\| +24 \|/.test(l))).toBeDefined();
 

@@ -18,7 +18,8 @@ export const COMPARE_HELP = `Usage: attnkit-demo compare [options]
 
 Runs one prompt through every embedded checkpoint (one per attention variant) at several context
 lengths: prefill L tokens, then decode N tokens greedily. Prints, per variant and L, the KV cache
-bytes per token, prefill and decode tokens/s, and writes an SVG line chart of decode time per
+bytes per token, prefill and decode tokens/s (wall clock; decode also in this process's CPU
+time, which other processes' load hardly changes), and writes an SVG line chart of decode time per
 token against context length (one line per variant).
 
 Options:
@@ -46,6 +47,8 @@ export interface CompareRow {
   readonly prefillTokensPerSecond: number;
   readonly decodeMsPerToken: number;
   readonly decodeTokensPerSecond: number;
+  /** Process CPU time per decoded token (on the cpu backend: the compute, whatever else runs on the machine). */
+  readonly decodeCpuMsPerToken: number;
 }
 
 const OPTIONS = {
@@ -65,8 +68,21 @@ function intList(raw: string, name: string): number[] {
   return list;
 }
 
+interface Measurement {
+  readonly prefillMs: number;
+  readonly decodeMs: number;
+  /** CPU time this process spent in the decode steps: robust to other processes' load (the CPU backend runs on this thread). */
+  readonly decodeCpuMs: number;
+  readonly kvBytesHeld: number;
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 /** Prefill `context` tokens and decode `steps` more; times in ms. */
-async function measure(model: Model, ids: readonly number[], steps: number): Promise<{ prefillMs: number; decodeMs: number; kvBytesHeld: number }> {
+async function measure(model: Model, ids: readonly number[], steps: number): Promise<Measurement> {
   using cache = model.createCache({ maxTokens: ids.length + steps });
   let t = performance.now();
   let next: number;
@@ -76,11 +92,12 @@ async function measure(model: Model, ids: readonly number[], steps: number): Pro
   }
   const prefillMs = performance.now() - t;
   t = performance.now();
+  const cpu = cpuMs();
   for (let i = 0; i < steps; i++) {
     using logits = await model.forward([[next]], cache, { lastOnly: true });
     next = argmax(await logits.data());
   }
-  return { prefillMs, decodeMs: performance.now() - t, kvBytesHeld: cache.nbytes };
+  return { prefillMs, decodeMs: performance.now() - t, decodeCpuMs: cpuMs() - cpu, kvBytesHeld: cache.nbytes };
 }
 
 function median(values: readonly number[]): number {
@@ -120,7 +137,7 @@ export async function runComparison(refs: readonly ModelRef[], settings: Compari
       if (skipped.length > 0) io.err(`${ref.name}: skipping contexts ${skipped.join(', ')} (max_position_embeddings ${model.config.maxPositions})\n`);
       await measure(model, bytes.slice(0, Math.min(8, model.config.maxPositions - 2)), 1); // warm-up: kernels compiled, caches of the backend primed
     }
-    const runs = new Map<string, { prefillMs: number; decodeMs: number; kvBytesHeld: number }[]>();
+    const runs = new Map<string, Measurement[]>();
     for (let r = 0; r < repeats; r++) {
       for (const L of contexts) {
         const ids = Array.from({ length: L }, (_, i) => bytes[i % bytes.length] ?? 32);
@@ -147,6 +164,7 @@ export async function runComparison(refs: readonly ModelRef[], settings: Compari
           prefillTokensPerSecond: (L / prefillMs) * 1000,
           decodeMsPerToken: decodeMs / steps,
           decodeTokensPerSecond: (steps / decodeMs) * 1000,
+          decodeCpuMsPerToken: median(list.map((x) => x.decodeCpuMs)) / steps,
         });
       }
     }
@@ -158,7 +176,7 @@ export async function runComparison(refs: readonly ModelRef[], settings: Compari
 }
 
 export function formatTable(rows: readonly CompareRow[]): string {
-  const header = ['model', 'attention', 'context', 'KV B/token', 'KV held', 'prefill tok/s', 'decode tok/s', 'decode ms/token'];
+  const header = ['model', 'attention', 'context', 'KV B/token', 'KV held', 'prefill tok/s', 'decode tok/s', 'decode ms/token', 'decode CPU ms/token'];
   const body = rows.map((r) => [
     r.model,
     r.attention,
@@ -168,6 +186,7 @@ export function formatTable(rows: readonly CompareRow[]): string {
     r.prefillTokensPerSecond.toFixed(0),
     r.decodeTokensPerSecond.toFixed(1),
     r.decodeMsPerToken.toFixed(2),
+    r.decodeCpuMsPerToken.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
