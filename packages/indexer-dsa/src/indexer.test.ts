@@ -9,7 +9,7 @@ import { resolveDSAConfig } from './config.js';
 import { hadamardMatrix } from './hadamard.js';
 import { type IndexerSelection, LightningIndexer } from './indexer.js';
 import { selectedKeys } from './inspect.js';
-import { isGpujsKernelHost } from './kernels/gpujs/host.js';
+import { isGpujsKernelHost } from '@attnkit/tensor-core';
 import { nthSmallest, topKInto } from './kernels/top-k.js';
 import { indexerReference } from './reference.js';
 import { expectRejects, expectThrows } from './testing/fixtures/expect-error.js';

@@ -6,6 +6,7 @@
 // Axis letters: B batch, S queries (Sc per chunk), T keys, Hq = Hkv·G heads, D / Dv head dims.
 
 import {
+  AbortCheckpoint,
   type Backend,
   type Tensor,
   cast,
@@ -21,7 +22,6 @@ import {
   add,
   zeros,
 } from '@attnkit/tensor-core';
-import { AbortCheckpoint } from '../checkpoint.js';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem } from '../problem.js';
 import { visibilityMask } from './visibility.js';
 

@@ -6,8 +6,7 @@
 //
 // Axis letters: B batch, S queries, T logical keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
 
-import { BackendError, type CpuStorage, isCpuBackend } from '@attnkit/tensor-core';
-import { AbortCheckpoint } from '../checkpoint.js';
+import { AbortCheckpoint, BackendError, type CpuStorage, isCpuBackend } from '@attnkit/tensor-core';
 import type { AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
 import { KvTileRows } from './kv-rows.js';
 import { accumulateTile, scoreTile, softmaxTile } from './tile-math.js';

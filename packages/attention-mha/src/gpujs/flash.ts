@@ -4,10 +4,9 @@
 // head ⌊h/G⌋ inside the kernels; row maps, biases, lengths, windows with sinks, values read
 // from the keys and both sparse forms are handled in the keys/scores kernels.
 
-import { BackendError, type Tensor, concat, isQuantized, tensor, zeros } from '@attnkit/tensor-core';
-import { AbortCheckpoint } from '../checkpoint.js';
+import { AbortCheckpoint, BackendError, type Tensor, concat, isQuantized, tensor, zeros } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
-import { type GpujsKernelHost, isGpujsKernelHost } from './host.js';
+import { type GpujsKernelHost, isGpujsKernelHost } from '@attnkit/tensor-core';
 import {
   flashAccumulateKernel,
   flashFinishKernel,

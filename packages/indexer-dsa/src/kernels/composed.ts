@@ -9,8 +9,7 @@
 //
 // Axis letters: B batch, S queries (Sc per chunk), T keys, H_I heads, D_I head dim, K picks.
 
-import { type Backend, type Tensor, add, cast, concat, matmul, relu, reshape, slice, tensor, topK } from '@attnkit/tensor-core';
-import { AbortCheckpoint } from './checkpoint.js';
+import { AbortCheckpoint, type Backend, type Tensor, add, cast, concat, matmul, relu, reshape, slice, tensor, topK } from '@attnkit/tensor-core';
 import { type IndexerScoreInputs, type IndexerScoreOutputs, type IndexerScoreProblem, queryPosition } from './problem.js';
 
 /** Most logits one chunk may hold (16 MiB of f32). */

@@ -6,8 +6,7 @@
 //
 // Axis letters: B batch, S queries, T keys, H_I heads, D_I head dim, K picks.
 
-import { BackendError, type CpuStorage, decodeRange, isCpuBackend } from '@attnkit/tensor-core';
-import { AbortCheckpoint } from './checkpoint.js';
+import { AbortCheckpoint, BackendError, type CpuStorage, decodeRange, isCpuBackend } from '@attnkit/tensor-core';
 import { type FusedIndexerKernel, type IndexerScoreProblem, queryPosition } from './problem.js';
 import { topKInto } from './top-k.js';
 

@@ -10,7 +10,7 @@
 // Rules (gpu.js compiles these from their source text): plain functions, integers only inline
 // (locals are f32; `| 0` casts back), loop counters from a literal 0, quotients through idiv.
 
-import type { Arr, Gpu } from '../host.js';
+import type { Arr, Gpu } from '@attnkit/tensor-core';
 
 /** "Hidden" score: far below any real score, and exp(NEG − m) = 0 for every finite m. */
 export const NEG = -3.0e38;

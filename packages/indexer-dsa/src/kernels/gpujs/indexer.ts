@@ -4,10 +4,9 @@
 //
 // Axis letters: B batch, S queries (Sc per chunk), T keys, H_I heads, D_I head dim, K picks.
 
-import { BackendError, type Tensor, add, cast, concat, reshape, slice, tensor, topK } from '@attnkit/tensor-core';
-import { AbortCheckpoint } from '../checkpoint.js';
+import { AbortCheckpoint, BackendError, type Tensor, add, cast, concat, reshape, slice, tensor, topK } from '@attnkit/tensor-core';
 import { type FusedIndexerKernel, type IndexerScoreProblem, queryPosition } from '../problem.js';
-import { type GpujsKernelHost, isGpujsKernelHost } from './host.js';
+import { type GpujsKernelHost, isGpujsKernelHost } from '@attnkit/tensor-core';
 import { idiv, indexerScoresKernel } from './scores.gpujs.js';
 
 /** Most scores one launch produces (16 MiB of f32). */

@@ -8,7 +8,7 @@
 // Rules (gpu.js compiles this from its source text): a plain function, integers only inline
 // (locals are f32; `| 0` casts back), loop counters from a literal 0, quotients through idiv.
 
-import type { Arr, Gpu } from './host.js';
+import type { Arr, Gpu } from '@attnkit/tensor-core';
 
 /** ⌊a / b⌋ exactly for 0 ≤ a < 2^31, quotients < 2^22. */
 export function idiv(a: number, b: number): number {

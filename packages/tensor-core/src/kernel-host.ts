@@ -1,8 +1,9 @@
-// The part of a gpu.js backend the fused indexer kernel uses: tensor-core's extension API
+// The part of a gpu.js backend that other packages' fused kernels use: the kernel extension API
 // (`backend.kernel(key, fn, spec)`, ARCHITECTURE.md "Writing a gpu.js kernel for attnkit"),
-// described structurally so this package depends on the API's shape, not on a backend class.
+// described structurally so that importing it never loads gpu.js for users who run on the CPU.
 
-import type { Backend, Tensor } from '@attnkit/tensor-core';
+import type { Backend } from './backend.js';
+import type { Tensor } from './tensor.js';
 
 export type GpujsParamKind = 'tensor' | 'scales' | 'int' | 'float';
 

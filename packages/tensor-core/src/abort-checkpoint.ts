@@ -1,8 +1,8 @@
-// Cooperative cancellation for long kernels. JavaScript runs one task at a time, so an
-// AbortSignal can only fire while the kernel has handed the event loop a turn: with a signal,
-// a checkpoint yields every `everyMs` of work and then re-checks the signal.
+// Cooperative cancellation for long host-side loops (kernels, chunked passes). JavaScript runs
+// one task at a time, so an AbortSignal can only fire while the loop has handed the event loop
+// a turn: with a signal, a checkpoint yields every `everyMs` of work and then re-checks it.
 
-import { throwIfAborted } from '@attnkit/tensor-core';
+import { throwIfAborted } from './errors.js';
 
 export class AbortCheckpoint {
   readonly #signal: AbortSignal | undefined;
