@@ -79,8 +79,9 @@ export const brIf = (depth: number, cond: Expr): Expr => [...cond, 0x0d, ...uleb
 export const select = (a: Expr, b: Expr, cond: Expr): Expr => [...a, ...b, ...cond, 0x1b];
 
 /**
- * `for (i = from; i < to; i += step) body`, as block { loop { br_if 1 (i ≥ to); body; i += step;
- * br 0 } }. Inside `body`, `br(1)` breaks out of this loop and `br(0)` continues.
+ * `for (i = from; i < to; i += step) body`, as block { loop { br_if 1 (i ≥ to); block { body };
+ * i += step; br 0 } }. Directly inside `body`, `br(0)` continues with the next i and `br(2)`
+ * breaks out of the loop.
  */
 export const forRange = (i: Local, from: Expr, to: Expr, step: number, ...body: readonly Expr[]): Expr =>
   seq(set(i, from), block(loop(brIf(1, i32.ge_s(get(i), to)), block(...body), set(i, i32.add(get(i), i32.const(step))), br(0))));

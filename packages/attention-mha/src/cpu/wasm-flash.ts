@@ -1,0 +1,261 @@
+// The CPU fused attention kernel in WebAssembly SIMD (`cpu-wasm-flash`): the same flash
+// schedule as `cpu-flash` — row blocks of one kv-head group sharing each key tile, an online
+// softmax — with the tile math in `wasm-tile.ts`. The CPU backend's tensors live in JavaScript
+// arrays, so K/V are streamed through the backend's WebAssembly heap in key chunks: for prefill
+// one chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so each
+// key is read once from memory and the copy stays in cache while the tile reads it.
+// The softmax state of every query row (m, l, acc) stays in the heap across chunks.
+//
+// It declines (and `cpu-flash` runs) for what it does not cover: K/V not f32, an additive bias,
+// the sparse forms, head dims not a multiple of 4.
+//
+// Axis letters: B batch, S queries, T logical keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
+
+import { BackendError, type CpuBackend, isCpuBackend, wasm } from '@attnkit/tensor-core';
+import { AbortCheckpoint } from '../checkpoint.js';
+import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
+import { type FlashTile, TILE_KEYS, buildFlashTileModule } from './wasm-tile.js';
+
+/** Query rows per block (positions × the G heads of one group). */
+const BLOCK_ROWS = 32;
+/** A problem with at most this many query rows streams K/V in cache-sized chunks (decode). */
+const STREAM_ROWS = 64;
+const STREAM_CHUNK_BYTES = 512 * 1024;
+/** Otherwise one chunk holds up to this much K/V (all of it, for most prefill calls). */
+const RESIDENT_CHUNK_BYTES = 128 * 1024 * 1024;
+/** Key rows readable past a tile (the score step reads keys up to n rounded up to 4). */
+const KEY_PAD_ROWS = 4;
+
+export const cpuWasmFlashKernel: FusedAttentionKernel = {
+  name: 'cpu-wasm-flash',
+  supports(backend, inputs, problem) {
+    return wasmFlashSupport(backend, inputs, problem);
+  },
+  async run(backend, inputs, problem) {
+    if (!isCpuBackend(backend) || !backend.wasm) throw new BackendError({ fn: problem.fn, expected: 'the cpu backend with WebAssembly SIMD', got: backend.info.name });
+    const { B, S, Hq, Dv } = problem;
+    const out = new Float32Array(B * S * Hq * Dv);
+    const lse = problem.returnLse ? new Float32Array(B * S * Hq) : null;
+    await runWasmFlash(backend, backend.wasm, inputs, problem, out, lse);
+    const result: AttentionOutputs = { out: backend.wrap(out, [B, S, Hq, Dv]), lse: lse ? backend.wrap(lse, [B, S, Hq]) : null };
+    return result;
+  },
+};
+
+function wasmFlashSupport(backend: Parameters<FusedAttentionKernel['supports']>[0], inputs: AttentionInputs, problem: AttentionProblem): KernelSupport {
+  if (!isCpuBackend(backend)) return { ok: false, reason: `runs on the cpu backend only (this is ${backend.info.name})` };
+  if (!backend.wasm) return { ok: false, reason: `no WebAssembly SIMD: ${backend.wasmUnavailable ?? 'unavailable'}` };
+  if (inputs.k.dtype !== 'f32' || (inputs.v && inputs.v.dtype !== 'f32')) return { ok: false, reason: `reads f32 K/V only (k ${inputs.k.dtype}${inputs.v ? `, v ${inputs.v.dtype}` : ''})` };
+  if (problem.selection.kind !== 'dense') return { ok: false, reason: `dense attention only (selection: ${problem.selection.kind})` };
+  if (inputs.bias) return { ok: false, reason: 'no additive bias' };
+  if (problem.D % 4 !== 0 || problem.Dv % 4 !== 0) return { ok: false, reason: `head dims must be multiples of 4 (D ${problem.D}, Dv ${problem.Dv})` };
+  return { ok: true };
+}
+
+/** One block of query rows: positions i0..i1−1 and the key ranges any of its rows can see. */
+interface RowBlock {
+  readonly i0: number;
+  readonly i1: number;
+  /** Keys [0, sinks) and [lo, hi) cover every visible key of every row of the block. */
+  readonly sinks: number;
+  readonly lo: number;
+  readonly hi: number;
+}
+
+async function runWasmFlash(
+  backend: CpuBackend,
+  heap: wasm.WasmHeap,
+  inputs: AttentionInputs,
+  p: AttentionProblem,
+  out: Float32Array,
+  lse: Float32Array | null,
+): Promise<void> {
+  const tile = wasm.exported<FlashTile>(await heap.instance('attention-mha/flash-tile', buildFlashTileModule), 'flashTile');
+  const { B, S, Hq, Hkv, D, Dv, T } = p;
+  const G = Hq / Hkv;
+  const q = backend.view(inputs.q);
+  const k = backend.view(inputs.k);
+  const v = inputs.v ? backend.view(inputs.v) : null;
+  const kRow = Hkv * D; // floats per key row (all heads)
+  const vRow = v ? Hkv * Dv : kRow;
+  const keyBytes = 4 * (kRow + (v ? vRow : 0));
+  const rows = S * Hq;
+  const chunkKeys =
+    rows <= STREAM_ROWS
+      ? Math.max(TILE_KEYS, Math.floor(STREAM_CHUNK_BYTES / keyBytes / TILE_KEYS) * TILE_KEYS)
+      : Math.max(TILE_KEYS, Math.min(roundUp(T, TILE_KEYS), Math.floor(RESIDENT_CHUNK_BYTES / keyBytes / TILE_KEYS) * TILE_KEYS));
+  const positionsPerBlock = Math.max(1, Math.floor(BLOCK_ROWS / G));
+  const blockRows = positionsPerBlock * G;
+
+  // heap layout: queries and softmax state in row order [g][i][h within group]
+  const qs = heap.alloc(4 * rows * D, p.fn);
+  const acc = heap.alloc(4 * rows * Dv, p.fn);
+  const m = heap.alloc(4 * rows, p.fn);
+  const l = heap.alloc(4 * rows, p.fn);
+  const meta = heap.alloc(12 * S * G, p.fn);
+  const kChunk = heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * kRow, p.fn);
+  const vChunk = v ? heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * vRow, p.fn) : null;
+  const scores = heap.alloc(4 * blockRows * TILE_KEYS, p.fn);
+  const checkpoint = new AbortCheckpoint(p.signal, p.fn);
+  try {
+    for (let b = 0; b < B; b++) {
+      const len = p.lengths[b] ?? T;
+      const blocks = stageBatch(heap, p, b, len, q, { qs, acc, m, l, meta }, positionsPerBlock);
+      let needFrom = Infinity;
+      let needTo = 0;
+      for (const blk of blocks) {
+        if (blk.sinks > 0) needFrom = 0;
+        if (blk.hi > blk.lo) {
+          needFrom = Math.min(needFrom, blk.lo);
+          needTo = Math.max(needTo, blk.hi);
+        }
+        if (blk.sinks > 0) needTo = Math.max(needTo, blk.sinks);
+      }
+      for (let c0 = needFrom === Infinity ? needTo : Math.floor(needFrom / TILE_KEYS) * TILE_KEYS; c0 < needTo; c0 += chunkKeys) {
+        const c1 = Math.min(needTo, c0 + chunkKeys);
+        copyKeys(heap, p, b, c0, c1, k, kRow, kChunk);
+        if (v && vChunk) copyKeys(heap, p, b, c0, c1, v, vRow, vChunk);
+        const vBase = vChunk ?? kChunk;
+        for (let g = 0; g < Hkv; g++) {
+          for (const blk of blocks) {
+            const R = (blk.i1 - blk.i0) * G;
+            const row0 = (g * S + blk.i0) * G;
+            const run = (from: number, to: number): void => {
+              for (let t = Math.max(from, c0); t < Math.min(to, c1); t += TILE_KEYS) {
+                const n = Math.min(TILE_KEYS, Math.min(to, c1) - t);
+                tile(
+                  qs.byteOffset + 4 * row0 * D,
+                  R,
+                  D,
+                  kChunk.byteOffset + 4 * ((t - c0) * kRow + g * D),
+                  4 * kRow,
+                  vBase.byteOffset + 4 * ((t - c0) * vRow + g * (v ? Dv : D)),
+                  4 * vRow,
+                  Dv,
+                  n,
+                  t,
+                  meta.byteOffset + 12 * blk.i0 * G,
+                  m.byteOffset + 4 * row0,
+                  l.byteOffset + 4 * row0,
+                  acc.byteOffset + 4 * row0 * Dv,
+                  scores.byteOffset,
+                );
+              }
+            };
+            const sinkPart = Math.min(blk.sinks, blk.lo);
+            if (sinkPart > 0) run(0, sinkPart);
+            run(blk.lo, blk.hi);
+          }
+        }
+        await checkpoint.check();
+      }
+      finishBatch(heap, p, b, { acc, m, l }, out, lse);
+    }
+  } finally {
+    for (const region of [qs, acc, m, l, meta, kChunk, vChunk, scores]) region?.release();
+  }
+}
+
+const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+interface StateRegions {
+  readonly qs: wasm.WasmRegion;
+  readonly acc: wasm.WasmRegion;
+  readonly m: wasm.WasmRegion;
+  readonly l: wasm.WasmRegion;
+  readonly meta: wasm.WasmRegion;
+}
+
+/** Scaled queries of batch b in row order, fresh softmax state, each row's visible key ranges. */
+function stageBatch(heap: wasm.WasmHeap, p: AttentionProblem, b: number, len: number, q: Float32Array, r: StateRegions, positionsPerBlock: number): RowBlock[] {
+  const { S, Hq, Hkv, D, Dv, scale, causal, window, sinkTokens } = p;
+  const G = Hq / Hkv;
+  const f32 = heap.f32;
+  const i32 = heap.i32;
+  for (let g = 0; g < Hkv; g++) {
+    for (let i = 0; i < S; i++) {
+      for (let hh = 0; hh < G; hh++) {
+        const src = ((b * S + i) * Hq + g * G + hh) * D;
+        const dst = qsIndex(r.qs, ((g * S + i) * G + hh) * D);
+        for (let d = 0; d < D; d++) f32[dst + d] = (q[src + d] as number) * scale;
+      }
+    }
+  }
+  f32.fill(0, r.acc.index, r.acc.index + S * Hq * Dv);
+  f32.fill(-Infinity, r.m.index, r.m.index + S * Hq);
+  f32.fill(0, r.l.index, r.l.index + S * Hq);
+  const blocks: RowBlock[] = [];
+  for (let i0 = 0; i0 < S; i0 += positionsPerBlock) {
+    const i1 = Math.min(S, i0 + positionsPerBlock);
+    let lo = Infinity;
+    let hi = 0;
+    let sinks = 0;
+    for (let i = i0; i < i1; i++) {
+      const pos = len - S + i; // bottom-right: the S queries end the sequence
+      const rowHi = causal ? Math.min(pos + 1, len) : len;
+      const rowLo = causal && window !== null ? Math.max(0, pos - window + 1) : 0;
+      const sinkEnd = Math.min(sinkTokens, rowLo);
+      for (let hh = 0; hh < G; hh++) {
+        const at = r.meta.index + 3 * (i * G + hh);
+        i32[at] = sinkEnd;
+        i32[at + 1] = rowLo;
+        i32[at + 2] = Math.max(rowHi, rowLo);
+      }
+      if (rowHi > rowLo) {
+        lo = Math.min(lo, rowLo);
+        hi = Math.max(hi, rowHi);
+      }
+      sinks = Math.max(sinks, sinkEnd);
+    }
+    blocks.push({ i0, i1, sinks, lo: lo === Infinity ? 0 : lo, hi });
+  }
+  return blocks;
+}
+
+const qsIndex = (region: wasm.WasmRegion, offset: number): number => region.index + offset;
+
+/** K or V rows of logical keys c0..c1−1 of batch b into the chunk region (all heads per row). */
+function copyKeys(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: number, c1: number, src: Float32Array, rowFloats: number, dst: wasm.WasmRegion): void {
+  const f32 = heap.f32;
+  const { rowMap, T, poolRows } = p;
+  if (!rowMap) {
+    f32.set(src.subarray((b * T + c0) * rowFloats, (b * T + c1) * rowFloats), dst.index);
+    return;
+  }
+  for (let t = c0; t < c1; t++) {
+    const row = rowMap[b * T + t] as number;
+    const at = dst.index + (t - c0) * rowFloats;
+    // entries of keys no query sees are not checked (or are −1): those rows are never read unmasked
+    if (row >= 0 && row < poolRows) f32.set(src.subarray(row * rowFloats, (row + 1) * rowFloats), at);
+    else f32.fill(0, at, at + rowFloats);
+  }
+}
+
+/** out = acc / l and lse = m + ln l for batch b; a row that saw no key gives zeros and −∞. */
+function finishBatch(
+  heap: wasm.WasmHeap,
+  p: AttentionProblem,
+  b: number,
+  r: Pick<StateRegions, 'acc' | 'm' | 'l'>,
+  out: Float32Array,
+  lse: Float32Array | null,
+): void {
+  const { S, Hq, Hkv, Dv } = p;
+  const G = Hq / Hkv;
+  const f32 = heap.f32;
+  for (let g = 0; g < Hkv; g++) {
+    for (let i = 0; i < S; i++) {
+      for (let hh = 0; hh < G; hh++) {
+        const row = (g * S + i) * G + hh;
+        const at = (b * S + i) * Hq + g * G + hh;
+        const sum = f32[r.l.index + row] as number;
+        if (sum > 0) {
+          const inv = 1 / sum;
+          const a = r.acc.index + row * Dv;
+          for (let d = 0; d < Dv; d++) out[at * Dv + d] = (f32[a + d] as number) * inv;
+        }
+        if (lse) lse[at] = sum > 0 ? (f32[r.m.index + row] as number) + Math.log(sum) : -Infinity;
+      }
+    }
+  }
+}
