@@ -25,6 +25,8 @@ const STREAM_CHUNK_BYTES = 512 * 1024;
 const RESIDENT_CHUNK_BYTES = 128 * 1024 * 1024;
 /** Key rows readable past a tile (the score step reads keys up to n rounded up to 4). */
 const KEY_PAD_ROWS = 4;
+/** Row blocks per thread between two abort checkpoints (and two hand-offs to the workers). */
+const ROUND_BLOCKS = 8;
 
 export const cpuWasmFlashKernel: FusedAttentionKernel = {
   name: 'cpu-wasm-flash',
@@ -49,6 +51,10 @@ function wasmFlashSupport(backend: Parameters<FusedAttentionKernel['supports']>[
   if (problem.selection.kind !== 'dense') return { ok: false, reason: `dense attention only (selection: ${problem.selection.kind})` };
   if (inputs.bias) return { ok: false, reason: 'no additive bias' };
   if (problem.D % 4 !== 0 || problem.Dv % 4 !== 0) return { ok: false, reason: `head dims must be multiples of 4 (D ${problem.D}, Dv ${problem.Dv})` };
+  // the per-batch queries and softmax state, plus at most one resident K/V chunk
+  const { S, Hq, D, Dv } = problem;
+  const need = 4 * S * Hq * (D + Dv + 2) + 2 * RESIDENT_CHUNK_BYTES;
+  if (need > backend.wasm.maxBytes) return { ok: false, reason: `needs ~${mib(need)} MiB of WebAssembly heap, over its ${mib(backend.wasm.maxBytes)} MiB` };
   return { ok: true };
 }
 
@@ -70,7 +76,8 @@ async function runWasmFlash(
   out: Float32Array,
   lse: Float32Array | null,
 ): Promise<void> {
-  const tile = wasm.exported<FlashTile>(await heap.instance('attention-mha/flash-tile', buildFlashTileModule), 'flashTile');
+  const kernel = await heap.module('attention-mha/flash-tile', buildFlashTileModule);
+  const tile = wasm.exported<FlashTile>(kernel.instance, 'flashTile');
   const { B, S, Hq, Hkv, D, Dv, T } = p;
   const G = Hq / Hkv;
   const q = backend.view(inputs.q);
@@ -86,6 +93,10 @@ async function runWasmFlash(
       : Math.max(TILE_KEYS, Math.min(roundUp(T, TILE_KEYS), Math.floor(RESIDENT_CHUNK_BYTES / keyBytes / TILE_KEYS) * TILE_KEYS));
   const positionsPerBlock = Math.max(1, Math.floor(BLOCK_ROWS / G));
   const blockRows = positionsPerBlock * G;
+  // prefill splits row blocks over the worker threads; decode streams on the calling thread,
+  // which is the one that copies K/V into the heap (and is bound by that copy)
+  const pool = rows > STREAM_ROWS ? backend.wasmThreads : null;
+  const threads = pool?.size ?? 1;
 
   // heap layout: queries and softmax state in row order [g][i][h within group]
   const qs = heap.alloc(4 * rows * D, p.fn);
@@ -95,7 +106,7 @@ async function runWasmFlash(
   const meta = heap.alloc(12 * S * G, p.fn);
   const kChunk = heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * kRow, p.fn);
   const vChunk = v ? heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * vRow, p.fn) : null;
-  const scores = heap.alloc(4 * blockRows * TILE_KEYS, p.fn);
+  const scores = heap.alloc(4 * blockRows * TILE_KEYS * threads, p.fn); // one score block per thread
   const checkpoint = new AbortCheckpoint(p.signal, p.fn);
   try {
     for (let b = 0; b < B; b++) {
@@ -116,38 +127,53 @@ async function runWasmFlash(
         copyKeys(heap, p, b, c0, c1, k, kRow, kChunk);
         if (v && vChunk) copyKeys(heap, p, b, c0, c1, v, vRow, vChunk);
         const vBase = vChunk ?? kChunk;
-        for (let g = 0; g < Hkv; g++) {
-          for (const blk of blocks) {
-            const R = (blk.i1 - blk.i0) * G;
-            const row0 = (g * S + blk.i0) * G;
-            const run = (from: number, to: number): void => {
-              for (let t = Math.max(from, c0); t < Math.min(to, c1); t += TILE_KEYS) {
-                const n = Math.min(TILE_KEYS, Math.min(to, c1) - t);
-                tile(
-                  qs.byteOffset + 4 * row0 * D,
-                  R,
-                  D,
-                  kChunk.byteOffset + 4 * ((t - c0) * kRow + g * D),
-                  4 * kRow,
-                  vBase.byteOffset + 4 * ((t - c0) * vRow + g * (v ? Dv : D)),
-                  4 * vRow,
-                  Dv,
-                  n,
-                  t,
-                  meta.byteOffset + 12 * blk.i0 * G,
-                  m.byteOffset + 4 * row0,
-                  l.byteOffset + 4 * row0,
-                  acc.byteOffset + 4 * row0 * Dv,
-                  scores.byteOffset,
-                );
-              }
-            };
-            const sinkPart = Math.min(blk.sinks, blk.lo);
-            if (sinkPart > 0) run(0, sinkPart);
-            run(blk.lo, blk.hi);
+        /** The tile calls of row block `blk` of kv head g over this chunk, scoring into `s`. */
+        const tileCalls = (g: number, blk: RowBlock, s: number): number[][] => {
+          const calls: number[][] = [];
+          const R = (blk.i1 - blk.i0) * G;
+          const row0 = (g * S + blk.i0) * G;
+          const span = (from: number, to: number): void => {
+            const end = Math.min(to, c1);
+            for (let t = Math.max(from, c0); t < end; t += TILE_KEYS) {
+              calls.push([
+                qs.byteOffset + 4 * row0 * D,
+                R,
+                D,
+                kChunk.byteOffset + 4 * ((t - c0) * kRow + g * D),
+                4 * kRow,
+                vBase.byteOffset + 4 * ((t - c0) * vRow + g * (v ? Dv : D)),
+                4 * vRow,
+                Dv,
+                Math.min(TILE_KEYS, end - t),
+                t,
+                meta.byteOffset + 12 * blk.i0 * G,
+                m.byteOffset + 4 * row0,
+                l.byteOffset + 4 * row0,
+                acc.byteOffset + 4 * row0 * Dv,
+                s,
+              ]);
+            }
+          };
+          const sinkPart = Math.min(blk.sinks, blk.lo);
+          if (sinkPart > 0) span(0, sinkPart);
+          span(blk.lo, blk.hi);
+          return calls;
+        };
+        const items = Array.from({ length: Hkv }, (_, g) => blocks.map((blk) => ({ g, blk }))).flat();
+        for (let r0 = 0; r0 < items.length; r0 += ROUND_BLOCKS * threads) {
+          // each block to the least-loaded thread (blocks differ in length under a causal mask)
+          const lists: number[][][] = Array.from({ length: threads }, () => []);
+          const load = new Array<number>(threads).fill(0);
+          for (const { g, blk } of items.slice(r0, r0 + ROUND_BLOCKS * threads)) {
+            const t = load.indexOf(Math.min(...load));
+            const calls = tileCalls(g, blk, scores.byteOffset + t * 4 * blockRows * TILE_KEYS);
+            (lists[t] as number[][]).push(...calls);
+            load[t] = (load[t] as number) + calls.length * (blk.i1 - blk.i0);
           }
+          if (pool && threads > 1) await pool.run(kernel, 'flashTile', lists);
+          else for (const args of lists[0] ?? []) tile(...args);
+          await checkpoint.check();
         }
-        await checkpoint.check();
       }
       finishBatch(heap, p, b, { acc, m, l }, out, lse);
     }
@@ -157,6 +183,7 @@ async function runWasmFlash(
 }
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+const mib = (bytes: number): number => Math.ceil(bytes / 2 ** 20);
 
 interface StateRegions {
   readonly qs: wasm.WasmRegion;

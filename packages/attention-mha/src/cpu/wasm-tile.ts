@@ -18,33 +18,18 @@ const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, 
   wasm;
 type Expr = wasm.Expr;
 type Local = wasm.Local;
+type MemoryImport = wasm.MemoryImport;
 
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
 
-/** (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s): pointers in bytes. */
-export type FlashTile = (
-  q: number,
-  R: number,
-  D: number,
-  k: number,
-  kStride: number,
-  v: number,
-  vStride: number,
-  Dv: number,
-  n: number,
-  t0: number,
-  meta: number,
-  m: number,
-  l: number,
-  acc: number,
-  s: number,
-) => void;
+/** (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s): pointers and strides in bytes. */
+export type FlashTile = (...args: number[]) => void;
 
 const NEG_INF = f32x4.splat(f32.const(-Infinity));
 const ZERO = v128.const(new Array<number>(16).fill(0));
 
-export function buildFlashTileModule(): Uint8Array<ArrayBuffer> {
+export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
   const f = new FunctionBuilder('flashTile');
   const q = f.param('i32');
   const R = f.param('i32');
@@ -269,7 +254,7 @@ export function buildFlashTileModule(): Uint8Array<ArrayBuffer> {
   );
 
   f.body(scores, softmax, values);
-  return assembleModule({ minPages: 1 }, [f]);
+  return assembleModule(memory, [f]);
 }
 
 const seqOf = (...parts: readonly Expr[]): Expr => wasm.seq(...parts);

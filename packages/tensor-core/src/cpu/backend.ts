@@ -7,6 +7,7 @@ import { Tensor } from '../tensor.js';
 import { cpuKernels } from './kernels.js';
 import { type CpuStorage, decodeAll, storageByteLength } from './storage.js';
 import { WasmHeap, wasmSimdUnsupportedReason } from './wasm/heap.js';
+import { WasmThreadPool, defaultThreadCount, threadsUnavailableReason } from './wasm/threads.js';
 
 const CPU_BACKEND = Symbol.for('attnkit.backend.cpu');
 
@@ -32,6 +33,12 @@ export interface CpuBackendOptions {
    * runtime has it (default true). false keeps every kernel in plain TypeScript.
    */
   readonly simd?: boolean;
+  /**
+   * Threads the SIMD kernels may use, the calling one included (default: the cores available,
+   * at most 8). More than 1 needs SharedArrayBuffer and workers (Node's worker_threads, or a
+   * cross-origin-isolated page); without them the backend runs on one thread.
+   */
+  readonly threads?: number;
 }
 
 /**
@@ -53,6 +60,9 @@ export class CpuBackend implements Backend {
    */
   readonly wasm: WasmHeap | null;
   readonly wasmUnavailable: string | null;
+  /** Worker threads over the shared heap, or null (one thread: see `threadsUnavailable`). */
+  readonly wasmThreads: WasmThreadPool | null;
+  readonly threadsUnavailable: string | null;
   readonly #store = new Map<DataId, Entry>();
   #nextId = 1;
   #liveTensors = 0;
@@ -60,8 +70,12 @@ export class CpuBackend implements Backend {
 
   constructor(options: CpuBackendOptions = {}) {
     this.wasmUnavailable = options.simd === false ? 'SIMD kernels switched off (simd: false)' : wasmSimdUnsupportedReason();
-    this.wasm = this.wasmUnavailable === null ? new WasmHeap() : null;
-    this.info = { ...CPU_INFO, adapter: this.wasm ? 'JavaScript typed arrays, WebAssembly SIMD' : 'JavaScript typed arrays' };
+    const threads = Math.max(1, Math.floor(options.threads ?? defaultThreadCount()));
+    this.threadsUnavailable = this.wasmUnavailable ?? (threads === 1 ? 'one thread requested (or one core available)' : threadsUnavailableReason());
+    this.wasm = this.wasmUnavailable === null ? new WasmHeap({ shared: this.threadsUnavailable === null }) : null;
+    this.wasmThreads = this.wasm && this.threadsUnavailable === null ? new WasmThreadPool(this.wasm, threads) : null;
+    const simd = this.wasmThreads ? `WebAssembly SIMD, ${this.wasmThreads.size} threads` : 'WebAssembly SIMD';
+    this.info = { ...CPU_INFO, adapter: this.wasm ? `JavaScript typed arrays, ${simd}` : 'JavaScript typed arrays' };
     this.kernels = cpuKernels(this);
   }
 
@@ -147,6 +161,7 @@ export class CpuBackend implements Backend {
   }
 
   dispose(): Promise<void> {
+    this.wasmThreads?.terminate();
     this.#store.clear();
     this.#liveTensors = 0;
     this.#disposed = true;

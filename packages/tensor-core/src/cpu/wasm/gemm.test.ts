@@ -26,7 +26,7 @@ describe('wasm SIMD gemm', () => {
     [4, 8, 2],
     [5, 13, 7],
     [33, 17, 300],
-    [130, 1030, 513],
+    [130, 1030, 260],
     [257, 9, 3],
     [3, 2049, 20],
   ];
@@ -37,7 +37,7 @@ describe('wasm SIMD gemm', () => {
         const a = rng.normalArray(M * K);
         const b = rng.normalArray(K * N);
         const out = new Float32Array(M * N + 3).fill(Number.NaN);
-        await wasmGemm(heap, { a, aOffset: 0, b, bOffset: 0, M, N, K, transA: tA, transB: tB }, out, 3);
+        await wasmGemm(heap, null, { a, aOffset: 0, b, bOffset: 0, M, N, K, transA: tA, transB: tB }, out, 3);
         const expected = ref.matmul64(a, tA ? [K, M] : [M, K], b, tB ? [N, K] : [K, N], tA, tB);
         expect(Number.isNaN(out[2] as number), 'writes nothing before outOffset').toBe(true);
         const i = ref.firstMismatch(out.subarray(3), expected);
@@ -57,15 +57,34 @@ describe('wasm SIMD gemm', () => {
     const a = rng.normalArray(5 + M * K);
     const b = rng.normalArray(7 + K * N);
     const out = new Float32Array(M * N);
-    await wasmGemm(heap, { a, aOffset: 5, b, bOffset: 7, M, N, K, transA: false, transB: false }, out, 0);
+    await wasmGemm(heap, null, { a, aOffset: 5, b, bOffset: 7, M, N, K, transA: false, transB: false }, out, 0);
     const expected = ref.matmul64(a.slice(5), [M, K], b.slice(7), [K, N], false, false);
     expect(ref.firstMismatch(out, expected)).toBe(-1);
   });
 
   it('K = 0 gives zeros', async () => {
     const out = new Float32Array(6).fill(1);
-    await wasmGemm(new WasmHeap(), { a: new Float32Array(0), aOffset: 0, b: new Float32Array(0), bOffset: 0, M: 2, N: 3, K: 0, transA: false, transB: false }, out, 0);
+    await wasmGemm(new WasmHeap(), null, { a: new Float32Array(0), aOffset: 0, b: new Float32Array(0), bOffset: 0, M: 2, N: 3, K: 0, transA: false, transB: false }, out, 0);
     expect([...out]).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('splits a large product over worker threads, by row panels or (few rows) by column panels', async () => {
+    const backend = new CpuBackend({ threads: 2 });
+    expect(backend.wasmThreads?.size, backend.threadsUnavailable ?? '').toBe(2);
+    try {
+      for (const [M, K, N] of [
+        [600, 300, 40],
+        [3, 1100, 1500],
+      ] as const) {
+        const a = rng.normalArray(M * K);
+        const b = rng.normalArray(K * N);
+        using out = await op.matmul(op.tensor(backend, a, [M, K]), op.tensor(backend, b, [K, N]));
+        await expectWithin(out, ref.matmul64(a, [M, K], b, [K, N], false, false), `threaded matmul ${M}×${K}·${K}×${N}`);
+      }
+      expect(backend.wasm?.liveBytes()).toBe(0);
+    } finally {
+      await backend.dispose();
+    }
   });
 
   it('CpuBackend MatMul and Linear take it above the size threshold, matching the float64 reference', async () => {

@@ -2,16 +2,17 @@
 // interleaved per k, B: 8 columns per k), and a 4×8 micro-kernel keeps the 4×8 block of C in
 // eight f32x4 registers while it streams one A panel and one B panel: per k, two B vectors,
 // four broadcast A values, eight multiply-adds (14 of the 16 SIMD registers of x86-64).
-// Blocking: kc = 256 values of k per pass (a B panel, 8 KiB, stays in L1; the A block of
-// MC rows, 256 KiB at most, in L2), NC = 1024 columns per packed B block, MROWS rows per chunk.
+// Blocking: kc = 256 values of k per pass (a B panel, 8 KiB, stays in L1; each call's A block
+// of MC rows, 128 KiB, in L2), NC = 1024 columns per packed B block, MROWS rows per chunk.
 // Packing reads any of the four transpose layouts, so MatMul and Linear share one kernel; edge
 // panels are zero-padded and C is computed into a padded buffer, copied out row by row.
 //
 // Relaxed-SIMD FMA (f32x4.relaxed_madd) is not used: Node 20's V8 ships it behind
 // --experimental-wasm-relaxed-simd, so mul + add is what runs everywhere.
 
-import { type Expr, FunctionBuilder, type Local, assembleModule, brIf, f32x4, forRange, get, i32, ifThen, loop, seq, set, v128 } from './emit.js';
+import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, f32x4, forRange, get, i32, ifThen, loop, seq, set, v128 } from './emit.js';
 import { type WasmHeap, exported } from './heap.js';
+import type { WasmThreadPool } from './threads.js';
 
 const MR = 4;
 const NR = 8;
@@ -20,10 +21,11 @@ const MC = 128;
 const NC = 1024;
 const MROWS = 4096;
 
-type GemmMacro = (aPack: number, bPack: number, c: number, ldcBytes: number, mPanels: number, nPanels: number, kc: number, accumulate: number) => void;
+/** (aPack, bPack, c, ldcBytes, mPanels, nPanels, kc, accumulate): pointers in bytes. */
+type GemmMacro = (...args: number[]) => void;
 
 /** The macro-kernel: every (B panel, A panel) pair of one packed block, C += or = A·B. */
-function buildGemmModule(): Uint8Array<ArrayBuffer> {
+function buildGemmModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
   const f = new FunctionBuilder('gemm4x8');
   const aPack = f.param('i32');
   const bPack = f.param('i32');
@@ -91,7 +93,7 @@ function buildGemmModule(): Uint8Array<ArrayBuffer> {
       ),
     ),
   );
-  return assembleModule({ minPages: 1 }, [f]);
+  return assembleModule(memory, [f]);
 }
 
 /** Element (m, k) of A and (k, n) of B for the four transpose layouts. */
@@ -111,28 +113,36 @@ export interface GemmOperands {
 
 const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
+/** Below this many multiply-adds a product runs on the calling thread alone. */
+const PARALLEL_MIN_MACS = 1 << 22;
+
 /**
- * out[outOffset + m·N + n] = Σ_k A[m, k]·B[k, n] through the SIMD macro-kernel. Runs
- * synchronously once the module is instantiated; every heap region is released on return.
+ * out[outOffset + m·N + n] = Σ_k A[m, k]·B[k, n] through the SIMD macro-kernel. With a pool and
+ * a large enough product, each k pass is split over the threads — by A row panels, or by B
+ * column panels when there are too few rows (a decode-sized Linear) — after the calling thread
+ * has packed both operands into the shared heap. Every heap region is released on return.
  */
-export async function wasmGemm(heap: WasmHeap, p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> {
-  const macro = exported<GemmMacro>(await heap.instance('tensor-core/gemm4x8', buildGemmModule), 'gemm4x8');
+export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> {
+  const kernel = await heap.module('tensor-core/gemm4x8', buildGemmModule);
+  const macro = exported<GemmMacro>(kernel.instance, 'gemm4x8');
   const { M, N, K } = p;
   if (M === 0 || N === 0) return;
   if (K === 0) {
     out.fill(0, outOffset, outOffset + M * N);
     return;
   }
+  const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
   const mRows = Math.min(M, MROWS);
   const nCols = Math.min(roundUp(N, NR), NC);
   const kcMax = Math.min(roundUp(K, 2), KC);
   const ldc = nCols; // C buffer [mRows padded to MR, nCols]
-  const aRegion = heap.alloc(roundUp(Math.min(mRows, MC), MR) * kcMax * 4, 'matmul');
+  const aRegion = heap.alloc(roundUp(mRows, MR) * kcMax * 4, 'matmul');
   const bRegion = heap.alloc(nCols * kcMax * 4, 'matmul');
   const cRegion = heap.alloc(roundUp(mRows, MR) * ldc * 4, 'matmul');
   try {
     for (let m0 = 0; m0 < M; m0 += MROWS) {
       const mChunk = Math.min(MROWS, M - m0);
+      const mPanels = Math.ceil(mChunk / MR);
       for (let n0 = 0; n0 < N; n0 += NC) {
         const nChunk = Math.min(NC, N - n0);
         const nPanels = Math.ceil(nChunk / NR);
@@ -140,11 +150,28 @@ export async function wasmGemm(heap: WasmHeap, p: GemmOperands, out: Float32Arra
           const kc = Math.min(KC, K - k0);
           const kcPad = roundUp(kc, 2);
           packB(p, heap.f32, bRegion.index, k0, kc, kcPad, n0, nChunk);
-          for (let i0 = 0; i0 < mChunk; i0 += MC) {
-            const mc = Math.min(MC, mChunk - i0);
-            packA(p, heap.f32, aRegion.index, m0 + i0, mc, k0, kc, kcPad);
-            macro(aRegion.byteOffset, bRegion.byteOffset, cRegion.byteOffset + i0 * ldc * 4, ldc * 4, Math.ceil(mc / MR), nPanels, kcPad, k0 > 0 ? 1 : 0);
-          }
+          packA(p, heap.f32, aRegion.index, m0, mChunk, k0, kc, kcPad);
+          // one call: A panels [ip, ip + ni) × B panels [jp, jp + nj)
+          const call = (ip: number, ni: number, jp: number, nj: number): number[] => [
+            aRegion.byteOffset + ip * kcPad * MR * 4,
+            bRegion.byteOffset + jp * kcPad * NR * 4,
+            cRegion.byteOffset + (ip * MR * ldc + jp * NR) * 4,
+            ldc * 4,
+            ni,
+            nj,
+            kcPad,
+            k0 > 0 ? 1 : 0,
+          ];
+          const byRows = mPanels >= 2 * threads || nPanels < threads;
+          const lists = share(byRows ? mPanels : nPanels, threads).map(([from, to]) => {
+            const calls: number[][] = [];
+            // rows in blocks of MC so each call's A block stays in L2
+            if (byRows) for (let ip = from; ip < to; ip += MC / MR) calls.push(call(ip, Math.min(MC / MR, to - ip), 0, nPanels));
+            else for (let ip = 0; ip < mPanels; ip += MC / MR) calls.push(call(ip, Math.min(MC / MR, mPanels - ip), from, to - from));
+            return calls;
+          });
+          if (pool && threads > 1) await pool.run(kernel, 'gemm4x8', lists);
+          else for (const args of lists[0] ?? []) macro(...args);
         }
         const heapF32 = heap.f32;
         for (let r = 0; r < mChunk; r++) {
@@ -158,6 +185,11 @@ export async function wasmGemm(heap: WasmHeap, p: GemmOperands, out: Float32Arra
     bRegion.release();
     cRegion.release();
   }
+}
+
+/** [from, to) ranges splitting `count` items over `parts` threads as evenly as possible. */
+function share(count: number, parts: number): [number, number][] {
+  return Array.from({ length: parts }, (_, t): [number, number] => [Math.floor((count * t) / parts), Math.floor((count * (t + 1)) / parts)]);
 }
 
 /** A rows m0..m0+mc−1, k0..k0+kc−1 → panels of MR rows, [k][MR], zero beyond mc and kc. */

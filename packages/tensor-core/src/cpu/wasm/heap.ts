@@ -3,13 +3,16 @@
 // handed out first-fit and released when a call ends, so calls that interleave across an
 // `await` (an attention kernel yielding to the event loop) never share scratch space.
 // The memory grows on demand and never shrinks; views must be taken again after any growth,
-// which `f32` / `i32` do.
+// which `f32` / `i32` do. A shared heap (SharedArrayBuffer) is what worker threads run on
+// (threads.ts); it needs a declared maximum, MAX_SHARED_PAGES.
 
 import { BackendError } from '../../errors.js';
-import { type WasmApi, type WasmInstance, type WasmMemory, webAssembly } from './api.js';
-import { type Expr, FunctionBuilder, assembleModule, f32x4, get } from './emit.js';
+import { type WasmApi, type WasmInstance, type WasmMemory, type WasmModule, webAssembly } from './api.js';
+import { type Expr, FunctionBuilder, type MemoryImport, assembleModule, f32x4, get } from './emit.js';
 
 const PAGE_BYTES = 65536;
+/** 1 GiB: the most a shared heap may grow to (a shared memory reserves its maximum up front). */
+const MAX_SHARED_PAGES = 16384;
 const REGION_ALIGN = 64;
 
 /** A region of the heap, in bytes. Release it when the call that took it ends. */
@@ -37,22 +40,48 @@ export function wasmSimdUnsupportedReason(): string | null {
 
 const drop = (e: Expr): Expr => [...e, 0x1a];
 
+/** A compiled kernel module and its instance on the heap's memory. */
+export interface WasmKernelModule {
+  readonly key: string;
+  readonly module: WasmModule;
+  readonly instance: WasmInstance;
+}
+
 export class WasmHeap {
   readonly memory: WasmMemory;
+  /** How modules must import this memory. */
+  readonly memoryImport: MemoryImport;
+  /** Bytes the heap can grow to (no limit but the engine's when not shared). */
+  readonly maxBytes: number;
   readonly #api: WasmApi;
   readonly #live: { start: number; end: number }[] = [];
-  readonly #instances = new Map<string, Promise<WasmInstance>>();
+  readonly #modules = new Map<string, Promise<WasmKernelModule>>();
   #f32: Float32Array;
   #i32: Int32Array;
 
-  /** Throws a BackendError where the runtime has no WebAssembly (check `wasmSimdUnsupportedReason` first). */
-  constructor() {
+  /**
+   * `shared`: back the heap with a SharedArrayBuffer, so worker threads can run kernels on it.
+   * Throws a BackendError where the runtime has no WebAssembly (check `wasmSimdUnsupportedReason`
+   * first) or cannot create a shared memory.
+   */
+  constructor(options: { shared?: boolean } = {}) {
     const api = webAssembly();
     if (!api) throw new BackendError({ fn: 'WasmHeap', expected: 'a runtime with WebAssembly', got: 'none' });
     this.#api = api;
-    this.memory = new api.Memory({ initial: 16 });
+    const shared = options.shared === true;
+    try {
+      this.memory = shared ? new api.Memory({ initial: 16, maximum: MAX_SHARED_PAGES, shared: true }) : new api.Memory({ initial: 16 });
+    } catch (e) {
+      throw new BackendError({ fn: 'WasmHeap', expected: `a ${shared ? 'shared ' : ''}WebAssembly memory`, got: String(e) });
+    }
+    this.memoryImport = shared ? { minPages: 1, maxPages: MAX_SHARED_PAGES, shared: true } : { minPages: 1 };
+    this.maxBytes = shared ? MAX_SHARED_PAGES * PAGE_BYTES : 2 ** 32 - PAGE_BYTES;
     this.#f32 = new Float32Array(this.memory.buffer);
     this.#i32 = new Int32Array(this.memory.buffer);
+  }
+
+  get shared(): boolean {
+    return this.memoryImport.shared === true;
   }
 
   /** The whole heap as f32 (a fresh view after growth). */
@@ -66,13 +95,18 @@ export class WasmHeap {
     return this.#i32;
   }
 
-  /** The module built by `build`, compiled and instantiated once per heap and key. */
-  instance(key: string, build: () => Uint8Array<ArrayBuffer>): Promise<WasmInstance> {
-    const found = this.#instances.get(key);
+  /** The module `build` assembles for this heap's memory, compiled and instantiated once per key. */
+  module(key: string, build: (memory: MemoryImport) => Uint8Array<ArrayBuffer>): Promise<WasmKernelModule> {
+    const found = this.#modules.get(key);
     if (found) return found;
-    const created = this.#api.instantiate(build(), { env: { memory: this.memory } }).then((r) => r.instance);
-    this.#instances.set(key, created);
+    const created = this.#api.compile(build(this.memoryImport)).then((module) => ({ key, module, instance: new this.#api.Instance(module, { env: { memory: this.memory } }) }));
+    this.#modules.set(key, created);
     return created;
+  }
+
+  /** The instance of `module(key, build)`. */
+  async instance(key: string, build: (memory: MemoryImport) => Uint8Array<ArrayBuffer>): Promise<WasmInstance> {
+    return (await this.module(key, build)).instance;
   }
 
   /** A free region of `bytes` (64-byte aligned), growing the memory when none fits. */

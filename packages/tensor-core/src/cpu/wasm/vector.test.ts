@@ -17,7 +17,7 @@ async function lanewise(heap: WasmHeap): Promise<Unary> {
   const at = f.local('i32');
   const exp = vectorExp(f);
   f.body(forRange(at, i32.const(0), i32.mul(get(count), i32.const(4)), 16, v128.store(i32.add(get(dst), get(at)), exp(v128.load(i32.add(get(src), get(at)))))));
-  return exported<Unary>(await heap.instance('test/exp4', () => assembleModule({ minPages: 1 }, [f])), 'exp4');
+  return exported<Unary>(await heap.instance('test/exp4', (memory) => assembleModule(memory, [f])), 'exp4');
 }
 
 /** Distance in units in the last place of f32 between a (f32) and the exact e (f64). */
@@ -75,7 +75,7 @@ describe('horizontal reductions', () => {
       f32.store(get(p), horizontalMax(get(vs[0]), t1), 80),
       f32.store(get(p), horizontalSum(get(vs[0]), t1), 84),
     );
-    const run = exported<(p: number) => void>(await heap.instance('test/reduce', () => assembleModule({ minPages: 1 }, [f])), 'reduce');
+    const run = exported<(p: number) => void>(await heap.instance('test/reduce', (memory) => assembleModule(memory, [f])), 'reduce');
     const region = heap.alloc(128, 'test');
     const values = Array.from({ length: 16 }, (_, i) => ((i * 7) % 11) - 5 + i / 16);
     heap.f32.set(values, region.index);
