@@ -1,13 +1,15 @@
 // The WebAssembly SIMD attention kernel against the float64 reference on seeded random dense
 // problems of the shapes it accepts (f32 K/V, head dims multiples of 4): causal or not, windows
 // with sinks, per-sequence lengths, paged row maps, values read from the keys, GQA, tiles and
-// row blocks cut mid-way, decode-sized problems that stream K/V through several chunks. What it
-// declines goes to cpu-flash with the reason in the dispatch report.
+// row blocks cut mid-way, decode-sized problems that stream K/V through several chunks, and the
+// sparse forms (key lists, key blocks). What it declines goes to cpu-flash with the reason in
+// the dispatch report.
 import { CpuBackend } from '@attnkit/tensor-core';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { describe, expect, it } from 'vitest';
-import { attention } from '../attention.js';
-import { randomProblem } from '../testing/random-problem.js';
+import { attention, blockSparseAttention, sparseAttention } from '../attention.js';
+import { type RandomProblem, randomProblem } from '../testing/random-problem.js';
+import type { AttentionResult } from '../types.js';
 
 // the same tolerance as the core's conformance suite: f32 arithmetic lands near 1e-6
 const TOLERANCE = { atol: 2e-5, rtol: 2e-4 };
@@ -38,6 +40,37 @@ describe('cpu-wasm-flash', () => {
     expect(ran).toBeGreaterThan(40);
     expect(backend.wasm?.liveBytes()).toBe(0);
   });
+
+  for (const kind of ['indices', 'blocks'] as const) {
+    it(`matches the float64 reference on random sparse problems (${kind})`, async () => {
+      const rng = new SeededRandom(kind === 'indices' ? 1204 : 1205);
+      let ran = 0;
+      const run = (p: RandomProblem): Promise<AttentionResult> => {
+        const options = { ...p.options, implementation: 'fused' as const };
+        if (!p.selection) throw new Error('a sparse problem without a selection');
+        return kind === 'indices' ? sparseAttention(p.q, p.k, p.v, p.selection, options) : blockSparseAttention(p.q, p.k, p.v, p.selection, { ...options, blockSize: p.blockSize });
+      };
+      for (let c = 0; c < 40; c++) {
+        const D = rng.pick([4, 8, 16, 64]);
+        const p = await randomProblem(backend, rng, { selection: kind, force: { kvDType: 'f32', D, Dv: rng.pick([D, 4, 12]) } });
+        try {
+          const result = await run(p);
+          if (result.dispatch.implementation === 'fused:cpu-wasm-flash') ran++;
+          else expect(result.dispatch.declined, p.description).toMatch(/^cpu-wasm-flash: (no additive bias|head dims)/);
+          const cmp = compareArrays(await result.out.data(), p.expected.out, TOLERANCE);
+          expect(cmp.pass, `case ${c}: ${p.description} out: ${cmp.message}`).toBe(true);
+          const cmpLse = compareArrays(result.lse ? await result.lse.data() : new Float32Array(0), p.expected.lse, TOLERANCE);
+          expect(cmpLse.pass, `case ${c}: ${p.description} lse: ${cmpLse.message}`).toBe(true);
+          result.out.dispose();
+          result.lse?.dispose();
+        } finally {
+          p.dispose();
+        }
+      }
+      expect(ran).toBeGreaterThan(20);
+      expect(backend.wasm?.liveBytes()).toBe(0);
+    });
+  }
 
   it('streams long K/V in chunks for decode (S = 1, 8 × 128 heads, keys over several chunks)', async () => {
     const rng = new SeededRandom(1202);

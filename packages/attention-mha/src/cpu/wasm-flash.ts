@@ -6,14 +6,17 @@
 // key is read once from memory and the copy stays in cache while the tile reads it.
 // The softmax state of every query row (m, l, acc) stays in the heap across chunks.
 //
+// The sparse forms (key lists, key blocks) gather each query's keys instead (wasm-sparse.ts).
 // It declines (and `cpu-flash` runs) for what it does not cover: K/V not f32, an additive bias,
-// the sparse forms, head dims not a multiple of 4.
+// head dims not a multiple of 4.
 //
 // Axis letters: B batch, S queries, T logical keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
 
 import { BackendError, type CpuBackend, isCpuBackend, wasm } from '@attnkit/tensor-core';
 import { AbortCheckpoint } from '../checkpoint.js';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
+import { runWasmSparse } from './wasm-sparse.js';
+import { allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
 import { type FlashTile, TILE_KEYS, buildFlashTileModule } from './wasm-tile.js';
 
 /** Query rows per block (positions × the G heads of one group). */
@@ -38,7 +41,8 @@ export const cpuWasmFlashKernel: FusedAttentionKernel = {
     const { B, S, Hq, Dv } = problem;
     const out = new Float32Array(B * S * Hq * Dv);
     const lse = problem.returnLse ? new Float32Array(B * S * Hq) : null;
-    await runWasmFlash(backend, backend.wasm, inputs, problem, out, lse);
+    if (problem.selection.kind === 'dense') await runWasmFlash(backend, backend.wasm, inputs, problem, out, lse);
+    else await runWasmSparse(backend, backend.wasm, inputs, problem, out, lse);
     const result: AttentionOutputs = { out: backend.wrap(out, [B, S, Hq, Dv]), lse: lse ? backend.wrap(lse, [B, S, Hq]) : null };
     return result;
   },
@@ -48,7 +52,6 @@ function wasmFlashSupport(backend: Parameters<FusedAttentionKernel['supports']>[
   if (!isCpuBackend(backend)) return { ok: false, reason: `runs on the cpu backend only (this is ${backend.info.name})` };
   if (!backend.wasm) return { ok: false, reason: `no WebAssembly SIMD: ${backend.wasmUnavailable ?? 'unavailable'}` };
   if (inputs.k.dtype !== 'f32' || (inputs.v && inputs.v.dtype !== 'f32')) return { ok: false, reason: `reads f32 K/V only (k ${inputs.k.dtype}${inputs.v ? `, v ${inputs.v.dtype}` : ''})` };
-  if (problem.selection.kind !== 'dense') return { ok: false, reason: `dense attention only (selection: ${problem.selection.kind})` };
   if (inputs.bias) return { ok: false, reason: 'no additive bias' };
   if (problem.D % 4 !== 0 || problem.Dv % 4 !== 0) return { ok: false, reason: `head dims must be multiples of 4 (D ${problem.D}, Dv ${problem.Dv})` };
   // the per-batch queries and softmax state, plus at most one resident K/V chunk
@@ -99,10 +102,8 @@ async function runWasmFlash(
   const threads = pool?.size ?? 1;
 
   // heap layout: queries and softmax state in row order [g][i][h within group]
-  const qs = heap.alloc(4 * rows * D, p.fn);
-  const acc = heap.alloc(4 * rows * Dv, p.fn);
-  const m = heap.alloc(4 * rows, p.fn);
-  const l = heap.alloc(4 * rows, p.fn);
+  const state = allocState(heap, p);
+  const { qs, acc, m, l } = state;
   const meta = heap.alloc(12 * S * G, p.fn);
   const kChunk = heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * kRow, p.fn);
   const vChunk = v ? heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * vRow, p.fn) : null;
@@ -111,7 +112,8 @@ async function runWasmFlash(
   try {
     for (let b = 0; b < B; b++) {
       const len = p.lengths[b] ?? T;
-      const blocks = stageBatch(heap, p, b, len, q, { qs, acc, m, l, meta }, positionsPerBlock);
+      stageQueries(heap, p, b, q, state);
+      const blocks = denseRowBlocks(heap, p, len, meta, positionsPerBlock);
       let needFrom = Infinity;
       let needTo = 0;
       for (const blk of blocks) {
@@ -175,42 +177,22 @@ async function runWasmFlash(
           await checkpoint.check();
         }
       }
-      finishBatch(heap, p, b, { acc, m, l }, out, lse);
+      finishBatch(heap, p, b, state, out, lse);
     }
   } finally {
-    for (const region of [qs, acc, m, l, meta, kChunk, vChunk, scores]) region?.release();
+    releaseState(state);
+    for (const region of [meta, kChunk, vChunk, scores]) region?.release();
   }
 }
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
 const mib = (bytes: number): number => Math.ceil(bytes / 2 ** 20);
 
-interface StateRegions {
-  readonly qs: wasm.WasmRegion;
-  readonly acc: wasm.WasmRegion;
-  readonly m: wasm.WasmRegion;
-  readonly l: wasm.WasmRegion;
-  readonly meta: wasm.WasmRegion;
-}
-
-/** Scaled queries of batch b in row order, fresh softmax state, each row's visible key ranges. */
-function stageBatch(heap: wasm.WasmHeap, p: AttentionProblem, b: number, len: number, q: Float32Array, r: StateRegions, positionsPerBlock: number): RowBlock[] {
-  const { S, Hq, Hkv, D, Dv, scale, causal, window, sinkTokens } = p;
+/** Each row's visible key ranges (into `meta`) and the row blocks of batch b with their spans. */
+function denseRowBlocks(heap: wasm.WasmHeap, p: AttentionProblem, len: number, meta: wasm.WasmRegion, positionsPerBlock: number): RowBlock[] {
+  const { S, Hq, Hkv, causal, window, sinkTokens } = p;
   const G = Hq / Hkv;
-  const f32 = heap.f32;
   const i32 = heap.i32;
-  for (let g = 0; g < Hkv; g++) {
-    for (let i = 0; i < S; i++) {
-      for (let hh = 0; hh < G; hh++) {
-        const src = ((b * S + i) * Hq + g * G + hh) * D;
-        const dst = qsIndex(r.qs, ((g * S + i) * G + hh) * D);
-        for (let d = 0; d < D; d++) f32[dst + d] = (q[src + d] as number) * scale;
-      }
-    }
-  }
-  f32.fill(0, r.acc.index, r.acc.index + S * Hq * Dv);
-  f32.fill(-Infinity, r.m.index, r.m.index + S * Hq);
-  f32.fill(0, r.l.index, r.l.index + S * Hq);
   const blocks: RowBlock[] = [];
   for (let i0 = 0; i0 < S; i0 += positionsPerBlock) {
     const i1 = Math.min(S, i0 + positionsPerBlock);
@@ -223,7 +205,7 @@ function stageBatch(heap: wasm.WasmHeap, p: AttentionProblem, b: number, len: nu
       const rowLo = causal && window !== null ? Math.max(0, pos - window + 1) : 0;
       const sinkEnd = Math.min(sinkTokens, rowLo);
       for (let hh = 0; hh < G; hh++) {
-        const at = r.meta.index + 3 * (i * G + hh);
+        const at = meta.index + 3 * (i * G + hh);
         i32[at] = sinkEnd;
         i32[at + 1] = rowLo;
         i32[at + 2] = Math.max(rowHi, rowLo);
@@ -239,7 +221,6 @@ function stageBatch(heap: wasm.WasmHeap, p: AttentionProblem, b: number, len: nu
   return blocks;
 }
 
-const qsIndex = (region: wasm.WasmRegion, offset: number): number => region.index + offset;
 
 /** K or V rows of logical keys c0..c1−1 of batch b into the chunk region (all heads per row). */
 function copyKeys(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: number, c1: number, src: Float32Array, rowFloats: number, dst: wasm.WasmRegion): void {
@@ -258,31 +239,3 @@ function copyKeys(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: numbe
   }
 }
 
-/** out = acc / l and lse = m + ln l for batch b; a row that saw no key gives zeros and −∞. */
-function finishBatch(
-  heap: wasm.WasmHeap,
-  p: AttentionProblem,
-  b: number,
-  r: Pick<StateRegions, 'acc' | 'm' | 'l'>,
-  out: Float32Array,
-  lse: Float32Array | null,
-): void {
-  const { S, Hq, Hkv, Dv } = p;
-  const G = Hq / Hkv;
-  const f32 = heap.f32;
-  for (let g = 0; g < Hkv; g++) {
-    for (let i = 0; i < S; i++) {
-      for (let hh = 0; hh < G; hh++) {
-        const row = (g * S + i) * G + hh;
-        const at = (b * S + i) * Hq + g * G + hh;
-        const sum = f32[r.l.index + row] as number;
-        if (sum > 0) {
-          const inv = 1 / sum;
-          const a = r.acc.index + row * Dv;
-          for (let d = 0; d < Dv; d++) out[at * Dv + d] = (f32[a + d] as number) * inv;
-        }
-        if (lse) lse[at] = sum > 0 ? (f32[r.m.index + row] as number) + Math.log(sum) : -Infinity;
-      }
-    }
-  }
-}
