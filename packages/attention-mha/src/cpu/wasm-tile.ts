@@ -54,6 +54,9 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
   const rowA = f.local('i32');
   const rowB = f.local('i32');
   const kj = f.local('i32');
+  const kp = Array.from({ length: 4 }, () => f.local('i32')); // the step's four key rows
+  const dBytes = f.local('i32');
+  const dvBytes = f.local('i32');
   const sRow = f.local('i32');
   const vec = Array.from({ length: 8 }, () => f.local('v128'));
   const x = f.local('v128');
@@ -70,10 +73,12 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
   const C = (i: number): Local => c[i] as Local;
   const zeroAll = (count: number): Expr => vec.slice(0, count).flatMap((a) => set(a, ZERO));
   const add = (a: Local, e: Expr): Expr => set(a, f32x4.add(get(a), e));
-  const DB = i32.mul(get(D), i32.const(4)); // row bytes of q and k
-  const DvB = i32.mul(get(Dv), i32.const(4));
+  const DB = get(dBytes); // row bytes of q and k
+  const DvB = get(dvBytes);
   const sRowOf = (row: Expr): Expr => i32.add(get(s), i32.mul(row, i32.const(TILE_KEYS * 4)));
-  const keyAt = (i: number): Expr => i32.add(get(kj), i32.mul(get(kStride), i32.const(i)));
+  const keyAt = (i: number): Expr => get(kp[i] as Local);
+  // kp[i] = the address of key row j + i, computed once per step (not per loaded vector)
+  const keyRows = seqOf(set(kj, i32.add(get(k), i32.mul(get(j), get(kStride)))), ...[0, 1, 2, 3].map((i) => set(kp[i] as Local, i > 0 ? i32.add(get(kp[i - 1] as Local), get(kStride)) : get(kj))));
 
   // --- 1. scores ------------------------------------------------------------------------------
   // the four key rows j..j+3 of this step start at kj, kj + kStride, …
@@ -82,7 +87,7 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
     i32.const(0),
     get(nPad),
     4,
-    set(kj, i32.add(get(k), i32.mul(get(j), get(kStride)))),
+    keyRows,
     zeroAll(8),
     forRange(
       o,
@@ -102,7 +107,7 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
     i32.const(0),
     get(nPad),
     4,
-    set(kj, i32.add(get(k), i32.mul(get(j), get(kStride)))),
+    keyRows,
     zeroAll(4),
     forRange(
       o,
@@ -115,6 +120,8 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
     v128.store(i32.add(sRowOf(get(r)), i32.mul(get(j), i32.const(4))), reduce4(V(0), V(1), V(2), V(3), t1, t2)),
   );
   const scores = seqOf(
+    set(dBytes, i32.mul(get(D), i32.const(4))),
+    set(dvBytes, i32.mul(get(Dv), i32.const(4))),
     set(nPad, i32.and(i32.add(get(n), i32.const(3)), i32.const(-4))),
     set(r, i32.const(0)),
     block(
