@@ -41,7 +41,9 @@ console.log('after truncate:', cache.lengths); // [5]
 using latent = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 512, ropeDim: 64, dtype: 'bf16', initialCapacity: 4, step: 4 });
 const row = tensor(backend, values(576, 3), [1, 1, 1, 576]);
 await latent.updateAndFetch(row, null);
-console.log('MLA bytes per token:', latent.nbytes / 4); // 576 × 2 = 1152
+// nbytes is what the backend really holds: 576 × 2 = 1152 B per token in bf16 on the CPU
+// backend; gpu.js backends keep 16-bit values in 32-bit words, twice that.
+console.log('MLA bytes per token = storageBytes(bf16, 576):', latent.nbytes / 4 === backend.storageBytes('bf16', 576));
 
 for (const t of [q, k, v, k5, v5, k1, v1, q1, step.out, full.out, row]) t.dispose();
 // #endregion example

@@ -56,7 +56,7 @@ describe('guide examples of landed packages', () => {
       'cached tokens: [6] bytes held: 1024',
       'decode = prefill: true',
       'after truncate: [5]',
-      'MLA bytes per token: 1152',
+      'MLA bytes per token = storageBytes(bf16, 576): true',
     ]);
   });
 });

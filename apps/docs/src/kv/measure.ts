@@ -14,6 +14,12 @@ import { type Backend, type DType, type Tensor, isQuantized, zeros } from '@attn
 export interface Measurement {
   /** Bytes per token per layer, as allocated. */
   readonly bytes: number;
+  /**
+   * What this backend's storage format predicts for the layout (Backend.storageBytes per
+   * segment): the spec's bytes on a backend that stores compactly (the CPU backend), more where
+   * it widens values (gpu.js keeps 16-bit values in 32-bit words).
+   */
+  readonly expected: number;
   /** What was allocated: the caches' kinds (`contiguous`, `mla-latent`, …), or `tensors`. */
   readonly by: string;
 }
@@ -48,7 +54,7 @@ export function measureBytesPerTokenPerLayer(backend: Backend, layout: CacheLayo
   const caches = cachesFor(backend, layout, dtype);
   if (caches) {
     try {
-      return { bytes: caches.reduce((sum, c) => sum + c.nbytes, 0), by: caches.map((c) => c.kind).join(' + ') };
+      return { bytes: caches.reduce((sum, c) => sum + c.nbytes, 0), expected: expectedBytes(backend, layout, dtype), by: caches.map((c) => c.kind).join(' + ') };
     } finally {
       for (const c of caches) c.dispose();
     }
@@ -64,8 +70,17 @@ export function measureBytesPerTokenPerLayer(backend: Backend, layout: CacheLayo
       // [tokens, rows, width]: the token-major layout the caches use
       held.push(zeros(backend, [Math.round(tokens * s.perToken), s.rows, s.width], storage, isQuantized(storage) ? quantBlock(s.width) : undefined));
     }
-    return { bytes: (backend.memory().bytesAllocated - before) / tokens, by: 'tensors' };
+    return { bytes: (backend.memory().bytesAllocated - before) / tokens, expected: expectedBytes(backend, layout, dtype), by: 'tensors' };
   } finally {
     for (const t of held) t.dispose();
   }
+}
+
+/** Bytes per token per layer that `backend` stores for `layout` in `dtype`, from its storage format. */
+export function expectedBytes(backend: Backend, layout: CacheLayout, dtype: DType): number {
+  return cacheSegments(layout).reduce((sum, s) => {
+    const storage = s.fixedDType ?? dtype;
+    const block = isQuantized(storage) ? quantBlock(s.width) : undefined;
+    return sum + s.rows * backend.storageBytes(storage, s.width, block) * s.perToken;
+  }, 0);
 }
