@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Backend, type Tensor, tensor } from '@attnkit/tensor-core';
+import { type Backend, CpuBackend, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { attention } from '../attention.js';
 import { type AttentionShape, ORT_THREADS, type PeerRun, initTfjsWasm, ortGroupQueryAttention, ortMultiHeadAttention, tfjsComposition } from './peers.bench.js';
@@ -160,6 +160,7 @@ console.log(`node ${process.version}; attnkit backends: ${available.map((b) => b
 console.log(`${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}; load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`);
 for (const u of unavailable) console.log(`  backend not available: ${u.name} (${u.reason})`);
 const backends: { name: string; backend: Backend }[] = [];
+const plainCpu = new CpuBackend({ simd: false });
 for (const b of available) backends.push({ name: b.name, backend: await b.create() });
 
 console.log('\n— causal prefill (GFLOP/s, 2·N²·d per head, 8 heads, batch 1) —');
@@ -172,7 +173,11 @@ for (const D of PREFILL_D) {
     for (const { name: bname, backend } of backends) {
       let ran = 'attnkit';
       await bench(name, `attnkit auto`, bname, flops, attnkitRun(backend, s, 'auto', (d) => (ran = d)), (ms) => ({ ...metric(ms), note: ran }));
-      if (bname === 'cpu') await bench(name, 'attnkit composed', bname, flops, attnkitRun(backend, s, 'composed', () => undefined), metric);
+      if (bname === 'cpu') {
+        await bench(name, 'attnkit composed', bname, flops, attnkitRun(backend, s, 'composed', () => undefined), metric);
+        // the TypeScript kernel (cpu-flash) the SIMD one replaced, same run
+        await bench(name, 'attnkit auto, simd off', 'cpu simd: false', flops, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
+      }
     }
     await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', flops, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', flops, () => ortGroupQueryAttention(s), metric);
@@ -198,6 +203,7 @@ for (const c of DECODE_CONFIGS) {
         records.push(bw);
         console.log(`${name.padEnd(34)} ${'attnkit auto (K/V bytes)'.padEnd(32)} ${bname.padEnd(28)} ${bw.value.toFixed(2).padStart(9)} GB/s ${''.padStart(14)} ${bw.perCpuSecond.toFixed(2).padStart(9)} GB per CPU-s`);
       }
+      if (bname === 'cpu') await bench(name, 'attnkit auto, simd off', 'cpu simd: false', work, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
     }
     if (c.Hq === c.Hkv) await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', work, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', work, () => ortGroupQueryAttention(s), metric);
@@ -206,6 +212,7 @@ for (const c of DECODE_CONFIGS) {
 }
 
 for (const { backend } of backends) await backend.dispose();
+await plainCpu.dispose();
 printRatios();
 console.log(`load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 if (skipped.length > 0) {
