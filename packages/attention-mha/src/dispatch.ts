@@ -5,14 +5,15 @@
 import { type Backend, ConfigError } from '@attnkit/tensor-core';
 import { composedAttention } from './composed/composed.js';
 import { cpuFlashKernel } from './cpu/flash.js';
+import { cpuWasmFlashKernel } from './cpu/wasm-flash.js';
 import { gpujsFlashKernel } from './gpujs/flash.js';
 import { webgpuFlashKernel } from './webgpu/webgpu-flash.js';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel } from './problem.js';
 import { referenceAttention } from './reference-runner.js';
 import type { AttentionImplementation, DispatchReport } from './types.js';
 
-/** Fused kernels in the order they are tried. */
-export const FUSED_ATTENTION_KERNELS: readonly FusedAttentionKernel[] = [cpuFlashKernel, webgpuFlashKernel, gpujsFlashKernel];
+/** Fused kernels in the order they are tried (on the CPU: WebAssembly SIMD, then TypeScript). */
+export const FUSED_ATTENTION_KERNELS: readonly FusedAttentionKernel[] = [cpuWasmFlashKernel, cpuFlashKernel, webgpuFlashKernel, gpujsFlashKernel];
 
 export async function dispatchAttention(
   backend: Backend,

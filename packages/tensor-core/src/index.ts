@@ -54,7 +54,8 @@ export {
   type RopeLayout,
   type UnaryOp,
 } from './kernels.js';
-export { CpuBackend, isCpuBackend } from './cpu/backend.js';
+export { CpuBackend, isCpuBackend, type CpuBackendOptions } from './cpu/backend.js';
+export * as wasm from './cpu/wasm/index.js';
 export { type CpuStorage, decodeRange, FP8_E4M3_VALUES } from './cpu/storage.js';
 export { BACKEND_PREFERENCE, createBackend, type BackendName, type BackendSelection, type CreateBackendOptions } from './create-backend.js';
 export { AbortCheckpoint } from './abort-checkpoint.js';

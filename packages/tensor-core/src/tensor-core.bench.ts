@@ -9,6 +9,7 @@ import { SeededRandom } from '@attnkit/testkit';
 import { createRequire } from 'node:module';
 import { matmul, softmax, tensor } from './ops/index.js';
 import { availableBackends } from './testing/index.js';
+import { CpuBackend } from './cpu/backend.js';
 
 const MATMUL = { M: 1024, K: 1024, N: 1024 };
 const SOFTMAX = { rows: 4096, cols: 4096 };
@@ -75,6 +76,21 @@ for (const target of available) {
   } finally {
     await backend.dispose();
   }
+}
+
+// The CPU backend's plain TypeScript kernels (the oracle the SIMD GEMM replaced), same run
+if (available.some((t) => t.name === 'cpu')) {
+  const plain = new CpuBackend({ simd: false });
+  using ta = tensor(plain, a, [MATMUL.M, MATMUL.K]);
+  using tb = tensor(plain, b, [MATMUL.K, MATMUL.N]);
+  const mm = await measure(
+    async () => {
+      using c = await matmul(ta, tb);
+      await c.data();
+    },
+    { warmup: 1, iterations: 3, minTimeMs: 2000 },
+  );
+  report(matmulName, 'attnkit (plain TypeScript)', 'cpu simd: false', matmulFlops, mm);
 }
 
 for (const peer of peers) {

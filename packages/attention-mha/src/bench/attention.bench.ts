@@ -1,4 +1,5 @@
 // pnpm --filter @attnkit/attention-mha bench [-- --quick] [-- --backend cpu,gpujs-webasm]
+//   [-- --prefill-n 2048 --prefill-d 64,128 --decode-t 65536 --decode mha]   (a subset)
 //
 // Causal prefill at N = 512, 2048, 8192 (d = 64 and 128, 8 heads) and single-token decode at
 // T = 1K … 64K (MHA 8 × 128 and GQA 32 query / 8 kv heads × 128), for attnkit on every backend
@@ -6,15 +7,19 @@
 // operators and a tfjs-backend-wasm composition, measured in the same run.
 //
 // Conventions: prefill GFLOP/s counts 2·N²·d per head (the multiply-adds of QKᵀ and PV under a
-// causal mask, which skips half of each); decode is tokens/s for batch 1. Each figure is the
-// median of ≥ 3 timed runs after a warm-up run (one run when a single run takes over 20 s).
+// causal mask, which skips half of each); decode is tokens/s for batch 1, and GB/s of K and V
+// read (2·T·Hkv·D·4 bytes per token). Each figure is the median of ≥ 3 timed runs after a
+// warm-up run (one run when a single run takes over 20 s), both in wall time and per second of
+// this process's CPU time (the machine may be shared: the load average is printed); the summary
+// gives attnkit's ratio to each peer measured in the same run.
 // Records: {name, implementation, backend, metric, value, unit} (the @attnkit/bench format),
 // written to bench-results/attention-mha.json at the repository root.
 
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Backend, type Tensor, tensor } from '@attnkit/tensor-core';
+import { type Backend, CpuBackend, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { attention } from '../attention.js';
 import { type AttentionShape, ORT_THREADS, type PeerRun, initTfjsWasm, ortGroupQueryAttention, ortMultiHeadAttention, tfjsComposition } from './peers.bench.js';
@@ -27,48 +32,73 @@ interface BenchRecord {
   readonly value: number;
   readonly unit: string;
   readonly ms?: number;
+  /** The same work per second of this process's CPU time (all threads). */
+  readonly perCpuSecond?: number;
   readonly note?: string;
 }
 
 // `pnpm bench -- --quick` passes a literal `--` first; drop it so the flags parse as flags.
 const argv = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
-const { values } = parseArgs({ args: argv, options: { quick: { type: 'boolean' }, backend: { type: 'string' }, 'time-limit': { type: 'string' } } });
+const { values } = parseArgs({
+  args: argv,
+  options: {
+    quick: { type: 'boolean' },
+    backend: { type: 'string' },
+    'time-limit': { type: 'string' },
+    'prefill-n': { type: 'string' },
+    'prefill-d': { type: 'string' },
+    'decode-t': { type: 'string' },
+    decode: { type: 'string' },
+  },
+});
+const list = (v: string | undefined): number[] | null => (v === undefined ? null : v.split(',').filter(Boolean).map(Number));
 if (values.backend) process.env.ATTNKIT_BACKENDS = values.backend;
 /** A measurement predicted to take longer than this (one run, seconds) is skipped and said so. */
 const LIMIT_S = Number(values['time-limit'] ?? 150);
-const PREFILL_N = values.quick ? [512, 2048] : [512, 2048, 8192];
-const PREFILL_D = [64, 128];
+const PREFILL_N = list(values['prefill-n']) ?? (values.quick ? [512, 2048] : [512, 2048, 8192]);
+const PREFILL_D = list(values['prefill-d']) ?? [64, 128];
 const PREFILL_HEADS = 8;
-const DECODE_T = values.quick ? [1024, 4096] : [1024, 4096, 16384, 65536];
+const DECODE_T = list(values['decode-t']) ?? (values.quick ? [1024, 4096] : [1024, 4096, 16384, 65536]);
 const DECODE_CONFIGS = [
   { label: 'MHA 8×128', Hq: 8, Hkv: 8, D: 128 },
   { label: 'GQA 32q/8kv×128', Hq: 32, Hkv: 8, D: 128 },
-];
+].filter((c) => values.decode === undefined || c.label.toLowerCase().startsWith(values.decode.toLowerCase()));
 
 const records: BenchRecord[] = [];
 const skipped: string[] = [];
 
-/** Median wall time of `run` in ms: one warm-up, then runs until 1 s or 10 runs (1 run past 20 s). */
-async function measure(run: () => Promise<void>): Promise<{ ms: number; runs: number }> {
+const cpuMs = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+
+/** Median wall and CPU time of `run` in ms: one warm-up, then runs until 1 s or 10 runs (1 run past 20 s). */
+async function measure(run: () => Promise<void>): Promise<{ ms: number; cpuMs: number; runs: number }> {
   let t0 = performance.now();
+  let c0 = cpuMs();
   await run();
   const first = performance.now() - t0;
-  if (first > 20_000) return { ms: first, runs: 1 };
+  if (first > 20_000) return { ms: first, cpuMs: cpuMs() - c0, runs: 1 };
   const times: number[] = [];
+  const cpu: number[] = [];
   const started = performance.now();
   while (times.length < 3 || (times.length < 10 && performance.now() - started < 1000)) {
     t0 = performance.now();
+    c0 = cpuMs();
     await run();
     times.push(performance.now() - t0);
+    cpu.push(cpuMs() - c0);
   }
-  times.sort((a, b) => a - b);
-  return { ms: times[Math.floor(times.length / 2)] ?? first, runs: times.length };
+  return { ms: median(times), cpuMs: median(cpu), runs: times.length };
 }
 
 /** Time of the last run per implementation, to predict (and skip) the next size. */
 const lastCost = new Map<string, { ms: number; work: number }>();
 
-async function bench(name: string, implementation: string, backendName: string, work: number, make: () => Promise<PeerRun>, metric: (ms: number) => Omit<BenchRecord, 'name' | 'implementation' | 'backend'>): Promise<void> {
+type Metric = (ms: number) => Omit<BenchRecord, 'name' | 'implementation' | 'backend'>;
+
+async function bench(name: string, implementation: string, backendName: string, work: number, make: () => Promise<PeerRun>, metric: Metric): Promise<void> {
   const key = `${implementation}@${backendName}`;
   const prev = lastCost.get(key);
   if (prev && (prev.ms * work) / prev.work > LIMIT_S * 1000) {
@@ -79,11 +109,13 @@ async function bench(name: string, implementation: string, backendName: string, 
   let runner: PeerRun | null = null;
   try {
     runner = await make();
-    const { ms, runs } = await measure(() => (runner ? runner.run() : Promise.resolve()));
+    const { ms, cpuMs: cpu, runs } = await measure(() => (runner ? runner.run() : Promise.resolve()));
     lastCost.set(key, { ms, work });
-    const r = { name, implementation, backend: backendName, ...metric(ms), ms };
+    const r = { name, implementation, backend: backendName, ...metric(ms), ms, perCpuSecond: metric(cpu).value };
     records.push(r);
-    console.log(`${name.padEnd(34)} ${implementation.padEnd(32)} ${backendName.padEnd(28)} ${r.value.toFixed(2).padStart(9)} ${r.unit.padEnd(8)} ${ms.toFixed(1).padStart(10)} ms (${runs} runs)`);
+    console.log(
+      `${name.padEnd(34)} ${implementation.padEnd(32)} ${backendName.padEnd(28)} ${r.value.toFixed(2).padStart(9)} ${r.unit.padEnd(8)} ${ms.toFixed(1).padStart(10)} ms ${r.perCpuSecond.toFixed(2).padStart(9)} per CPU-s (${runs} runs)`,
+    );
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
     skipped.push(`${name}: ${implementation} on ${backendName} — failed: ${reason}`);
@@ -121,11 +153,14 @@ function attnkitRun(backend: Backend, s: AttentionShape, implementation: 'auto' 
   };
 }
 
+const loadAtStart = loadavg();
 const { available, skipped: unavailable } = await availableBackends();
 const tfjsInfo = await initTfjsWasm();
 console.log(`node ${process.version}; attnkit backends: ${available.map((b) => b.name).join(', ')}; onnxruntime-node (${ORT_THREADS} thread); ${tfjsInfo}`);
+console.log(`${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}; load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`);
 for (const u of unavailable) console.log(`  backend not available: ${u.name} (${u.reason})`);
 const backends: { name: string; backend: Backend }[] = [];
+const plainCpu = new CpuBackend({ simd: false });
 for (const b of available) backends.push({ name: b.name, backend: await b.create() });
 
 console.log('\n— causal prefill (GFLOP/s, 2·N²·d per head, 8 heads, batch 1) —');
@@ -138,7 +173,11 @@ for (const D of PREFILL_D) {
     for (const { name: bname, backend } of backends) {
       let ran = 'attnkit';
       await bench(name, `attnkit auto`, bname, flops, attnkitRun(backend, s, 'auto', (d) => (ran = d)), (ms) => ({ ...metric(ms), note: ran }));
-      if (bname === 'cpu') await bench(name, 'attnkit composed', bname, flops, attnkitRun(backend, s, 'composed', () => undefined), metric);
+      if (bname === 'cpu') {
+        await bench(name, 'attnkit composed', bname, flops, attnkitRun(backend, s, 'composed', () => undefined), metric);
+        // the TypeScript kernel (cpu-flash) the SIMD one replaced, same run
+        await bench(name, 'attnkit auto, simd off', 'cpu simd: false', flops, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
+      }
     }
     await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', flops, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', flops, () => ortGroupQueryAttention(s), metric);
@@ -152,10 +191,19 @@ for (const c of DECODE_CONFIGS) {
     const s: AttentionShape = { B: 1, S: 1, T, Hq: c.Hq, Hkv: c.Hkv, D: c.D, causal: true };
     const name = `decode ${c.label} T=${T}`;
     const work = T * c.Hkv * c.D;
+    const kvBytes = 2 * T * c.Hkv * c.D * 4;
     const metric = (ms: number): Omit<BenchRecord, 'name' | 'implementation' | 'backend'> => ({ metric: 'throughput', value: 1000 / ms, unit: 'tok/s' });
+    const bandwidth = (ms: number): Omit<BenchRecord, 'name' | 'implementation' | 'backend'> => ({ metric: 'K/V read', value: kvBytes / ms / 1e6, unit: 'GB/s' });
     for (const { name: bname, backend } of backends) {
       let ran = 'attnkit';
       await bench(name, 'attnkit auto', bname, work, attnkitRun(backend, s, 'auto', (d) => (ran = d)), (ms) => ({ ...metric(ms), note: ran }));
+      const last = records.at(-1);
+      if (last?.implementation === 'attnkit auto' && last.name === name && last.ms !== undefined) {
+        const bw = { name, implementation: 'attnkit auto', backend: bname, ...bandwidth(last.ms), ms: last.ms, perCpuSecond: last.perCpuSecond === undefined ? Number.NaN : (kvBytes / 1e9) * last.perCpuSecond };
+        records.push(bw);
+        console.log(`${name.padEnd(34)} ${'attnkit auto (K/V bytes)'.padEnd(32)} ${bname.padEnd(28)} ${bw.value.toFixed(2).padStart(9)} GB/s ${''.padStart(14)} ${bw.perCpuSecond.toFixed(2).padStart(9)} GB per CPU-s`);
+      }
+      if (bname === 'cpu') await bench(name, 'attnkit auto, simd off', 'cpu simd: false', work, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
     }
     if (c.Hq === c.Hkv) await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', work, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', work, () => ortGroupQueryAttention(s), metric);
@@ -164,6 +212,9 @@ for (const c of DECODE_CONFIGS) {
 }
 
 for (const { backend } of backends) await backend.dispose();
+await plainCpu.dispose();
+printRatios();
+console.log(`load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 if (skipped.length > 0) {
   console.log('\nskipped:');
   for (const s of skipped) console.log(`  ${s}`);
@@ -171,8 +222,25 @@ if (skipped.length > 0) {
 const root = findRoot(process.cwd());
 const outDir = join(root, 'bench-results');
 mkdirSync(outDir, { recursive: true });
-writeFileSync(join(outDir, 'attention-mha.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, records, skipped }, null, 1));
+writeFileSync(
+  join(outDir, 'attention-mha.json'),
+  JSON.stringify({ date: new Date().toISOString(), node: process.version, cpu: cpus()[0]?.model, cores: cpus().length, loadAverage: { start: loadAtStart, end: loadavg() }, records, skipped }, null, 1),
+);
 console.log(`\n${records.length} records → ${join(outDir, 'attention-mha.json')}`);
+
+/** attnkit (auto, each backend) over each peer of the same row, wall and per CPU-second. */
+function printRatios(): void {
+  console.log('\n— ratio attnkit auto / peer (same run): wall, per CPU-s —');
+  const throughput = records.filter((r) => r.metric === 'throughput');
+  for (const name of [...new Set(throughput.map((r) => r.name))]) {
+    const ours = throughput.filter((r) => r.name === name && r.implementation === 'attnkit auto');
+    const peers = throughput.filter((r) => r.name === name && !r.implementation.startsWith('attnkit'));
+    for (const o of ours) {
+      const cells = peers.map((p) => `${p.implementation} ${(o.value / p.value).toFixed(2)}× / ${((o.perCpuSecond ?? Number.NaN) / (p.perCpuSecond ?? Number.NaN)).toFixed(2)}×`);
+      console.log(`${name.padEnd(34)} ${o.backend.padEnd(12)} ${cells.join('   ')}`);
+    }
+  }
+}
 
 function findRoot(from: string): string {
   let dir = resolve(from);

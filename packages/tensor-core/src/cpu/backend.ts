@@ -6,39 +6,76 @@ import { type Shape, assertValidShape, sizeOf } from '../shape.js';
 import { Tensor } from '../tensor.js';
 import { cpuKernels } from './kernels.js';
 import { type CpuStorage, decodeAll, storageByteLength } from './storage.js';
+import { WasmHeap, wasmSimdUnsupportedReason } from './wasm/heap.js';
+import { WasmThreadPool, defaultThreadCount, threadsUnavailableReason } from './wasm/threads.js';
 
 const CPU_BACKEND = Symbol.for('attnkit.backend.cpu');
+
+const CPU_INFO: BackendInfo = {
+  name: 'cpu',
+  family: 'cpu',
+  deviceKind: 'cpu',
+  maxBufferBytes: 2 ** 32,
+  maxBindingBytes: 2 ** 32,
+  f16Compute: false,
+  adapter: 'JavaScript typed arrays',
+};
 
 interface Entry {
   readonly storage: CpuStorage;
   refs: number;
 }
 
+/** Options of `new CpuBackend(...)`. */
+export interface CpuBackendOptions {
+  /**
+   * Run MatMul, Linear and fused kernels of other packages through WebAssembly SIMD where the
+   * runtime has it (default true). false keeps every kernel in plain TypeScript.
+   */
+  readonly simd?: boolean;
+  /**
+   * Threads the SIMD kernels may use, the calling one included (default: the cores available,
+   * at most 8). More than 1 needs SharedArrayBuffer and workers (Node's worker_threads, or a
+   * cross-origin-isolated page); without them the backend runs on one thread.
+   */
+  readonly threads?: number;
+}
+
 /**
- * The CPU backend: plain TypeScript on typed arrays. It is both the readable reference every
- * other backend is tested against and a backend written for speed (register-blocked loops, no
- * per-element allocation). Other packages' fused CPU kernels use `view`, `storageOf` and
- * `adopt` to work on its arrays directly.
+ * The CPU backend: typed arrays in the storage dtype. Its kernels are the plain TypeScript
+ * reference implementations (register-blocked loops, no per-element allocation), the oracle
+ * every other backend is tested against; MatMul and f32 Linear — and fused kernels of other
+ * packages, through `wasm` — run WebAssembly SIMD kernels when the runtime supports them.
+ * Other packages' fused CPU kernels use `view`, `storageOf` and `adopt` to work on its arrays
+ * directly.
  */
 export class CpuBackend implements Backend {
   readonly [CPU_BACKEND] = true;
   readonly specVersion = 1;
-  readonly info: BackendInfo = {
-    name: 'cpu',
-    family: 'cpu',
-    deviceKind: 'cpu',
-    maxBufferBytes: 2 ** 32,
-    maxBindingBytes: 2 ** 32,
-    f16Compute: false,
-    adapter: 'JavaScript typed arrays',
-  };
+  readonly info: BackendInfo;
   readonly kernels: KernelTable;
+  /**
+   * The WebAssembly memory and SIMD kernels of this backend, or null (then `wasmUnavailable`
+   * says why): `new CpuBackend({ simd: false })`, or a runtime without WebAssembly SIMD.
+   */
+  readonly wasm: WasmHeap | null;
+  readonly wasmUnavailable: string | null;
+  /** Worker threads over the shared heap, or null (one thread: see `threadsUnavailable`). */
+  readonly wasmThreads: WasmThreadPool | null;
+  readonly threadsUnavailable: string | null;
   readonly #store = new Map<DataId, Entry>();
   #nextId = 1;
   #liveTensors = 0;
   #disposed = false;
 
-  constructor() {
+  constructor(options: CpuBackendOptions = {}) {
+    this.wasmUnavailable = options.simd === false ? 'SIMD kernels switched off (simd: false)' : wasmSimdUnsupportedReason();
+    const threads = Math.max(1, Math.floor(options.threads ?? defaultThreadCount()));
+    this.threadsUnavailable = this.wasmUnavailable ?? (threads === 1 ? 'one thread requested (or one core available)' : threadsUnavailableReason());
+    this.wasm = this.wasmUnavailable === null ? new WasmHeap({ shared: this.threadsUnavailable === null }) : null;
+    this.wasmThreads = this.wasm && this.threadsUnavailable === null ? new WasmThreadPool(this.wasm, threads) : null;
+    const simd = this.wasmThreads ? `WebAssembly SIMD, ${this.wasmThreads.size} threads` : 'WebAssembly SIMD';
+    this.info = { ...CPU_INFO, adapter: this.wasm ? `JavaScript typed arrays, ${simd}` : 'JavaScript typed arrays' };
     this.kernels = cpuKernels(this);
   }
 
@@ -124,6 +161,7 @@ export class CpuBackend implements Backend {
   }
 
   dispose(): Promise<void> {
+    this.wasmThreads?.terminate();
     this.#store.clear();
     this.#liveTensors = 0;
     this.#disposed = true;

@@ -15,13 +15,23 @@ import { broadcastShapes, broadcastStrides, sizeOf, stridesOf } from '../shape.j
 import type { Tensor } from '../tensor.js';
 import type { CpuBackend } from './backend.js';
 import { type CpuStorage, copyRange, decodeAll, decodeRange, encodeRange } from './storage.js';
+import { type GemmOperands, wasmGemm } from './wasm/gemm.js';
+
+/** Below this many multiply-adds a product stays in JavaScript: packing would cost more. */
+const WASM_GEMM_MIN_MACS = 32768;
 
 export function cpuKernels(backend: CpuBackend): KernelTable {
   const f32 = (t: Tensor): Float32Array => decodeAll(backend.storageOf(t));
   const ok = <T>(value: T): Promise<T> => Promise.resolve(value);
+  /** out = A·B through the SIMD GEMM when the backend has it and the product is large enough. */
+  const product = async (p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> => {
+    if (backend.wasm && p.M * p.N * p.K >= WASM_GEMM_MIN_MACS) await wasmGemm(backend.wasm, backend.wasmThreads, p, out, outOffset);
+    else if (p.transB && !p.transA) gemmABt(p.a, p.aOffset, p.b, p.bOffset, out, outOffset, p.M, p.N, p.K);
+    else gemm(p.a, p.aOffset, p.b, p.bOffset, out, outOffset, p.M, p.N, p.K, p.transA, p.transB);
+  };
 
   return {
-    MatMul({ a, b }, { transposeA, transposeB }) {
+    async MatMul({ a, b }, { transposeA, transposeB }) {
       const A = backend.view(a);
       const Bm = backend.view(b);
       const M = a.shape[a.rank - (transposeA ? 1 : 2)] as number;
@@ -45,12 +55,12 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
           ia += coord * (sa[d] as number);
           ib += coord * (sb[d] as number);
         }
-        gemm(A, ia * M * K, Bm, ib * K * N, out, i * M * N, M, N, K, transposeA, transposeB);
+        await product({ a: A, aOffset: ia * M * K, b: Bm, bOffset: ib * K * N, M, N, K, transA: transposeA, transB: transposeB }, out, i * M * N);
       }
-      return ok(backend.wrap(out, [...batch, M, N]));
+      return backend.wrap(out, [...batch, M, N]);
     },
 
-    Linear({ x, weight, bias }) {
+    async Linear({ x, weight, bias }) {
       const X = backend.view(x);
       const I = x.shape[x.rank - 1] as number;
       const R = x.size / Math.max(I, 1);
@@ -59,12 +69,12 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       const out = new Float32Array(R * O);
       if (w.dtype === 'f32') {
         // f32 weight rows are contiguous: the register-tiled x·Wᵀ, then the bias
-        gemmABt(X, 0, w.data, 0, out, 0, R, O, I);
+        await product({ a: X, aOffset: 0, b: w.data, bOffset: 0, M: R, N: O, K: I, transA: false, transB: true }, out, 0);
         if (bias) {
           const bv = backend.view(bias);
           for (let r = 0; r < R; r++) for (let o = 0; o < O; o++) out[r * O + o] = (out[r * O + o] as number) + (bv[o] as number);
         }
-        return ok(backend.wrap(out, [...x.shape.slice(0, -1), O]));
+        return backend.wrap(out, [...x.shape.slice(0, -1), O]);
       }
       // 16-bit and quantised rows are decoded one at a time, never widened as a whole
       const weightRow = (o: number, scratch: Float32Array): Float32Array => {
@@ -72,7 +82,7 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
         return scratch;
       };
       linearRows(X, R, I, O, weightRow, bias ? backend.view(bias) : null, out);
-      return ok(backend.wrap(out, [...x.shape.slice(0, -1), O]));
+      return backend.wrap(out, [...x.shape.slice(0, -1), O]);
     },
 
     Unary({ x }, { op }) {

@@ -1,0 +1,112 @@
+// The WebAssembly SIMD attention kernel against the float64 reference on seeded random dense
+// problems of the shapes it accepts (f32 K/V, head dims multiples of 4): causal or not, windows
+// with sinks, per-sequence lengths, paged row maps, values read from the keys, GQA, tiles and
+// row blocks cut mid-way, decode-sized problems that stream K/V through several chunks, and the
+// sparse forms (key lists, key blocks). What it declines goes to cpu-flash with the reason in
+// the dispatch report.
+import { CpuBackend } from '@attnkit/tensor-core';
+import { SeededRandom, compareArrays } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
+import { attention, blockSparseAttention, sparseAttention } from '../attention.js';
+import { type RandomProblem, randomProblem } from '../testing/random-problem.js';
+import type { AttentionResult } from '../types.js';
+
+// the same tolerance as the core's conformance suite: f32 arithmetic lands near 1e-6
+const TOLERANCE = { atol: 2e-5, rtol: 2e-4 };
+
+describe('cpu-wasm-flash', () => {
+  const backend = new CpuBackend();
+
+  it('matches the float64 reference on random problems it accepts', async () => {
+    const rng = new SeededRandom(1201);
+    let ran = 0;
+    for (let c = 0; c < 80; c++) {
+      const D = rng.pick([4, 8, 12, 32, 64]);
+      const p = await randomProblem(backend, rng, { selection: 'dense', force: { kvDType: 'f32', D, Dv: rng.pick([D, 4, 16, 20]) } });
+      try {
+        const result = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'fused' });
+        if (result.dispatch.implementation === 'fused:cpu-wasm-flash') ran++;
+        else expect(result.dispatch.declined, p.description).toMatch(/^cpu-wasm-flash: (no additive bias|head dims)/);
+        const cmp = compareArrays(await result.out.data(), p.expected.out, TOLERANCE);
+        expect(cmp.pass, `case ${c}: ${p.description} out: ${cmp.message}`).toBe(true);
+        const cmpLse = compareArrays(result.lse ? await result.lse.data() : new Float32Array(0), p.expected.lse, TOLERANCE);
+        expect(cmpLse.pass, `case ${c}: ${p.description} lse: ${cmpLse.message}`).toBe(true);
+        result.out.dispose();
+        result.lse?.dispose();
+      } finally {
+        p.dispose();
+      }
+    }
+    expect(ran).toBeGreaterThan(40);
+    expect(backend.wasm?.liveBytes()).toBe(0);
+  });
+
+  for (const kind of ['indices', 'blocks'] as const) {
+    it(`matches the float64 reference on random sparse problems (${kind})`, async () => {
+      const rng = new SeededRandom(kind === 'indices' ? 1204 : 1205);
+      let ran = 0;
+      const run = (p: RandomProblem): Promise<AttentionResult> => {
+        const options = { ...p.options, implementation: 'fused' as const };
+        if (!p.selection) throw new Error('a sparse problem without a selection');
+        return kind === 'indices' ? sparseAttention(p.q, p.k, p.v, p.selection, options) : blockSparseAttention(p.q, p.k, p.v, p.selection, { ...options, blockSize: p.blockSize });
+      };
+      for (let c = 0; c < 40; c++) {
+        const D = rng.pick([4, 8, 16, 64]);
+        const p = await randomProblem(backend, rng, { selection: kind, force: { kvDType: 'f32', D, Dv: rng.pick([D, 4, 12]) } });
+        try {
+          const result = await run(p);
+          if (result.dispatch.implementation === 'fused:cpu-wasm-flash') ran++;
+          else expect(result.dispatch.declined, p.description).toMatch(/^cpu-wasm-flash: (no additive bias|head dims)/);
+          const cmp = compareArrays(await result.out.data(), p.expected.out, TOLERANCE);
+          expect(cmp.pass, `case ${c}: ${p.description} out: ${cmp.message}`).toBe(true);
+          const cmpLse = compareArrays(result.lse ? await result.lse.data() : new Float32Array(0), p.expected.lse, TOLERANCE);
+          expect(cmpLse.pass, `case ${c}: ${p.description} lse: ${cmpLse.message}`).toBe(true);
+          result.out.dispose();
+          result.lse?.dispose();
+        } finally {
+          p.dispose();
+        }
+      }
+      expect(ran).toBeGreaterThan(20);
+      expect(backend.wasm?.liveBytes()).toBe(0);
+    });
+  }
+
+  it('streams long K/V in chunks for decode (S = 1, 8 × 128 heads, keys over several chunks)', async () => {
+    const rng = new SeededRandom(1202);
+    for (const force of [
+      { B: 1, S: 1, T: 700, Hq: 8, Hkv: 8, D: 128, Dv: 128, kvDType: 'f32' as const },
+      { B: 2, S: 3, T: 333, Hq: 16, Hkv: 4, D: 64, Dv: 64, kvDType: 'f32' as const },
+    ]) {
+      const p = await randomProblem(backend, rng, { selection: 'dense', force });
+      try {
+        const result = await attention(p.q, p.k, p.v, p.options);
+        if (!p.options.bias) expect(result.dispatch.implementation).toBe('fused:cpu-wasm-flash');
+        const cmp = compareArrays(await result.out.data(), p.expected.out, TOLERANCE);
+        expect(cmp.pass, `${p.description}: ${cmp.message}`).toBe(true);
+        result.out.dispose();
+        result.lse?.dispose();
+      } finally {
+        p.dispose();
+      }
+    }
+  });
+
+  it('declines with a reason: no SIMD, quantised K/V', async () => {
+    const plain = new CpuBackend({ simd: false });
+    const rng = new SeededRandom(1203);
+    const p = await randomProblem(plain, rng, { selection: 'dense', force: { kvDType: 'f32', D: 8, Dv: 8 } });
+    const r = await attention(p.q, p.k, p.v, p.options);
+    expect(r.dispatch.implementation).toBe('fused:cpu-flash');
+    expect(r.dispatch.declined).toMatch(/cpu-wasm-flash: no WebAssembly SIMD: SIMD kernels switched off/);
+    r.out.dispose();
+    r.lse?.dispose();
+    p.dispose();
+    const q8 = await randomProblem(backend, rng, { selection: 'dense', force: { kvDType: 'int8', D: 8, Dv: 8 } });
+    const r8 = await attention(q8.q, q8.k, q8.v, q8.options);
+    expect(r8.dispatch.declined).toMatch(/cpu-wasm-flash: reads f32 K\/V only \(k int8/);
+    r8.out.dispose();
+    r8.lse?.dispose();
+    q8.dispose();
+  });
+});

@@ -1,0 +1,106 @@
+// The sparse forms on the WebAssembly SIMD tile (DSA's top-k key lists, NSA's selected blocks):
+// per query position and kv head, the listed keys (a set: repeats and −1 dropped, causality and
+// lengths applied) are gathered — head g's rows only — into contiguous K and V blocks in the
+// heap, and the G query heads of that kv head run the same tile as dense attention over them.
+// Every gathered key is visible, so each row's mask is simply [0, count).
+
+import { AbortCheckpoint, type CpuBackend, wasm } from '@attnkit/tensor-core';
+import type { AttentionInputs, AttentionProblem } from '../problem.js';
+import { allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
+import { type FlashTile, TILE_KEYS, buildFlashTileModule } from './wasm-tile.js';
+
+export async function runWasmSparse(
+  backend: CpuBackend,
+  heap: wasm.WasmHeap,
+  inputs: AttentionInputs,
+  p: AttentionProblem,
+  out: Float32Array,
+  lse: Float32Array | null,
+): Promise<void> {
+  const { selection } = p;
+  if (selection.kind === 'dense') return;
+  const kernel = await heap.module('attention-mha/flash-tile', buildFlashTileModule);
+  const tile = wasm.exported<FlashTile>(kernel.instance, 'flashTile');
+  const { B, S, Hq, Hkv, D, Dv, T, causal, rowMap } = p;
+  const G = Hq / Hkv;
+  const q = backend.view(inputs.q);
+  const k = backend.view(inputs.k);
+  const v = inputs.v ? backend.view(inputs.v) : null;
+  const vWidth = v ? Dv : D; // floats per value row in its tensor (values from keys: the key row)
+  const maxKeys = Math.min(T, selection.kind === 'indices' ? selection.width : selection.width * selection.blockSize);
+  const list = new Int32Array(maxKeys);
+  const listedBy = new Int32Array(selection.kind === 'indices' ? T : Math.ceil(T / selection.blockSize)).fill(-1);
+
+  const state = allocState(heap, p);
+  const kRows = heap.alloc(4 * (maxKeys + 4) * D, p.fn); // + 4 rows the score step may read past a tile
+  const vRows = v ? heap.alloc(4 * maxKeys * Dv, p.fn) : null;
+  const meta = heap.alloc(12 * G, p.fn);
+  const scores = heap.alloc(4 * G * TILE_KEYS, p.fn);
+  const checkpoint = new AbortCheckpoint(p.signal, p.fn);
+  try {
+    for (let b = 0; b < B; b++) {
+      stageQueries(heap, p, b, q, state);
+      const len = p.lengths[b] ?? T;
+      for (let i = 0; i < S; i++) {
+        const end = causal ? len - S + i + 1 : len; // keys [0, end) are visible
+        for (let g = 0; g < Hkv; g++) {
+          const listId = (b * S + i) * Hkv + g;
+          const base = ((b * S + i) * (selection.perHead ? Hkv : 1) + (selection.perHead ? g : 0)) * selection.width;
+          let count = 0;
+          if (selection.kind === 'indices') {
+            for (let j = 0; j < selection.width; j++) {
+              const t = selection.values[base + j] as number;
+              if (t < 0 || t >= end || listedBy[t] === listId) continue;
+              listedBy[t] = listId;
+              list[count++] = t;
+            }
+          } else {
+            const bs = selection.blockSize;
+            for (let j = 0; j < selection.width; j++) {
+              const blk = selection.values[base + j] as number;
+              if (blk < 0 || listedBy[blk] === listId) continue;
+              listedBy[blk] = listId;
+              const stop = Math.min((blk + 1) * bs, end);
+              for (let t = blk * bs; t < stop; t++) list[count++] = t;
+            }
+          }
+          if (count === 0) continue;
+          const f32 = heap.f32;
+          for (let j = 0; j < count; j++) {
+            const t = list[j] as number;
+            const row = rowMap ? (rowMap[b * T + t] as number) : b * T + t;
+            f32.set(k.subarray((row * Hkv + g) * D, (row * Hkv + g + 1) * D), kRows.index + j * D);
+            if (v && vRows) f32.set(v.subarray((row * Hkv + g) * Dv, (row * Hkv + g + 1) * Dv), vRows.index + j * Dv);
+          }
+          const i32 = heap.i32;
+          for (let r = 0; r < G; r++) i32.set([0, 0, count], meta.index + 3 * r);
+          const row0 = (g * S + i) * G;
+          for (let t = 0; t < count; t += TILE_KEYS) {
+            tile(
+              state.qs.byteOffset + 4 * row0 * D,
+              G,
+              D,
+              kRows.byteOffset + 4 * t * D,
+              4 * D,
+              (vRows ?? kRows).byteOffset + 4 * t * vWidth,
+              4 * vWidth,
+              Dv,
+              Math.min(TILE_KEYS, count - t),
+              t,
+              meta.byteOffset,
+              state.m.byteOffset + 4 * row0,
+              state.l.byteOffset + 4 * row0,
+              state.acc.byteOffset + 4 * row0 * Dv,
+              scores.byteOffset,
+            );
+          }
+          await checkpoint.check();
+        }
+      }
+      finishBatch(heap, p, b, state, out, lse);
+    }
+  } finally {
+    releaseState(state);
+    for (const region of [kRows, vRows, meta, scores]) region?.release();
+  }
+}

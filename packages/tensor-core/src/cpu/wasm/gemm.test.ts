@@ -1,0 +1,107 @@
+// The SIMD GEMM against the float64 reference (tolerances derived from f32 arithmetic) on shapes
+// that cross every blocking boundary: k passes (KC 256), column blocks (NC 1024), row blocks
+// (MC 128), partial 4×8 edge tiles, all four transpose layouts; and the CPU backend's MatMul /
+// Linear with SIMD on against the plain TypeScript kernels.
+import { SeededRandom } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
+import { gemm } from '../../reference/matmul.js';
+import { expectWithin } from '../../testing/fixtures/check.js';
+import * as ref from '../../testing/fixtures/reference64.js';
+import * as op from '../../ops/index.js';
+import { CpuBackend } from '../backend.js';
+import { wasmGemm } from './gemm.js';
+import { WasmHeap, wasmSimdUnsupportedReason } from './heap.js';
+
+const rng = new SeededRandom(12);
+
+describe('wasm SIMD gemm', () => {
+  it('runs here (Node 20 has WebAssembly SIMD)', () => {
+    expect(wasmSimdUnsupportedReason()).toBeNull();
+    expect(new CpuBackend().wasm).not.toBeNull();
+    expect(new CpuBackend({ simd: false }).wasmUnavailable).toBe('SIMD kernels switched off (simd: false)');
+  });
+
+  const shapes: [number, number, number][] = [
+    [1, 1, 1],
+    [4, 8, 2],
+    [5, 13, 7],
+    [33, 17, 300],
+    [130, 1030, 260],
+    [257, 9, 3],
+    [3, 2049, 20],
+  ];
+  for (const [M, N, K] of shapes) {
+    for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      it(`M ${M} N ${N} K ${K}${tA ? ' Aᵀ' : ''}${tB ? ' Bᵀ' : ''}`, async () => {
+        const heap = new WasmHeap();
+        const a = rng.normalArray(M * K);
+        const b = rng.normalArray(K * N);
+        const out = new Float32Array(M * N + 3).fill(Number.NaN);
+        await wasmGemm(heap, null, { a, aOffset: 0, b, bOffset: 0, M, N, K, transA: tA, transB: tB }, out, 3);
+        const expected = ref.matmul64(a, tA ? [K, M] : [M, K], b, tB ? [N, K] : [K, N], tA, tB);
+        expect(Number.isNaN(out[2] as number), 'writes nothing before outOffset').toBe(true);
+        const i = ref.firstMismatch(out.subarray(3), expected);
+        expect(i, i < 0 ? '' : `element ${i}: ${out[3 + i]} vs ${expected.values[i]}`).toBe(-1);
+        expect(heap.liveBytes(), 'every region released').toBe(0);
+        // and the plain reference agrees within the same bound
+        const plain = new Float32Array(M * N);
+        gemm(a, 0, b, 0, plain, 0, M, N, K, tA, tB);
+        expect(ref.firstMismatch(plain, expected)).toBe(-1);
+      });
+    }
+  }
+
+  it('reads operands at offsets (batched MatMul slices)', async () => {
+    const heap = new WasmHeap();
+    const [M, N, K] = [9, 11, 40];
+    const a = rng.normalArray(5 + M * K);
+    const b = rng.normalArray(7 + K * N);
+    const out = new Float32Array(M * N);
+    await wasmGemm(heap, null, { a, aOffset: 5, b, bOffset: 7, M, N, K, transA: false, transB: false }, out, 0);
+    const expected = ref.matmul64(a.slice(5), [M, K], b.slice(7), [K, N], false, false);
+    expect(ref.firstMismatch(out, expected)).toBe(-1);
+  });
+
+  it('K = 0 gives zeros', async () => {
+    const out = new Float32Array(6).fill(1);
+    await wasmGemm(new WasmHeap(), null, { a: new Float32Array(0), aOffset: 0, b: new Float32Array(0), bOffset: 0, M: 2, N: 3, K: 0, transA: false, transB: false }, out, 0);
+    expect([...out]).toEqual([0, 0, 0, 0, 0, 0]);
+  });
+
+  it('splits a large product over worker threads, by row panels or (few rows) by column panels', async () => {
+    const backend = new CpuBackend({ threads: 2 });
+    expect(backend.wasmThreads?.size, backend.threadsUnavailable ?? '').toBe(2);
+    try {
+      for (const [M, K, N] of [
+        [600, 300, 40],
+        [3, 1100, 1500],
+      ] as const) {
+        const a = rng.normalArray(M * K);
+        const b = rng.normalArray(K * N);
+        using out = await op.matmul(op.tensor(backend, a, [M, K]), op.tensor(backend, b, [K, N]));
+        await expectWithin(out, ref.matmul64(a, [M, K], b, [K, N], false, false), `threaded matmul ${M}×${K}·${K}×${N}`);
+      }
+      expect(backend.wasm?.liveBytes()).toBe(0);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
+  it('CpuBackend MatMul and Linear take it above the size threshold, matching the float64 reference', async () => {
+    const simd = new CpuBackend();
+    const plain = new CpuBackend({ simd: false });
+    const [B, M, K, N] = [2, 70, 96, 50];
+    const a = rng.normalArray(B * M * K);
+    const b = rng.normalArray(K * N);
+    const w = rng.normalArray(N * K);
+    const bias = rng.normalArray(N);
+    for (const backend of [simd, plain]) {
+      using mm = await op.matmul(op.tensor(backend, a, [B, M, K]), op.tensor(backend, b, [K, N]));
+      await expectWithin(mm, ref.matmul64(a, [B, M, K], b, [K, N], false, false), 'batched matmul');
+      using lin = await op.linear(op.tensor(backend, a, [B, M, K]), op.tensor(backend, w, [N, K]), op.tensor(backend, bias, [N]));
+      await expectWithin(lin, ref.linear64(a, K, w, N, bias), 'linear + bias');
+    }
+    expect(simd.wasm?.liveBytes()).toBe(0);
+    expect(simd.info.adapter).toContain('WebAssembly SIMD');
+  });
+});

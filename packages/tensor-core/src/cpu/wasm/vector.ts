@@ -1,0 +1,74 @@
+// Vector building blocks for SIMD kernels: a polynomial e^x in f32x4 (WebAssembly has no
+// transcendental instructions, and a call out to Math.exp per lane would cost more than the
+// dot products around it), horizontal max / sum, and the 4-vector reduction that turns four
+// dot-product accumulators into one vector of four sums.
+
+import { type Expr, type FunctionBuilder, type Local, f32, f32x4, get, i32, i32x4, i32x4Const, seq, set, shuffle32, tee, v128 } from './emit.js';
+
+const LOG2E = 1.4426950408889634;
+// ln 2 split so that n·LN2_HI is exact in f32 for |n| ≤ 2^9 (Cody–Waite range reduction)
+const LN2_HI = 0.693359375;
+const LN2_LO = -2.12194440e-4;
+/** Below this e^x is under 2^−126 (f32's smallest normal): the result is flushed to 0. */
+export const EXP_UNDERFLOW = -87.33654475;
+const EXP_OVERFLOW = 88.37626266;
+// minimax coefficients of (e^r − 1 − r)/r² on [−ln2/2, ln2/2] (Cephes expf)
+const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1] as const;
+
+/**
+ * e^x per lane for x in [−∞, 88.37]: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7
+ * polynomial (Cephes' expf), 2^n assembled in the exponent bits. Relative error ≤ 2 ulp in
+ * f32 for results ≥ 2^−126 (tested against Math.exp: see vector.test.ts); results below that
+ * (x < −87.34, and x = −∞) are exactly 0. NaN stays NaN. Needs three v128 temporaries of `f`.
+ */
+export function vectorExp(f: FunctionBuilder): (x: Expr) => Expr {
+  const x = f.local('v128');
+  const n = f.local('v128');
+  const r = f.local('v128');
+  const splat = (c: number): Expr => f32x4.splat(f32.const(c));
+  return (input: Expr): Expr => {
+    let poly: Expr = splat(EXP_POLY[0]);
+    for (const c of EXP_POLY.slice(1)) poly = f32x4.add(f32x4.mul(poly, get(r)), splat(c));
+    return seq(
+      set(x, f32x4.min(input, splat(EXP_OVERFLOW))),
+      // r holds the clamped x until it becomes the reduced argument
+      set(r, f32x4.max(get(x), splat(EXP_UNDERFLOW))),
+      set(n, f32x4.nearest(f32x4.mul(get(r), splat(LOG2E)))),
+      set(r, f32x4.sub(f32x4.sub(get(r), f32x4.mul(get(n), splat(LN2_HI))), f32x4.mul(get(n), splat(LN2_LO)))),
+      // e^r = 1 + r + r²·poly(r); then · 2^n, and 0 where x underflows (−∞ included)
+      v128.and(
+        f32x4.mul(
+          f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(get(r), get(r)), poly), get(r)), splat(1)),
+          i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(get(n)), i32x4Const([127, 127, 127, 127])), i32.const(23)),
+        ),
+        v128.not(f32x4.lt(get(x), splat(EXP_UNDERFLOW))),
+      ),
+    );
+  };
+}
+
+/** The largest lane of v (as an f32 scalar); `tmp` is a v128 local. */
+export function horizontalMax(v: Expr, tmp: Local): Expr {
+  return f32x4.extract_lane(
+    f32x4.max(tee(tmp, f32x4.max(tee(tmp, v), shuffle32(get(tmp), get(tmp), [2, 3, 0, 1]))), shuffle32(get(tmp), get(tmp), [1, 0, 3, 2])),
+    0,
+  );
+}
+
+/** The sum of v's lanes (as an f32 scalar); `tmp` is a v128 local. */
+export function horizontalSum(v: Expr, tmp: Local): Expr {
+  return f32x4.extract_lane(
+    f32x4.add(tee(tmp, f32x4.add(tee(tmp, v), shuffle32(get(tmp), get(tmp), [2, 3, 0, 1]))), shuffle32(get(tmp), get(tmp), [1, 0, 3, 2])),
+    0,
+  );
+}
+
+/** [Σa, Σb, Σc, Σd] of four accumulators: two shuffle-add rounds; t1, t2 are v128 temporaries. */
+export function reduce4(a: Local, b: Local, c: Local, d: Local, t1: Local, t2: Local): Expr {
+  return seq(
+    // t1 = [a0+a2, b0+b2, a1+a3, b1+b3], t2 the same for c, d
+    set(t1, f32x4.add(shuffle32(get(a), get(b), [0, 4, 1, 5]), shuffle32(get(a), get(b), [2, 6, 3, 7]))),
+    set(t2, f32x4.add(shuffle32(get(c), get(d), [0, 4, 1, 5]), shuffle32(get(c), get(d), [2, 6, 3, 7]))),
+    f32x4.add(shuffle32(get(t1), get(t2), [0, 1, 4, 5]), shuffle32(get(t1), get(t2), [2, 3, 6, 7])),
+  );
+}
