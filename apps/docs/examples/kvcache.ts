@@ -1,7 +1,7 @@
 /* eslint-disable no-console -- an example prints what it computes */
 // #region example
 import { attention } from '@attnkit/attention-mha';
-import { ContiguousKVCache, MLALatentCache } from '@attnkit/kvcache';
+import { ContiguousKVCache, MLALatentCache, kvBytesPerToken } from '@attnkit/kvcache';
 import { createBackend, slice, tensor } from '@attnkit/tensor-core';
 
 const { backend } = await createBackend();
@@ -37,11 +37,14 @@ console.log('decode = prefill:', decoded.every((x, i) => Math.abs(x - (last[i] a
 cache.truncate(5);
 console.log('after truncate:', cache.lengths); // [5]
 
-// MLA caches one [c ‖ k_pe] row per token: 512 + 64 = 576 values, bf16 here.
+// MLA caches one [c ‖ k_pe] row per token: 512 + 64 = 576 values, 1152 bytes in bf16. What a
+// backend allocates for them is its own business (WebGPU binds whole 32-bit words): `nbytes` is
+// the backend's count, `kvBytesPerToken` the format's.
 using latent = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 512, ropeDim: 64, dtype: 'bf16', initialCapacity: 4, step: 4 });
 const row = tensor(backend, values(576, 3), [1, 1, 1, 576]);
 await latent.updateAndFetch(row, null);
-console.log('MLA bytes per token:', latent.nbytes / 4); // 576 × 2 = 1152
+const format = kvBytesPerToken({ variant: 'mla', kvLoraRank: 512, ropeDim: 64, dtype: 'bf16' });
+console.log(`MLA bytes per token: ${format} in bf16, ${latent.nbytes / 4} held on ${backend.info.name}`);
 
 for (const t of [q, k, v, k5, v5, k1, v1, q1, step.out, full.out, row]) t.dispose();
 // #endregion example

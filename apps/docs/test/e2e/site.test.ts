@@ -164,10 +164,10 @@ async function expectSparseNumbers(page: Page, S: number, H: number, Hkv: number
   await dsa.waitFor({ timeout: 120_000 });
   await nsa.waitFor({ timeout: 120_000 });
   // the numbers of the current input: as many rows as tokens
-  await page.waitForFunction(
-    (s) => JSON.parse(document.querySelector('[data-testid="viz-dsa"]')?.getAttribute('data-counts') ?? '[]').length === s,
-    S,
-  );
+  await page.waitForFunction((s) => {
+    const counts: unknown = JSON.parse(document.querySelector('[data-testid="viz-dsa"]')?.getAttribute('data-counts') ?? '[]');
+    return Array.isArray(counts) && counts.length === s;
+  }, S);
   const topk = Number(await dsa.getAttribute('data-topk'));
   const dsaCounts = parseCounts(await dsa.getAttribute('data-counts'));
   expect(dsaCounts).toEqual(Array.from({ length: S }, (_, i) => Math.min(topk, i + 1)));
