@@ -1,0 +1,163 @@
+// `compare`: one prompt through every attention variant at several context lengths. For each
+// (variant, context L): prefill L tokens, then decode N tokens greedily, each step timed with its
+// logits read back. Prints a table and writes an SVG of decode time per token against L.
+
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ByteTokenizer } from '../generation/tokenizer.js';
+import { argmax } from '../generation/sampling.js';
+import type { Model } from '../model/model.js';
+import { loadModelFromFolder } from '../node.js';
+import { BACKEND_HELP, openBackend } from './backend.js';
+import { lineChartSvg } from './chart.js';
+import { UsageError, numberOption } from './generate.js';
+import { type CliIO, formatBytes } from './io.js';
+import { type ModelRef, allEmbedded, resolveModel } from './models.js';
+
+export const COMPARE_HELP = `Usage: attnkit-demo compare [options]
+
+Runs one prompt through every embedded checkpoint (one per attention variant) at several context
+lengths: prefill L tokens, then decode N tokens greedily. Prints, per variant and L, the KV cache
+bytes per token, prefill and decode tokens/s, and writes an SVG line chart of decode time per
+token against context length (one line per variant).
+
+Options:
+  --models LIST      comma-separated checkpoint folders or embedded names (default: all embedded)
+  --contexts LIST    context lengths L (default 32,64,128,256,480); lengths that do not fit a
+                     model's max_position_embeddings with N decode steps are skipped
+  --decode-tokens N  decode steps timed per context (default 16)
+  --prompt TEXT      text repeated to fill the context (default: a fixed English paragraph)
+  --svg PATH         where the chart goes (default compare.svg)
+  ${BACKEND_HELP}
+  -h, --help         this text
+`;
+
+const DEFAULT_PROMPT =
+  'It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. ' +
+  'However little known the feelings or views of such a man may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the surrounding families. ';
+
+export interface CompareRow {
+  readonly model: string;
+  readonly attention: string;
+  readonly context: number;
+  readonly kvBytesPerToken: number;
+  readonly kvBytesHeld: number;
+  readonly prefillTokensPerSecond: number;
+  readonly decodeMsPerToken: number;
+  readonly decodeTokensPerSecond: number;
+}
+
+const OPTIONS = {
+  models: { type: 'string' },
+  contexts: { type: 'string' },
+  'decode-tokens': { type: 'string' },
+  prompt: { type: 'string' },
+  svg: { type: 'string' },
+  backend: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+function intList(raw: string, name: string): number[] {
+  const list = raw.split(',').map((s) => Number(s.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--${name} expects positive integers separated by commas, got ${JSON.stringify(raw)}`);
+  return list;
+}
+
+/** Prefill `context` tokens and decode `steps` more; times in ms. */
+async function measure(model: Model, ids: readonly number[], steps: number): Promise<{ prefillMs: number; decodeMs: number; kvBytesHeld: number }> {
+  using cache = model.createCache({ maxTokens: ids.length + steps });
+  let t = performance.now();
+  let next: number;
+  {
+    using logits = await model.forward([ids], cache, { lastOnly: true });
+    next = argmax(await logits.data());
+  }
+  const prefillMs = performance.now() - t;
+  t = performance.now();
+  for (let i = 0; i < steps; i++) {
+    using logits = await model.forward([[next]], cache, { lastOnly: true });
+    next = argmax(await logits.data());
+  }
+  return { prefillMs, decodeMs: performance.now() - t, kvBytesHeld: cache.nbytes };
+}
+
+export async function runComparison(refs: readonly ModelRef[], backendName: string, contexts: readonly number[], steps: number, prompt: string, io: CliIO): Promise<CompareRow[]> {
+  const { backend, note } = await openBackend(backendName);
+  io.err(`backend ${note}; ${steps} decode steps per context\n`);
+  const rows: CompareRow[] = [];
+  const bytes = new ByteTokenizer().encode(prompt);
+  if (bytes.length === 0) throw new UsageError('--prompt must not be empty');
+  try {
+    for (const ref of refs) {
+      using model = await loadModelFromFolder(backend, ref.dir);
+      const fitting = contexts.filter((L) => L + steps <= model.config.maxPositions);
+      const skipped = contexts.filter((L) => !fitting.includes(L));
+      if (skipped.length > 0) io.err(`${ref.name}: skipping contexts ${skipped.join(', ')} (max_position_embeddings ${model.config.maxPositions})\n`);
+      await measure(model, bytes.slice(0, Math.min(8, model.config.maxPositions - 2)), 1); // warm-up: kernels compiled, caches of the backend primed
+      for (const L of fitting) {
+        const ids = Array.from({ length: L }, (_, i) => bytes[i % bytes.length] ?? 32);
+        const m = await measure(model, ids, steps);
+        rows.push({
+          model: ref.name,
+          attention: model.config.attention,
+          context: L,
+          kvBytesPerToken: model.kvBytesPerToken,
+          kvBytesHeld: m.kvBytesHeld,
+          prefillTokensPerSecond: (L / m.prefillMs) * 1000,
+          decodeMsPerToken: m.decodeMs / steps,
+          decodeTokensPerSecond: (steps / m.decodeMs) * 1000,
+        });
+        io.err(`  ${ref.name} L=${L}: decode ${(m.decodeMs / steps).toFixed(2)} ms/token\n`);
+      }
+    }
+  } finally {
+    await backend.dispose();
+  }
+  return rows;
+}
+
+export function formatTable(rows: readonly CompareRow[]): string {
+  const header = ['model', 'attention', 'context', 'KV B/token', 'KV held', 'prefill tok/s', 'decode tok/s', 'decode ms/token'];
+  const body = rows.map((r) => [
+    r.model,
+    r.attention,
+    String(r.context),
+    String(Math.round(r.kvBytesPerToken)),
+    formatBytes(r.kvBytesHeld),
+    r.prefillTokensPerSecond.toFixed(0),
+    r.decodeTokensPerSecond.toFixed(1),
+    r.decodeMsPerToken.toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
+  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i < 2 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return `${[line(header), rule, ...body.map(line)].join('\n')}\n`;
+}
+
+export function comparisonSvg(rows: readonly CompareRow[], backendName: string): string {
+  const names = [...new Set(rows.map((r) => r.model))];
+  const series = names.map((name) => ({
+    name: `${name} (${rows.find((r) => r.model === name)?.attention ?? '?'})`,
+    points: rows.filter((r) => r.model === name).map((r) => [r.context, r.decodeMsPerToken] as const),
+  }));
+  return lineChartSvg(series, { title: `Decode time per token vs context length (${backendName})`, xLabel: 'context length (tokens)', yLabel: 'decode time per token (ms)' });
+}
+
+export async function compareCommand(argv: readonly string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({ args: [...argv], options: OPTIONS, strict: true, allowPositionals: false });
+  if (values.help) {
+    io.out(COMPARE_HELP);
+    return 0;
+  }
+  const refs = values.models === undefined ? await allEmbedded() : await Promise.all(values.models.split(',').map((m) => resolveModel(m.trim())));
+  const contexts = intList(values.contexts ?? '32,64,128,256,480', 'contexts');
+  const steps = numberOption(values, 'decode-tokens', 16);
+  if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`--decode-tokens expects a positive integer, got ${steps}`);
+  const backendName = values.backend ?? 'cpu';
+  const rows = await runComparison(refs, backendName, contexts, steps, values.prompt ?? DEFAULT_PROMPT, io);
+  io.out(formatTable(rows));
+  const svgPath = values.svg ?? 'compare.svg';
+  await writeFile(svgPath, comparisonSvg(rows, backendName));
+  io.err(`chart written to ${svgPath}\n`);
+  return 0;
+}
