@@ -3,11 +3,14 @@
 // apps/docs/test-results/e2e/. Runs inside `pnpm test`; the site is built first through turbo
 // (a cache hit when nothing changed).
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate } from '@attnkit/reference-model';
+import { loadModelFromFolder } from '@attnkit/reference-model/node';
+import { CpuBackend } from '@attnkit/tensor-core';
 import { BROWSER_PREFERENCE } from '../../src/demo/backend.js';
 import { type Browser, launchChromium } from './browser.js';
 import { type StaticSite, serveStatic } from './server.js';
@@ -16,6 +19,7 @@ const docsDir = resolve(import.meta.dirname, '../..');
 const repoRoot = resolve(docsDir, '../..');
 const distDir = join(docsDir, '.vitepress', 'dist');
 const shotsDir = join(docsDir, 'test-results', 'e2e');
+const CHECKPOINTS = join(repoRoot, 'apps', 'reference-model', 'checkpoints');
 
 let site: StaticSite;
 let browser: Browser;
@@ -206,11 +210,46 @@ async function expectSparseNumbers(page: Page, S: number, H: number, Hkv: number
   return { dsaLast, nsaLast, dsaLastKeys };
 }
 
+/** The model demo's check line: its logits against PyTorch's, within the checkpoint's tolerance. */
+async function expectLogitsMatch(page: Page): Promise<number> {
+  const check = page.locator('[data-testid="model-check"]');
+  await check.waitFor({ timeout: 300_000 });
+  const diff = Number(await check.getAttribute('data-max-abs-diff'));
+  expect(Number(await check.getAttribute('data-positions'))).toBe(160);
+  expect(diff).toBeLessThanOrEqual(Number(await check.getAttribute('data-tolerance')));
+  return diff;
+}
+
+/** Greedy generation in the page shows what the same generation gives in Node on the CPU backend. */
+async function expectGreedyAsNode(page: Page, checkpoint: string, prompt: string, maxTokens: number): Promise<string> {
+  await page.fill('[data-testid="model-prompt"]', prompt);
+  await page.fill('[data-testid="model-max-tokens"]', String(maxTokens));
+  await page.fill('[data-testid="model-temperature"]', '0');
+  const runs = Number((await page.locator('[data-testid="model-demo"]').getAttribute('data-runs')) ?? '0');
+  await page.click('[data-testid="model-generate"]');
+  await page.waitForFunction((n) => document.querySelector('[data-testid="model-demo"]')?.getAttribute('data-runs') === String(n), runs + 1, { timeout: 300_000 });
+  const result = page.locator('[data-testid="model-result"]');
+  expect(Number(await result.getAttribute('data-tokens'))).toBe(maxTokens);
+  expect(Number(await result.getAttribute('data-prompt-tokens'))).toBe(new TextEncoder().encode(prompt).length);
+  expect(await result.getAttribute('data-stop-reason')).toBe('length');
+  const shown = (await page.locator('[data-testid="model-output"]').textContent()) ?? '';
+  const cpu = new CpuBackend();
+  try {
+    using model = await loadModelFromFolder(cpu, join(CHECKPOINTS, checkpoint));
+    const node = await generate(model, prompt, { maxTokens, temperature: 0 });
+    expect(shown).toBe(prompt + node.text);
+    expect(Number(await result.getAttribute('data-kv-bytes-per-token'))).toBe(model.kvBytesPerToken);
+  } finally {
+    await cpu.dispose();
+  }
+  return shown;
+}
+
 describe('the documentation site in Chromium', () => {
   it('serves every page, renders each one in Chromium without errors, math included', async () => {
     const pages = sitePages();
     expect(pages.length).toBeGreaterThan(20);
-    for (const required of ['/', '/guide/getting-started', '/concepts/', '/concepts/kv-cache', '/demos/kv-calculator', '/demos/attention-visualiser', '/api/']) {
+    for (const required of ['/', '/guide/getting-started', '/concepts/', '/concepts/kv-cache', '/demos/kv-calculator', '/demos/attention-visualiser', '/demos/reference-model', '/api/']) {
       expect(pages).toContain(required);
     }
     const failures: string[] = [];
@@ -422,6 +461,54 @@ describe('the documentation site in Chromium', () => {
     expect(problems).toEqual([]);
     await page.close();
   }, 300_000);
+
+  it('the reference model loads the default checkpoint, matches PyTorch, and generates what Node generates', async () => {
+    const { page, problems } = await open('/demos/reference-model');
+    const check = page.locator('[data-testid="model-check"]');
+    await check.waitFor({ timeout: 300_000 });
+    const backend = await page.locator('[data-testid="backend"]').getAttribute('data-backend');
+    expect(BROWSER_PREFERENCE.some((b) => b === backend), `backend ${backend}`).toBe(true);
+    expect(backend).not.toBe('gpujs-webasm'); // left out of long decode loops, and the page says why
+    const badge = text(await page.locator('[data-testid="backend"]').textContent());
+    expect(badge).toContain(`Runs on ${backend}`);
+    if (backend === 'cpu') expect(badge).toContain('gpujs-webasm: skipped for long decode loops');
+    summary.modelBackend = backend;
+
+    // the default checkpoint, as checkpoints/DEFAULT names it, checked against its expected logits
+    const defaultName = readFileSync(join(CHECKPOINTS, 'DEFAULT'), 'utf8').trim();
+    expect(await page.locator('[data-testid="model-checkpoint"]').inputValue()).toBe(defaultName);
+    const diff = await expectLogitsMatch(page);
+    summary.modelCheckpoint = defaultName;
+    summary.modelLogitsMaxAbsDiff = diff;
+
+    const shown = await expectGreedyAsNode(page, defaultName, 'A fool ', 120);
+    summary.modelGreedyText = shown;
+    summary.modelStats = text(await page.locator('[data-testid="model-result"]').textContent());
+    await page.screenshot({ path: join(shotsDir, 'reference-model.png'), fullPage: true });
+
+    // sampling with a seed, then another checkpoint
+    await page.fill('[data-testid="model-temperature"]', '0.8');
+    await page.fill('[data-testid="model-max-tokens"]', '40');
+    await page.click('[data-testid="model-generate"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="model-result"]')?.getAttribute('data-tokens') === '40');
+    await page.selectOption('[data-testid="model-checkpoint"]', 'fortunes-nsa');
+    await page.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.textContent?.includes('NSA attention'), undefined, { timeout: 300_000 });
+    summary.modelNsaLogitsMaxAbsDiff = await expectLogitsMatch(page);
+
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 600_000);
+
+  it('?backend=gpujs-webasm runs the reference model on WebAssembly, matching PyTorch and Node', async () => {
+    const { page, problems } = await open('/demos/reference-model?backend=gpujs-webasm');
+    await page.locator('[data-testid="model-check"]').waitFor({ timeout: 300_000 });
+    expect(await page.locator('[data-testid="backend"]').getAttribute('data-backend')).toBe('gpujs-webasm');
+    summary.modelWebasmLogitsMaxAbsDiff = await expectLogitsMatch(page);
+    // greedy, short of the ~80 steps where gpu.js' WebAssembly mode runs out of memories
+    summary.modelWebasmGreedyText = await expectGreedyAsNode(page, readFileSync(join(CHECKPOINTS, 'DEFAULT'), 'utf8').trim(), 'The ', 24);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 600_000);
 
   it('?backend=cpu picks the CPU backend', async () => {
     const { page, problems } = await open('/demos/attention-visualiser?backend=cpu');
