@@ -1,7 +1,7 @@
 /* eslint-disable no-console -- an example prints what it computes */
 // #region example
 import { attention } from '@attnkit/attention-mha';
-import { ContiguousKVCache, MLALatentCache, kvBytesPerToken } from '@attnkit/kvcache';
+import { ContiguousKVCache, MLALatentCache } from '@attnkit/kvcache';
 import { createBackend, slice, tensor } from '@attnkit/tensor-core';
 
 const { backend } = await createBackend();
@@ -37,14 +37,13 @@ console.log('decode = prefill:', decoded.every((x, i) => Math.abs(x - (last[i] a
 cache.truncate(5);
 console.log('after truncate:', cache.lengths); // [5]
 
-// MLA caches one [c ‖ k_pe] row per token: 512 + 64 = 576 values, 1152 bytes in bf16. What a
-// backend allocates for them is its own business (WebGPU binds whole 32-bit words): `nbytes` is
-// the backend's count, `kvBytesPerToken` the format's.
+// MLA caches one [c ‖ k_pe] row per token: 512 + 64 = 576 values, bf16 here.
 using latent = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 512, ropeDim: 64, dtype: 'bf16', initialCapacity: 4, step: 4 });
 const row = tensor(backend, values(576, 3), [1, 1, 1, 576]);
 await latent.updateAndFetch(row, null);
-const format = kvBytesPerToken({ variant: 'mla', kvLoraRank: 512, ropeDim: 64, dtype: 'bf16' });
-console.log(`MLA bytes per token: ${format} in bf16, ${latent.nbytes / 4} held on ${backend.info.name}`);
+// nbytes is what the backend really holds: 576 × 2 = 1152 B per token in bf16 on the CPU
+// backend; gpu.js backends keep 16-bit values in 32-bit words, twice that.
+console.log('MLA bytes per token = storageBytes(bf16, 576):', latent.nbytes / 4 === backend.storageBytes('bf16', 576));
 
 for (const t of [q, k, v, k5, v5, k1, v1, q1, step.out, full.out, row]) t.dispose();
 // #endregion example

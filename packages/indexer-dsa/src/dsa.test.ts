@@ -29,7 +29,7 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tol
 
 async function read(t: Tensor): Promise<Float32Array> {
   using owned = t;
-  return owned.data();
+  return await owned.data();
 }
 
 /** Runs x in token groups through a cache; y for every token, and each query's selected keys. */

@@ -1,9 +1,9 @@
-import { CpuBackend } from '@attnkit/tensor-core';
+import { CpuBackend, createBackend } from '@attnkit/tensor-core';
 import { describe, expect, it } from 'vitest';
 import { calculatorRows } from './calculator.js';
 import { formatBytes, formatCount } from './format.js';
 import { type CacheLayout, bytesPerTokenPerLayer, elementsPerTokenPerLayer } from './layouts.js';
-import { measureBytesPerTokenPerLayer } from './measure.js';
+import { expectedBytes, measureBytesPerTokenPerLayer } from './measure.js';
 import { MODEL_PRESETS, presetRows, standardRows } from './models.js';
 
 const v3 = MODEL_PRESETS.find((p) => p.id === 'deepseek-v3');
@@ -71,6 +71,29 @@ describe('bytes per element and block scales', () => {
   });
   it('NSA amortises one compressed K/V per stride d', () => {
     expect(elementsPerTokenPerLayer({ variant: 'NSA', kvHeads: 4, keyDim: 192, valueDim: 128, blockLength: 32, stride: 16 })).toBe(1360);
+  });
+});
+
+describe('measured on a gpu.js backend', () => {
+  it('allocates what its storage format predicts (16-bit values in 32-bit words), the CPU backend the spec bytes', async () => {
+    const { backend } = await createBackend({ prefer: 'gpujs-cpu' });
+    const cpu = new CpuBackend();
+    try {
+      const rows = MODEL_PRESETS.flatMap((p) => presetRows(p));
+      for (const dtype of ['f32', 'bf16', 'fp8e4m3'] as const) {
+        for (const row of rows) {
+          const m = await measureBytesPerTokenPerLayer(backend, row.layout, dtype);
+          expect(m.bytes, `${row.label} in ${dtype}`).toBe(m.expected);
+          expect(expectedBytes(cpu, row.layout, dtype), `${row.label} in ${dtype} on cpu`).toBe(bytesPerTokenPerLayer(row.layout, dtype));
+        }
+      }
+      const gqa = { variant: 'GQA', kvHeads: 8, keyDim: 128, valueDim: 128 } as const;
+      expect((await measureBytesPerTokenPerLayer(backend, gqa, 'bf16')).bytes).toBe(2 * bytesPerTokenPerLayer(gqa, 'bf16'));
+      expect(backend.memory().liveBuffers).toBe(0);
+    } finally {
+      await backend.dispose();
+      await cpu.dispose();
+    }
   });
 });
 

@@ -5,7 +5,7 @@
 // row by row on the page's backend.
 
 import { type KVCacheConfig, type StorageDType, defaultBlockSize, kvBytesPerToken } from '@attnkit/kvcache';
-import type { Backend, DType } from '@attnkit/tensor-core';
+import type { DType } from '@attnkit/tensor-core';
 
 export type Variant = 'MHA' | 'GQA' | 'MQA' | 'MLA' | 'DSA' | 'NSA';
 
@@ -107,17 +107,6 @@ export function kvConfigOf(layout: CacheLayout, dtype: DType): KVCacheConfig {
 /** Bytes per token per layer in `dtype` storage, block scales (f32 each) included: kvcache's `kvBytesPerToken`. */
 export function bytesPerTokenPerLayer(layout: CacheLayout, dtype: DType): number {
   return kvBytesPerToken(kvConfigOf(layout, dtype));
-}
-
-/**
- * What `backend` allocates for the same rows: its own `storageBytes` per row (WebGPU, for one,
- * binds 16-bit values in 32-bit words, so f16/bf16 rows take twice the format's bytes there).
- */
-export function backendBytesPerTokenPerLayer(backend: Backend, layout: CacheLayout, dtype: DType): number {
-  return cacheSegments(layout).reduce((sum, s) => {
-    const storage = s.fixedDType ?? dtype;
-    return sum + s.rows * backend.storageBytes(storage, s.width, quantBlock(s.width)) * s.perToken;
-  }, 0);
 }
 
 /** Whether a layout ignores the selected dtype (its storage is fixed, as DeepSeek deploys it). */

@@ -5,7 +5,7 @@
 // tensor-core tensors. Either way the number comes from the allocator, not from the formula it
 // checks.
 
-import { type CacheLayout, backendBytesPerTokenPerLayer, cacheSegments, quantBlock } from './layouts.js';
+import { type CacheLayout, cacheSegments, quantBlock } from './layouts.js';
 import { ContiguousKVCache, IndexerKeyCache, type KVCache, MLALatentCache, NSACache, type NSACompressor, type StorageDType } from '@attnkit/kvcache';
 import { type Backend, type DType, type Tensor, isQuantized, zeros } from '@attnkit/tensor-core';
 
@@ -71,7 +71,7 @@ async function measureNSA(backend: Backend, layout: Extract<CacheLayout, { varia
 /** Allocates one token's cache for `layout` in `dtype` on `backend`, reads the bytes, frees it. */
 export async function measureBytesPerTokenPerLayer(backend: Backend, layout: CacheLayout, dtype: DType): Promise<Measurement> {
   if (!isStorageDType(dtype)) throw new RangeError(`measureBytesPerTokenPerLayer: ${dtype} is not a cache storage dtype`);
-  const expected = backendBytesPerTokenPerLayer(backend, layout, dtype);
+  const expected = expectedBytes(backend, layout, dtype);
   if (layout.variant === 'NSA') return { bytes: await measureNSA(backend, layout, dtype), expected, by: 'nsa' };
   const made = cachesFor(backend, layout, dtype);
   if (made) {
@@ -97,4 +97,13 @@ export async function measureBytesPerTokenPerLayer(backend: Backend, layout: Cac
   } finally {
     for (const t of held) t.dispose();
   }
+}
+
+/** Bytes per token per layer that `backend` stores for `layout` in `dtype`, from its storage format. */
+export function expectedBytes(backend: Backend, layout: CacheLayout, dtype: DType): number {
+  return cacheSegments(layout).reduce((sum, s) => {
+    const storage = s.fixedDType ?? dtype;
+    const block = isQuantized(storage) ? quantBlock(s.width) : undefined;
+    return sum + s.rows * backend.storageBytes(storage, s.width, block) * s.perToken;
+  }, 0);
 }

@@ -26,8 +26,13 @@ export interface DecodeVariant {
 
 export function decodeWgsl(v: DecodeVariant): string {
   const { D, Dv, group: G, subgroups: W, subgroupSize: SG } = v;
-  const QV = D / 4 / SG;
-  const OV = Dv / 4 / SG;
+  // vec4s per lane; when a row is not a whole number of subgroup-wide vec4s, the last one is
+  // partial and the lanes past the row's end hold zeros (D = 192 on a 32-wide subgroup, or MLA's
+  // 576-channel latent + rope keys).
+  const QV = Math.ceil(D / 4 / SG);
+  const OV = Math.ceil(Dv / 4 / SG);
+  const qIn = (x: string): string => (D % (4 * SG) === 0 ? 'true' : `${x} * ${SG}u + lane < ${D / 4}u`);
+  const oIn = (x: string): string => (Dv % (4 * SG) === 0 ? 'true' : `${x} * ${SG}u + lane < ${Dv / 4}u`);
   const vStride = v.valuesFromKeys ? D / 4 : Dv / 4;
   return `enable subgroups;
 // Each subgroup walks its own key stream; the loop bound is uniform within a subgroup.
@@ -61,7 +66,10 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var l: array<f32, ${G}>;
   for (var j = 0u; j < ${G}u; j++) {
     let h = g * ${G}u + j;
-    for (var x = 0u; x < ${QV}u; x++) { qr[j * ${QV}u + x] = q[(b * P.Hq + h) * ${D / 4}u + x * ${SG}u + lane] * P.scale; }
+    for (var x = 0u; x < ${QV}u; x++) {
+      qr[j * ${QV}u + x] = vec4<f32>(0.0);
+      if (${qIn('x')}) { qr[j * ${QV}u + x] = q[(b * P.Hq + h) * ${D / 4}u + x * ${SG}u + lane] * P.scale; }
+    }
     for (var x = 0u; x < ${OV}u; x++) { acc[j * ${OV}u + x] = vec4<f32>(0.0); }
     m[j] = NEG;
     l[j] = 0.0;
@@ -72,8 +80,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     var vr: array<vec4<f32>, ${OV}>;
     let kBase = ((b * P.T + t) * P.Hkv + g) * ${D / 4}u + lane;
     let vBase = ((b * P.T + t) * P.Hkv + g) * ${vStride}u + lane;
-    for (var x = 0u; x < ${QV}u; x++) { kr[x] = k[kBase + x * ${SG}u]; }
-    for (var x = 0u; x < ${OV}u; x++) { vr[x] = v[vBase + x * ${SG}u]; }
+    for (var x = 0u; x < ${QV}u; x++) { kr[x] = vec4<f32>(0.0); if (${qIn('x')}) { kr[x] = k[kBase + x * ${SG}u]; } }
+    for (var x = 0u; x < ${OV}u; x++) { vr[x] = vec4<f32>(0.0); if (${oIn('x')}) { vr[x] = v[vBase + x * ${SG}u]; } }
     for (var j = 0u; j < ${G}u; j++) {
       var s = 0.0;
       for (var x = 0u; x < ${QV}u; x++) { s = s + dot(qr[j * ${QV}u + x], kr[x]); }
@@ -88,7 +96,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   }
   for (var j = 0u; j < ${G}u; j++) {
     if (lane == 0u) { subMax[sub * ${G}u + j] = m[j]; subSum[sub * ${G}u + j] = l[j]; }
-    for (var x = 0u; x < ${OV}u; x++) { subAcc[(sub * ${G}u + j) * ${Dv / 4}u + x * ${SG}u + lane] = acc[j * ${OV}u + x]; }
+    for (var x = 0u; x < ${OV}u; x++) {
+      if (${oIn('x')}) { subAcc[(sub * ${G}u + j) * ${Dv / 4}u + x * ${SG}u + lane] = acc[j * ${OV}u + x]; }
+    }
   }
   workgroupBarrier();
   for (var e = li; e < ${G * (Dv / 4)}u; e += ${SG * W}u) {

@@ -39,6 +39,11 @@ const CASES: Case[] = [
   { B: 1, S: 1, T: 90, Hq: 4, Hkv: 2, D: 32, Dv: 32, options: { window: 16, sinkTokens: 3 } },
   { B: 1, S: 20, T: 20, Hq: 4, Hkv: 1, D: 40, Dv: 32, valuesFromKeys: true },
   { B: 1, S: 1, T: 64, Hq: 4, Hkv: 1, D: 160, Dv: 128, valuesFromKeys: true },
+  // Decode rows that are not a whole number of subgroup-wide vec4s (a partial last vec4 per lane).
+  { B: 2, S: 1, T: 200, Hq: 16, Hkv: 1, D: 48, Dv: 20, lengths: [200, 31] },
+  { B: 1, S: 1, T: 70, Hq: 4, Hkv: 1, D: 80, Dv: 64, valuesFromKeys: true },
+  // Bounds-based visibility with a window, sinks and ragged lengths in prefill.
+  { B: 2, S: 33, T: 60, Hq: 4, Hkv: 2, D: 16, Dv: 16, lengths: [60, 41], options: { window: 5, sinkTokens: 1 } },
 ];
 
 describe.skipIf(!hasWebgpu)('webgpu-flash (WGSL fused attention)', () => {

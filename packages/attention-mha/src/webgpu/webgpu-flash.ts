@@ -38,7 +38,7 @@ export const webgpuFlashKernel: FusedAttentionKernel = {
     const device = backend.webgpu.device;
     const subgroupSize = subgroupWidth(device);
     // Everything below only encodes and submits: the promise is settled, the GPU works on.
-    const decodeFits = subgroupSize > 0 && problem.D % (4 * subgroupSize) === 0 && problem.Dv % (4 * subgroupSize) === 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
+    const decodeFits = subgroupSize > 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
     if (problem.S === 1 && decodeFits) {
       return Promise.resolve(runDecode(backend, inputs, problem, subgroupSize));
     }

@@ -85,6 +85,9 @@ export async function startMode(name: GpujsBackendName): Promise<ModeRuntime> {
     case 'webgl2':
     case 'webgl':
     case 'headlessgl':
+      if (mode === 'webgl2' && !GPU.isWebGL2Supported) return fail('WebGL2 is not available (it exists only in browsers)');
+      if (mode === 'webgl' && !GPU.isWebGLSupported) return fail('WebGL is not available (it exists only in browsers)');
+      if (mode === 'headlessgl' && !GPU.isHeadlessGLSupported) return fail('headless-gl (the optional `gl` package) is not built on this machine');
       // The kernel table compiles to GLSL with type errors on WebGL (int/float conversions that
       // WGSL, WebAssembly and JavaScript accept). Until it passes the conformance suite in a
       // browser, the GL modes decline rather than fail at the first kernel.
