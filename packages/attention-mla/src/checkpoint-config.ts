@@ -60,6 +60,9 @@ export function mlaConfigFromDeepSeek(json: unknown): ResolvedMLAConfig {
  * `num_attention_heads` → nHeads, `q_lora_rank` (null → 0), `max_position_embeddings` →
  * maxSeqLen, `rms_norm_eps` → normEps, `rope_scaling` {factor, original_max_position_embeddings,
  * beta_fast, beta_slow, mscale_all_dim} → yarn (HF's `mscale_all_dim` is DeepSeek's `mscale`).
+ * transformers 5 writes RoPE as `rope_parameters` {rope_type, rope_theta, and YaRN's fields}
+ * instead of `rope_theta` + `rope_scaling`; both forms are read (a `rope_parameters` of type
+ * `default` means no scaling).
  *
  * Hugging Face applies YaRN whenever `rope_scaling` is set, DeepSeek iff max_seq_len exceeds
  * the original length; a config where the two disagree is refused. So is one whose `mscale`
@@ -70,6 +73,8 @@ export function mlaConfigFromHuggingFace(json: unknown): ResolvedMLAConfig {
   const fn = 'mlaConfigFromHuggingFace';
   const r = reader(fn, json);
   const maxPositions = r.num('max_position_embeddings');
+  const parameters = r.obj('rope_parameters'); // transformers 5
+  const parameterType = parameters ? (parameters.rope_type ?? parameters.type ?? 'default') : 'default';
   const input: MLAConfigInput = {
     dim: r.num('hidden_size'),
     nHeads: r.num('num_attention_heads'),
@@ -78,11 +83,11 @@ export function mlaConfigFromHuggingFace(json: unknown): ResolvedMLAConfig {
     qkNopeHeadDim: r.num('qk_nope_head_dim'),
     qkRopeHeadDim: r.num('qk_rope_head_dim'),
     vHeadDim: r.num('v_head_dim'),
-    ropeTheta: r.num('rope_theta'),
+    ropeTheta: r.num('rope_theta') ?? (parameters ? reader(fn, parameters).num('rope_theta') : undefined),
     maxSeqLen: maxPositions,
     normEps: r.num('rms_norm_eps'),
   };
-  const scaling = r.obj('rope_scaling');
+  const scaling = r.obj('rope_scaling') ?? (parameters && parameterType !== 'default' ? parameters : undefined);
   if (!scaling) {
     // No YaRN: make the original length the whole context so DeepSeek's rule keeps it off.
     const maxSeqLen = maxPositions ?? MLA_DEFAULTS.maxSeqLen;

@@ -93,6 +93,29 @@ describe('checkpoint configs', () => {
     expectThrows(() => mlaConfigFromHuggingFace({ ...hf, hidden_size: '7168' }), 'FormatError');
     expect(mlaConfigFromHuggingFace({ ...hf, rope_scaling: null }).yarnActive).toBe(false);
   });
+
+  it("reads transformers 5's rope_parameters (RoPE θ and YaRN in one object)", () => {
+    const { rope_scaling: scaling, rope_theta: _theta, ...base } = {
+      hidden_size: 32,
+      num_attention_heads: 4,
+      q_lora_rank: 16,
+      kv_lora_rank: 16,
+      qk_nope_head_dim: 8,
+      qk_rope_head_dim: 16,
+      v_head_dim: 8,
+      rope_theta: 10000,
+      max_position_embeddings: 163840,
+      rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 0.707, mscale_all_dim: 0.707 },
+    };
+    const v4 = mlaConfigFromHuggingFace({ ...base, rope_theta: 10000, rope_scaling: scaling });
+    const { type: _type, ...yarnFields } = scaling;
+    const v5 = mlaConfigFromHuggingFace({ ...base, rope_parameters: { ...yarnFields, rope_type: 'yarn', rope_theta: 10000 } });
+    expect(v5).toEqual(v4);
+    expect(v5.yarnActive).toBe(true);
+    const plain = mlaConfigFromHuggingFace({ ...base, max_position_embeddings: 4096, rope_parameters: { rope_type: 'default', rope_theta: 50000 } });
+    expect([plain.yarnActive, plain.ropeTheta]).toEqual([false, 50000]);
+    expectThrows(() => mlaConfigFromHuggingFace({ ...base, rope_parameters: { rope_type: 'linear', factor: 2, rope_theta: 10000 } }), 'ConfigError');
+  });
 });
 
 describe('weights', () => {

@@ -20,14 +20,14 @@ function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-/** About `count` round tick values covering [lo, hi] (1, 2 or 5 × 10^k apart). */
+/** About `count` round tick values from lo up to the first at or above hi (1, 2 or 5 × 10^k apart). */
 export function niceTicks(lo: number, hi: number, count = 5): number[] {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
   const step = ([1, 2, 5, 10].find((m) => m * magnitude >= raw) ?? 10) * magnitude;
   const ticks: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step) * step; v - step < hi - step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
   return ticks;
 }
 

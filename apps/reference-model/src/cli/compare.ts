@@ -18,14 +18,16 @@ export const COMPARE_HELP = `Usage: attnkit-demo compare [options]
 
 Runs one prompt through every embedded checkpoint (one per attention variant) at several context
 lengths: prefill L tokens, then decode N tokens greedily. Prints, per variant and L, the KV cache
-bytes per token, prefill and decode tokens/s, and writes an SVG line chart of decode time per
+bytes per token, prefill and decode tokens/s (wall clock; decode also in this process's CPU
+time, which other processes' load hardly changes), and writes an SVG line chart of decode time per
 token against context length (one line per variant).
 
 Options:
   --models LIST      comma-separated checkpoint folders or embedded names (default: all embedded)
   --contexts LIST    context lengths L (default 32,64,128,256,480); lengths that do not fit a
                      model's max_position_embeddings with N decode steps are skipped
-  --decode-tokens N  decode steps timed per context (default 16)
+  --decode-tokens N  decode steps timed per context (default 32)
+  --repeats R        runs per (variant, context); the table shows the medians (default 3)
   --prompt TEXT      text repeated to fill the context (default: a fixed English paragraph)
   --svg PATH         where the chart goes (default compare.svg)
   ${BACKEND_HELP}
@@ -45,12 +47,15 @@ export interface CompareRow {
   readonly prefillTokensPerSecond: number;
   readonly decodeMsPerToken: number;
   readonly decodeTokensPerSecond: number;
+  /** Process CPU time per decoded token (on the cpu backend: the compute, whatever else runs on the machine). */
+  readonly decodeCpuMsPerToken: number;
 }
 
 const OPTIONS = {
   models: { type: 'string' },
   contexts: { type: 'string' },
   'decode-tokens': { type: 'string' },
+  repeats: { type: 'string' },
   prompt: { type: 'string' },
   svg: { type: 'string' },
   backend: { type: 'string' },
@@ -63,8 +68,21 @@ function intList(raw: string, name: string): number[] {
   return list;
 }
 
+interface Measurement {
+  readonly prefillMs: number;
+  readonly decodeMs: number;
+  /** CPU time this process spent in the decode steps: robust to other processes' load (the CPU backend runs on this thread). */
+  readonly decodeCpuMs: number;
+  readonly kvBytesHeld: number;
+}
+
+function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 /** Prefill `context` tokens and decode `steps` more; times in ms. */
-async function measure(model: Model, ids: readonly number[], steps: number): Promise<{ prefillMs: number; decodeMs: number; kvBytesHeld: number }> {
+async function measure(model: Model, ids: readonly number[], steps: number): Promise<Measurement> {
   using cache = model.createCache({ maxTokens: ids.length + steps });
   let t = performance.now();
   let next: number;
@@ -74,50 +92,91 @@ async function measure(model: Model, ids: readonly number[], steps: number): Pro
   }
   const prefillMs = performance.now() - t;
   t = performance.now();
+  const cpu = cpuMs();
   for (let i = 0; i < steps; i++) {
     using logits = await model.forward([[next]], cache, { lastOnly: true });
     next = argmax(await logits.data());
   }
-  return { prefillMs, decodeMs: performance.now() - t, kvBytesHeld: cache.nbytes };
+  return { prefillMs, decodeMs: performance.now() - t, decodeCpuMs: cpuMs() - cpu, kvBytesHeld: cache.nbytes };
 }
 
-export async function runComparison(refs: readonly ModelRef[], backendName: string, contexts: readonly number[], steps: number, prompt: string, io: CliIO): Promise<CompareRow[]> {
-  const { backend, note } = await openBackend(backendName);
-  io.err(`backend ${note}; ${steps} decode steps per context\n`);
-  const rows: CompareRow[] = [];
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+export interface ComparisonSettings {
+  readonly backend: string;
+  readonly contexts: readonly number[];
+  /** Decode steps timed per run. */
+  readonly steps: number;
+  /** Runs per (variant, context); medians are reported. */
+  readonly repeats: number;
+  readonly prompt: string;
+}
+
+/**
+ * Every model is loaded once; then each repeat runs every (context, model) pair in turn, so a
+ * change in the machine's load during the run touches every variant alike (the figures are the
+ * medians over repeats).
+ */
+export async function runComparison(refs: readonly ModelRef[], settings: ComparisonSettings, io: CliIO): Promise<CompareRow[]> {
+  const { contexts, steps, repeats, prompt } = settings;
   const bytes = new ByteTokenizer().encode(prompt);
   if (bytes.length === 0) throw new UsageError('--prompt must not be empty');
+  const { backend, note } = await openBackend(settings.backend);
+  io.err(`backend ${note}; ${steps} decode steps per context, median of ${repeats} interleaved runs\n`);
+  const models: { ref: ModelRef; model: Model; contexts: number[] }[] = [];
   try {
     for (const ref of refs) {
-      using model = await loadModelFromFolder(backend, ref.dir);
+      const model = await loadModelFromFolder(backend, ref.dir);
       const fitting = contexts.filter((L) => L + steps <= model.config.maxPositions);
+      models.push({ ref, model, contexts: fitting });
       const skipped = contexts.filter((L) => !fitting.includes(L));
       if (skipped.length > 0) io.err(`${ref.name}: skipping contexts ${skipped.join(', ')} (max_position_embeddings ${model.config.maxPositions})\n`);
       await measure(model, bytes.slice(0, Math.min(8, model.config.maxPositions - 2)), 1); // warm-up: kernels compiled, caches of the backend primed
-      for (const L of fitting) {
+    }
+    const runs = new Map<string, Measurement[]>();
+    for (let r = 0; r < repeats; r++) {
+      for (const L of contexts) {
         const ids = Array.from({ length: L }, (_, i) => bytes[i % bytes.length] ?? 32);
-        const m = await measure(model, ids, steps);
+        for (const { ref, model, contexts: fitting } of models) {
+          if (!fitting.includes(L)) continue;
+          const key = `${ref.name}@${L}`;
+          runs.set(key, [...(runs.get(key) ?? []), await measure(model, ids, steps)]);
+        }
+      }
+      io.err(`  run ${r + 1}/${repeats} done\n`);
+    }
+    const rows: CompareRow[] = [];
+    for (const { ref, model, contexts: fitting } of models) {
+      for (const L of fitting) {
+        const list = runs.get(`${ref.name}@${L}`) ?? [];
+        const prefillMs = median(list.map((x) => x.prefillMs));
+        const decodeMs = median(list.map((x) => x.decodeMs));
         rows.push({
           model: ref.name,
           attention: model.config.attention,
           context: L,
           kvBytesPerToken: model.kvBytesPerToken,
-          kvBytesHeld: m.kvBytesHeld,
-          prefillTokensPerSecond: (L / m.prefillMs) * 1000,
-          decodeMsPerToken: m.decodeMs / steps,
-          decodeTokensPerSecond: (steps / m.decodeMs) * 1000,
+          kvBytesHeld: list[0]?.kvBytesHeld ?? 0,
+          prefillTokensPerSecond: (L / prefillMs) * 1000,
+          decodeMsPerToken: decodeMs / steps,
+          decodeTokensPerSecond: (steps / decodeMs) * 1000,
+          decodeCpuMsPerToken: median(list.map((x) => x.decodeCpuMs)) / steps,
         });
-        io.err(`  ${ref.name} L=${L}: decode ${(m.decodeMs / steps).toFixed(2)} ms/token\n`);
       }
     }
+    return rows;
   } finally {
+    for (const { model } of models) model.dispose();
     await backend.dispose();
   }
-  return rows;
 }
 
 export function formatTable(rows: readonly CompareRow[]): string {
-  const header = ['model', 'attention', 'context', 'KV B/token', 'KV held', 'prefill tok/s', 'decode tok/s', 'decode ms/token'];
+  const header = ['model', 'attention', 'context', 'KV B/token', 'KV held', 'prefill tok/s', 'decode tok/s', 'decode ms/token', 'decode CPU ms/token'];
   const body = rows.map((r) => [
     r.model,
     r.attention,
@@ -127,6 +186,7 @@ export function formatTable(rows: readonly CompareRow[]): string {
     r.prefillTokensPerSecond.toFixed(0),
     r.decodeTokensPerSecond.toFixed(1),
     r.decodeMsPerToken.toFixed(2),
+    r.decodeCpuMsPerToken.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)));
   const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
@@ -151,10 +211,13 @@ export async function compareCommand(argv: readonly string[], io: CliIO): Promis
   }
   const refs = values.models === undefined ? await allEmbedded() : await Promise.all(values.models.split(',').map((m) => resolveModel(m.trim())));
   const contexts = intList(values.contexts ?? '32,64,128,256,480', 'contexts');
-  const steps = numberOption(values, 'decode-tokens', 16);
-  if (!Number.isInteger(steps) || steps < 1) throw new UsageError(`--decode-tokens expects a positive integer, got ${steps}`);
+  const steps = numberOption(values, 'decode-tokens', 32);
+  const repeats = numberOption(values, 'repeats', 3);
+  for (const [name, n] of [['decode-tokens', steps], ['repeats', repeats]] as const) {
+    if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} expects a positive integer, got ${n}`);
+  }
   const backendName = values.backend ?? 'cpu';
-  const rows = await runComparison(refs, backendName, contexts, steps, values.prompt ?? DEFAULT_PROMPT, io);
+  const rows = await runComparison(refs, { backend: backendName, contexts, steps, repeats, prompt: values.prompt ?? DEFAULT_PROMPT }, io);
   io.out(formatTable(rows));
   const svgPath = values.svg ?? 'compare.svg';
   await writeFile(svgPath, comparisonSvg(rows, backendName));

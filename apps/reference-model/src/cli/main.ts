@@ -23,7 +23,8 @@ const HELP: Readonly<Record<string, string>> = { demo: DEMO_HELP, generate: GENE
 
 /** Runs one CLI invocation; returns the exit code (0 ok, 1 error, 2 usage). */
 export async function runCli(argv: readonly string[], io: CliIO = processIO): Promise<number> {
-  const [command = 'help', ...rest] = argv;
+  // `pnpm … cli -- generate …` passes the separator through: skip it.
+  const [command = 'help', ...rest] = argv[0] === '--' ? argv.slice(1) : argv;
   try {
     switch (command) {
       case 'demo':

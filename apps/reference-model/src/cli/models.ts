@@ -11,9 +11,11 @@ export interface ModelRef {
 }
 
 export async function resolveModel(arg: string | undefined): Promise<ModelRef> {
+  // A folder that exists wins over an embedded name (and needs no embedded checkpoints at all).
+  if (arg !== undefined && existsSync(arg)) return { name: basename(resolve(arg)), dir: resolve(arg) };
   const embedded = await embeddedCheckpoints();
   if (arg === undefined) return { name: embedded.defaultName, dir: embedded.dir(embedded.defaultName) };
-  if (embedded.names.includes(arg) && !existsSync(arg)) return { name: arg, dir: embedded.dir(arg) };
+  if (embedded.names.includes(arg)) return { name: arg, dir: embedded.dir(arg) };
   return { name: basename(resolve(arg)), dir: resolve(arg) };
 }
 

@@ -5,6 +5,7 @@
 
 import { CapacityError, ConfigError, throwIfAborted } from '@attnkit/tensor-core';
 import type { Model } from '../model/model.js';
+import { yieldToEventLoop } from '../util/yield.js';
 import { Rng, type SamplingOptions, sample, validateSampling } from './sampling.js';
 import { ByteTokenizer, type Tokenizer, Utf8Stream } from './tokenizer.js';
 
@@ -96,6 +97,7 @@ export async function generate(model: Model, prompt: string | readonly number[],
       kvBytes: cache.nbytes,
     };
     await options.onToken?.(event);
+    await yieldToEventLoop(); // so a timer or a Ctrl-C handler can abort between tokens
     throwIfAborted(signal, fn);
     if (stop.has(id)) {
       stopReason = 'stop-token';

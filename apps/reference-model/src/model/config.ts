@@ -151,10 +151,9 @@ export function parseModelConfig(json: unknown, source = 'config.json'): ModelCo
       throw new ConfigError({ fn: FN, expected: `${source}: rope_interleave true (MLA's interleaved RoPE, spec §2)`, got: 'false' });
     }
     if (common.attentionBias) throw new ConfigError({ fn: FN, expected: `${source}: attention_bias false for MLA`, got: 'true' });
-    // The packages read the transformers 4 names: hand them rope_theta and rope_scaling.
-    const hf = { ...json, rope_theta: rope.theta, rope_scaling: rope.yarn };
-    const dsa = type === 'deepseek_v32' ? dsaConfigFromHuggingFace(hf) : null;
-    const mla = dsa ?? mlaConfigFromHuggingFace(hf);
+    // attention-mla reads the MLA fields, RoPE θ and YaRN (transformers 4 or 5 form) itself.
+    const dsa = type === 'deepseek_v32' ? dsaConfigFromHuggingFace(json) : null;
+    const mla = dsa ?? mlaConfigFromHuggingFace(json);
     return { ...common, attention: dsa ? 'dsa' : 'mla', nKvHeads: 1, headDim: mla.qkHeadDim, maxPositions: mla.maxSeqLen, mla, dsa, nsa: null };
   }
 

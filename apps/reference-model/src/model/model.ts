@@ -18,6 +18,7 @@ import { Embedding } from './embedding.js';
 import { SwiGLU } from './mlp.js';
 import { RMSNorm } from './rmsnorm.js';
 import { attentionPrefix, layerPrefix } from './tensor-names.js';
+import { yieldToEventLoop } from '../util/yield.js';
 import { Weights } from './weights.js';
 
 export interface ForwardOptions {
@@ -123,6 +124,7 @@ export class Model implements Disposable {
     let x = await this.embedding.forward(tokens); // [B, S, dim]
     try {
       for (const [i, layer] of this.layers.entries()) {
+        if (signal) await yieldToEventLoop(); // an abort can land between layers of a long prefill
         throwIfAborted(signal, fn);
         const cacheOfLayer = cache.layers[i];
         if (!cacheOfLayer) throw new ConfigError({ fn, expected: `a cache of ${this.layers.length} layers`, got: String(cache.layers.length) });

@@ -1,13 +1,15 @@
 // Top-k of each row by a bitonic sort of index permutations: log2(P)·(log2(P)+1)/2 passes over
 // rows padded to P = 2^⌈log2 N⌉ entries, each pass one compare-exchange per element. The order
 // is total, so the result is deterministic: larger values first, equal values by lower index,
-// NaN after every number, padding last. Then the first k entries are gathered.
+// NaN after every number, padding last. Then the first k entries are gathered. On WebGPU the
+// one-dispatch WGSL radix select of webgpu-topk.ts runs instead when it takes the sizes.
 
 import { sizeOf } from '../../shape.js';
 import type { Tensor } from '../../tensor.js';
 import type { GpujsBackend } from '../backend.js';
 import type { DeviceArray } from '../device.js';
 import type { KernelSpec } from '../runtime.js';
+import { topKWebGpu, webgpuTopKDeclines } from '../webgpu-topk.js';
 import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv, isNan } from './common.js';
 
 /**
@@ -77,6 +79,8 @@ export async function topKTensor(backend: GpujsBackend, x: Tensor, k: number): P
   const X = backend.arrayOf(x, fn);
   if (sizeOf(shape) === 0) return { values: backend.zeroSized(shape), indices: backend.zeroSized(shape, 'i32') };
   checkQuotients(fn, 'rows', R);
+  const fast = topKFastPath(backend, X, R, N, k);
+  if (fast) return { values: backend.wrap(fast.values, shape), indices: backend.wrap(fast.indices, shape, 'i32') };
   const logP = Math.ceil(Math.log2(N));
   const P = 2 ** logP;
   let perm: DeviceArray | null = null;
@@ -99,4 +103,19 @@ export async function topKTensor(backend: GpujsBackend, x: Tensor, k: number): P
   } finally {
     if (perm) backend.device.free(perm);
   }
+}
+
+/** On WebGPU, the one-dispatch WGSL top-k (webgpu-topk.ts) when it takes the sizes; else null. */
+function topKFastPath(backend: GpujsBackend, x: DeviceArray, rows: number, N: number, k: number): { values: DeviceArray; indices: DeviceArray } | null {
+  const webgpu = backend.webgpu;
+  if (!webgpu || x.kind !== 'gpu' || webgpuTopKDeclines(webgpu.device, rows, N, k) !== null) return null;
+  const values = backend.device.alloc(rows * k, 'f32');
+  const indices = backend.device.alloc(rows * k, 'f32');
+  if (values.kind !== 'gpu' || indices.kind !== 'gpu') {
+    backend.device.free(values);
+    backend.device.free(indices);
+    return null;
+  }
+  topKWebGpu(backend, webgpu.device, x, rows, N, k, values, indices);
+  return { values, indices };
 }
