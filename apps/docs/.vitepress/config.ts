@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { sourceAliases } from '@attnkit/vitest-config';
 import { type DefaultTheme, defineConfig } from 'vitepress';
+import { checkpointsPlugin } from './checkpoints.js';
 
 const apiSidebarFile = fileURLToPath(new URL('../api/typedoc-sidebar.json', import.meta.url));
 
@@ -71,6 +72,7 @@ export default defineConfig({
           items: [
             { text: 'KV-cache calculator', link: '/demos/kv-calculator' },
             { text: 'Attention visualiser', link: '/demos/attention-visualiser' },
+            { text: 'Reference model', link: '/demos/reference-model' },
           ],
         },
         { text: 'API reference', link: '/api/' },
@@ -86,6 +88,8 @@ export default defineConfig({
     // map (tooling/tsconfig/base.json paths) the type checker and vitest use — so the site
     // always shows the code on this branch, with no package build in between.
     resolve: { alias: sourceAliases() },
+    // the reference model's checkpoints, served and emitted from apps/reference-model (no copy in git)
+    plugins: [checkpointsPlugin()],
     // gpu.js compiles kernels from their functions' source text: keep statements and names as
     // written. Renaming reuses short names across a kernel's scopes, which gpu.js' GLSL output
     // then declares twice ("'user_se' : redefinition" on WebGL2); whitespace removal stays on.

@@ -49,7 +49,49 @@ describe('guide examples', () => {
   });
 });
 
-describe('guide examples of landed packages', () => {
+describe('package guide examples', () => {
+  it('attention-mha layer: a cached decode step equals the prefill', async () => {
+    expect(await runExample('attention-mha-layer')).toEqual(['shapes: [1,5,32] [1,1,32]', 'decode = prefill: true', 'cached tokens: [6]']);
+  });
+
+  it('attention-gqa: 8 query heads over 2 kv heads, decode equals prefill, MQA', async () => {
+    expect(await runExample('attention-gqa')).toEqual(['group size: 4 prefill: [1,8,128] cached: [9]', 'decode = prefill: true', 'MQA: [1,8,128] group size 8']);
+  });
+
+  it('attention-mla: both orders agree, decode equals prefill, 576 values for V3', async () => {
+    expect(await runExample('attention-mla')).toEqual([
+      'cached: [11] prefill order: naive [1,10,64]',
+      'naive = absorbed: true',
+      'decode = prefill: true',
+      'DeepSeek-V3 caches 576 values per token per layer, not 40960',
+    ]);
+  });
+
+  it('attention-nsa: forced blocks selected, cached decode equals prefill, 5 631 keys at 64K', async () => {
+    const lines = await runExample('attention-nsa');
+    // query 39 with l′ = 8: its own block 4 and block 3 (local) and block 0 (initial) are forced, n = 3
+    expect(lines).toEqual(['query 39, kv head 0 reads blocks [0,3,4]', 'decode = prefill: true', 'keys read at 64K: 5631']);
+  });
+
+  it('indexer-dsa: a decode step keeps min(index_topk, p + 1) tokens', async () => {
+    expect(await runExample('indexer-dsa')).toEqual([
+      'outputs: [1,20,64] [1,1,64] cached: [21] sparse: true',
+      'position 20 attends to 8 of 21 tokens',
+      'index scores: [1,1,21]',
+      '{"latent":576,"indexKey":128,"total":704}',
+    ]);
+  });
+
+  it('kvcache paged: fork shares pages, copy-on-write takes one, bytes per token of spec §5', async () => {
+    expect(await runExample('kvcache-paged')).toEqual([
+      'free pages after the prompt: 61',
+      'beam 1 lengths [41,41] free pages: 60',
+      'decode output: [2,1,4,16]',
+      'MLA, bf16, 61 layers: 68.6 KiB',
+      'DSA, bf16, per layer: 1408 B',
+    ]);
+  });
+
   it('kvcache: a cached decode step equals the prefill, truncate rolls back, MLA stores 576 values', async () => {
     const lines = await runExample('kvcache');
     expect(lines).toEqual([

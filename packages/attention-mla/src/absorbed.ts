@@ -15,9 +15,9 @@ import { dim } from './dims.js';
 
 /** W_UK and W_UV split out of wkv_b once, laid out for batched per-head matmuls. */
 export interface AbsorbedWeights extends Disposable {
-  /** [H, dn, C]: q̃_h = q_nope_h · W_UK[h] (a [1, dn]·[dn, C] product per head). */
+  /** `[H, dn, C]`: q̃_h = q_nope_h · W_UK[h] (a [1, dn]·[dn, C] product per head). */
   readonly wUK: Tensor;
-  /** [H, dv, C]: o_h = ō_h · W_UV[h]ᵀ (rows are contiguous over C, the reduction axis). */
+  /** `[H, dv, C]`: o_h = ō_h · W_UV[h]ᵀ (rows are contiguous over C, the reduction axis). */
   readonly wUV: Tensor;
   dispose(): void;
 }

@@ -48,11 +48,11 @@ export interface MLAProjection extends Disposable {
   readonly startPositions: readonly number[];
   /** i32 [B, S]: absolute position of every new token. */
   readonly positions: Tensor;
-  /** [B, S, Cq]: the query latent q_norm(wq_a · x) the DSA indexer reads; null when qLoraRank is 0. */
+  /** `[B, S, Cq]`: the query latent q_norm(wq_a · x) the DSA indexer reads; null when qLoraRank is 0. */
   readonly queryLatent: Tensor | null;
-  /** [B, S, H, dn+dr]: queries, [nope | rope] per head, the rope slice rotated (interleaved pairs). */
+  /** `[B, S, H, dn+dr]`: queries, [nope | rope] per head, the rope slice rotated (interleaved pairs). */
   readonly q: Tensor;
-  /** [B, S, 1, C+dr]: the rows to cache, [kv_norm(c) ‖ RoPE(k_pe)] (k_pe shared by all heads, not normalised). */
+  /** `[B, S, 1, C+dr]`: the rows to cache, [kv_norm(c) ‖ RoPE(k_pe)] (k_pe shared by all heads, not normalised). */
   readonly kvRows: Tensor;
   dispose(): void;
 }

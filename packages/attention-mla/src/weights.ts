@@ -32,11 +32,11 @@ export type MLAQueryWeights =
 
 export interface MLAWeights {
   readonly query: MLAQueryWeights;
-  /** [C+dr, dim]: the latent and the shared rope key in one projection. */
+  /** `[C+dr, dim]`: the latent and the shared rope key in one projection. */
   readonly wkvA: Tensor;
   /** RMSNorm weight [C], applied to the latent before it is cached. */
   readonly kvNorm: Tensor;
-  /** [H(dn+dv), C]: rows of head h are W_UK[h] (dn rows) then W_UV[h] (dv rows). */
+  /** `[H(dn+dv), C]`: rows of head h are W_UK[h] (dn rows) then W_UV[h] (dv rows). */
   readonly wkvB: Tensor;
   /** [dim, H·dv] */
   readonly wo: Tensor;

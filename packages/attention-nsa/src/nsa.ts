@@ -63,7 +63,7 @@ export interface NSAStages extends Disposable {
   readonly oCmp: Tensor;
   readonly oSlc: Tensor;
   readonly oWin: Tensor;
-  /** [B, S, Hq, 3]: (cmp, slc, win) per head. */
+  /** `[B, S, Hq, 3]`: (cmp, slc, win) per head. */
   readonly gates: Tensor;
 }
 

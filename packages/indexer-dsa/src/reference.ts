@@ -21,7 +21,7 @@ export interface IndexerReferenceInputs {
 }
 
 export interface IndexerReferenceOutputs {
-  /** [B, S, T]: I[p, t] = Σ_j w_j·ReLU(q_j·k_t) for visible t ≤ p, −∞ elsewhere. */
+  /** `[B, S, T]`: I[p, t] = Σ_j w_j·ReLU(q_j·k_t) for visible t ≤ p, −∞ elsewhere. */
   readonly scores: Float32Array;
   /** [B, S, K], K = min(topk, T): the min(topk, p+1) best visible keys, best first, ties to the lower index; −1 after them. */
   readonly indices: Int32Array;

@@ -8,15 +8,15 @@ import { type Backend, BackendError, ConfigError, DTypeError, type DType, ShapeE
 import type { ResolvedIndexerConfig } from './config.js';
 
 export interface LightningIndexerWeights {
-  /** [H_I·D_I, Cq]: q_I = wq_b · qr, rows of head j are j·D_I … (j+1)·D_I − 1. */
+  /** `[H_I·D_I, Cq]`: q_I = wq_b · qr, rows of head j are j·D_I … (j+1)·D_I − 1. */
   readonly wqB: Tensor;
-  /** [D_I, dim]: the one key per token, k_I = LayerNorm(wk · x). */
+  /** `[D_I, dim]`: the one key per token, k_I = LayerNorm(wk · x). */
   readonly wk: Tensor;
   /** LayerNorm weight [D_I]. */
   readonly kNormWeight: Tensor;
   /** LayerNorm bias [D_I]. */
   readonly kNormBias: Tensor;
-  /** [H_I, dim]: the per-token head weights before scaling (DeepSeek keeps it in bf16/fp32, never fp8). */
+  /** `[H_I, dim]`: the per-token head weights before scaling (DeepSeek keeps it in bf16/fp32, never fp8). */
   readonly weightsProj: Tensor;
 }
 

@@ -55,7 +55,7 @@ export interface NSACompressedBlocks {
 export type NSACompressor = (batch: NSACompressionBatch) => Promise<NSACompressedBlocks>;
 
 export interface NSACompressedView {
-  /** [B, Ncap, Hkv, D]: block i of sequence b is row (b, i). */
+  /** `[B, Ncap, Hkv, D]`: block i of sequence b is row (b, i). */
   readonly keys: Tensor;
   /** [B, Ncap, Hkv, Dv] */
   readonly values: Tensor;

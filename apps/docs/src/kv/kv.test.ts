@@ -70,7 +70,7 @@ describe('bytes per element and block scales', () => {
     expect(bytesPerTokenPerLayer({ variant: 'MQA', kvHeads: 1, keyDim: 64, valueDim: 64 }, 'int8')).toBe(128 + 2 * 4);
   });
   it('NSA amortises one compressed K/V per stride d', () => {
-    expect(elementsPerTokenPerLayer({ variant: 'NSA', kvHeads: 4, keyDim: 192, valueDim: 128, stride: 16 })).toBe(1360);
+    expect(elementsPerTokenPerLayer({ variant: 'NSA', kvHeads: 4, keyDim: 192, valueDim: 128, blockLength: 32, stride: 16 })).toBe(1360);
   });
 });
 
@@ -82,13 +82,13 @@ describe('measured on a gpu.js backend', () => {
       const rows = MODEL_PRESETS.flatMap((p) => presetRows(p));
       for (const dtype of ['f32', 'bf16', 'fp8e4m3'] as const) {
         for (const row of rows) {
-          const m = measureBytesPerTokenPerLayer(backend, row.layout, dtype);
+          const m = await measureBytesPerTokenPerLayer(backend, row.layout, dtype);
           expect(m.bytes, `${row.label} in ${dtype}`).toBe(m.expected);
           expect(expectedBytes(cpu, row.layout, dtype), `${row.label} in ${dtype} on cpu`).toBe(bytesPerTokenPerLayer(row.layout, dtype));
         }
       }
       const gqa = { variant: 'GQA', kvHeads: 8, keyDim: 128, valueDim: 128 } as const;
-      expect(measureBytesPerTokenPerLayer(backend, gqa, 'bf16').bytes).toBe(2 * bytesPerTokenPerLayer(gqa, 'bf16'));
+      expect((await measureBytesPerTokenPerLayer(backend, gqa, 'bf16')).bytes).toBe(2 * bytesPerTokenPerLayer(gqa, 'bf16'));
       expect(backend.memory().liveBuffers).toBe(0);
     } finally {
       await backend.dispose();
@@ -103,12 +103,19 @@ describe('measured on the CPU backend', () => {
     const rows = MODEL_PRESETS.flatMap((p) => presetRows(p));
     for (const dtype of ['f32', 'f16', 'bf16', 'int8', 'fp8e4m3'] as const) {
       for (const row of rows) {
-        expect(measureBytesPerTokenPerLayer(backend, row.layout, dtype).bytes, `${row.label} in ${dtype}`).toBe(bytesPerTokenPerLayer(row.layout, dtype));
+        const measured = await measureBytesPerTokenPerLayer(backend, row.layout, dtype);
+        expect(measured.bytes, `${row.label} in ${dtype}`).toBe(bytesPerTokenPerLayer(row.layout, dtype));
+        expect(measured.expected, `${row.label} in ${dtype}: the CPU stores every dtype compactly`).toBe(measured.bytes);
       }
     }
     expect(backend.memory()).toEqual({ bytesAllocated: 0, liveBuffers: 0, liveTensors: 0 });
-    expect(measureBytesPerTokenPerLayer(backend, { variant: 'GQA', kvHeads: 8, keyDim: 128, valueDim: 128 }, 'bf16').by).toBe('contiguous');
-    expect(measureBytesPerTokenPerLayer(backend, { variant: 'DSA', latentDim: 512, ropeDim: 64, indexDim: 128 }, 'bf16').by).toBe('mla-latent + indexer-keys');
+    expect((await measureBytesPerTokenPerLayer(backend, { variant: 'GQA', kvHeads: 8, keyDim: 128, valueDim: 128 }, 'bf16')).by).toBe('contiguous');
+    expect((await measureBytesPerTokenPerLayer(backend, { variant: 'DSA', latentDim: 512, ropeDim: 64, indexDim: 128 }, 'bf16')).by).toBe('mla-latent + indexer-keys');
+    expect((await measureBytesPerTokenPerLayer(backend, { variant: 'NSA', kvHeads: 4, keyDim: 192, valueDim: 128, blockLength: 32, stride: 16 }, 'bf16'))).toEqual({
+      bytes: 1360 * 2,
+      expected: 1360 * 2,
+      by: 'nsa',
+    });
     await backend.dispose();
   });
 });

@@ -1,14 +1,11 @@
 // What one token leaves behind in one layer's KV cache, for every attention variant (spec §1–§5),
 // stored the way @attnkit/kvcache stores it: one row per kv head, MLA's [c ‖ k_pe] as one row,
-// quantised rows with kvcache's default scale blocks.
-//
-// TODO(kvcache): @attnkit/kvcache will export `kvBytesPerToken(config)` / `kvBytes(config, tokens)`
-// (issue 4). Once it lands, compute `bytesPerTokenPerLayer` with it and keep this file only as the
-// segment breakdown the calculator displays; the unit tests (src/kv/kv.test.ts) then pin both to
-// spec §5.
+// quantised rows with kvcache's default scale blocks. The byte figures are kvcache's own
+// accounting (`kvBytesPerToken`); the segments here are the breakdown the calculator measures
+// row by row on the page's backend.
 
-import { defaultBlockSize } from '@attnkit/kvcache';
-import { type DType, storageBytes } from '@attnkit/tensor-core';
+import { type KVCacheConfig, type StorageDType, defaultBlockSize, kvBytesPerToken } from '@attnkit/kvcache';
+import type { DType } from '@attnkit/tensor-core';
 
 export type Variant = 'MHA' | 'GQA' | 'MQA' | 'MLA' | 'DSA' | 'NSA';
 
@@ -28,7 +25,7 @@ export type CacheLayout =
   | { readonly variant: 'MHA' | 'GQA' | 'MQA'; readonly kvHeads: number; readonly keyDim: number; readonly valueDim: number }
   | { readonly variant: 'MLA'; readonly latentDim: number; readonly ropeDim: number; readonly deployedFp8?: boolean }
   | { readonly variant: 'DSA'; readonly latentDim: number; readonly ropeDim: number; readonly indexDim: number; readonly deployedFp8?: boolean }
-  | { readonly variant: 'NSA'; readonly kvHeads: number; readonly keyDim: number; readonly valueDim: number; readonly stride: number };
+  | { readonly variant: 'NSA'; readonly kvHeads: number; readonly keyDim: number; readonly valueDim: number; readonly blockLength: number; readonly stride: number };
 
 /** The tensors one token adds to one layer's cache. */
 export function cacheSegments(layout: CacheLayout): CacheSegment[] {
@@ -84,12 +81,32 @@ export function elementsPerTokenPerLayer(layout: CacheLayout): number {
   return cacheSegments(layout).reduce((sum, s) => sum + s.rows * s.width * s.perToken, 0);
 }
 
-/** Bytes per token per layer in `dtype` storage, block scales (f32 each) included. */
+/** The layout as a configuration of kvcache's byte accounting, stored in `dtype`. */
+export function kvConfigOf(layout: CacheLayout, dtype: DType): KVCacheConfig {
+  if (dtype === 'i32') throw new RangeError('kvConfigOf: i32 is not a cache storage dtype');
+  const storage: StorageDType = dtype;
+  switch (layout.variant) {
+    case 'MHA':
+    case 'GQA':
+    case 'MQA': {
+      const variant = layout.variant === 'MHA' ? 'mha' : layout.variant === 'GQA' ? 'gqa' : 'mqa';
+      return { variant, kvHeads: layout.kvHeads, headDim: layout.keyDim, valueDim: layout.valueDim, dtype: storage };
+    }
+    case 'MLA':
+    case 'DSA': {
+      // Deployed: fp8 latent and indexer key with 128-value blocks, the rope key in bf16.
+      const deployed = layout.deployedFp8 ? ({ dtype: 'fp8e4m3', ropeDtype: 'bf16', indexDtype: 'fp8e4m3', blockSize: 128 } as const) : { dtype: storage };
+      const mla = { kvLoraRank: layout.latentDim, ropeDim: layout.ropeDim, ...deployed };
+      return layout.variant === 'MLA' ? { variant: 'mla', ...mla } : { variant: 'dsa', ...mla, indexDim: layout.indexDim };
+    }
+    case 'NSA':
+      return { variant: 'nsa', kvHeads: layout.kvHeads, headDim: layout.keyDim, valueDim: layout.valueDim, blockLength: layout.blockLength, blockStride: layout.stride, dtype: storage };
+  }
+}
+
+/** Bytes per token per layer in `dtype` storage, block scales (f32 each) included: kvcache's `kvBytesPerToken`. */
 export function bytesPerTokenPerLayer(layout: CacheLayout, dtype: DType): number {
-  return cacheSegments(layout).reduce((sum, s) => {
-    const storage = s.fixedDType ?? dtype;
-    return sum + s.rows * storageBytes(storage, s.width, quantBlock(s.width)) * s.perToken;
-  }, 0);
+  return kvBytesPerToken(kvConfigOf(layout, dtype));
 }
 
 /** Whether a layout ignores the selected dtype (its storage is fixed, as DeepSeek deploys it). */

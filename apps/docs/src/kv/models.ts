@@ -77,7 +77,7 @@ const DEEPSEEK_V3_ROWS: readonly CacheRow[] = [
   },
   {
     label: 'NSA (paper model: 4 kv heads, K 192, V 128, d = 16)',
-    layout: { variant: 'NSA', kvHeads: 4, keyDim: 192, valueDim: 128, stride: 16 },
+    layout: { variant: 'NSA', kvHeads: 4, keyDim: 192, valueDim: 128, blockLength: 32, stride: 16 },
     published: false,
     layers: null,
     note: 'per layer only: the NSA paper model has 30 layers, not 61',
@@ -204,6 +204,8 @@ export const MODEL_PRESETS: readonly ModelPreset[] = [
 
 /** NSA's compression stride d in the paper (§4.1) and in the rows below. */
 export const NSA_STRIDE = 16;
+/** NSA's compression block length l in the paper (§4.1). */
+export const NSA_BLOCK = 32;
 
 /**
  * The rows the calculator shows for a config: the published attention first, then what the same
@@ -233,7 +235,7 @@ export function standardRows(attention: Variant, c: AttentionConfig): CacheRow[]
   }
   if (c.kvLoraRank === 0) {
     const nsaHeads = Math.max(1, Math.min(c.kvHeads, c.heads));
-    add(`NSA, ${nsaHeads} kv heads (${dims}), d = ${NSA_STRIDE}`, { variant: 'NSA', kvHeads: nsaHeads, keyDim: c.keyDim, valueDim: c.valueDim, stride: NSA_STRIDE });
+    add(`NSA, ${nsaHeads} kv heads (${dims}), d = ${NSA_STRIDE}`, { variant: 'NSA', kvHeads: nsaHeads, keyDim: c.keyDim, valueDim: c.valueDim, blockLength: NSA_BLOCK, stride: NSA_STRIDE });
   }
   // The published variant first, the rest in the order of the concepts path.
   return [...rows.filter((r) => r.published), ...rows.filter((r) => !r.published)];

@@ -1,7 +1,6 @@
 // Drawing a head's [S, T] matrix: one cell per (query, key), a perceptual colour scale for the
-// visible cells, a flat grey for masked ones, and outlines for a sparse overlay's picks.
-
-import { type SparseOverlay, overlaySelects } from './overlays.js';
+// visible cells, a flat grey for masked ones; under a sparse variant's picks, the cells it leaves
+// out are faded, so the picture shows which part of the dense attention the selection keeps.
 
 /** Viridis, sampled at 9 stops (matplotlib's colour map, public domain). */
 const VIRIDIS: readonly (readonly [number, number, number])[] = [
@@ -16,6 +15,8 @@ const VIRIDIS: readonly (readonly [number, number, number])[] = [
   [253, 231, 37],
 ];
 const MASKED: readonly [number, number, number] = [226, 226, 230];
+/** Visible cells a sparse selection leaves out: their colour, faded this far toward white. */
+const FADE = 0.82;
 
 /** The colour of `x` in [0, 1] (clamped). */
 export function viridis(x: number): [number, number, number] {
@@ -59,11 +60,15 @@ export function rowNormalised(values: Float32Array, visible: Uint8Array, S: numb
   return out;
 }
 
-/** RGBA pixels of an S×T image, one pixel per cell. */
-export function heatmapPixels(values: Float32Array, visible: Uint8Array, range: HeatmapRange): Uint8ClampedArray<ArrayBuffer> {
+/**
+ * RGBA pixels of an S×T image, one pixel per cell. With `kept` (a sparse selection, [S, T]),
+ * visible cells outside it are faded toward white.
+ */
+export function heatmapPixels(values: Float32Array, visible: Uint8Array, range: HeatmapRange, kept: Uint8Array | null = null): Uint8ClampedArray<ArrayBuffer> {
   const pixels = new Uint8ClampedArray(new ArrayBuffer(values.length * 4));
   for (let j = 0; j < values.length; j++) {
-    const [r, g, b] = visible[j] === 1 ? viridis(((values[j] as number) - range.min) / (range.max - range.min)) : MASKED;
+    let [r, g, b] = visible[j] === 1 ? viridis(((values[j] as number) - range.min) / (range.max - range.min)) : MASKED;
+    if (kept && visible[j] === 1 && kept[j] !== 1) [r, g, b] = [r + (255 - r) * FADE, g + (255 - g) * FADE, b + (255 - b) * FADE];
     pixels.set([r, g, b, 255], j * 4);
   }
   return pixels;
@@ -72,9 +77,9 @@ export function heatmapPixels(values: Float32Array, visible: Uint8Array, range: 
 export interface DrawOptions {
   readonly S: number;
   readonly T: number;
-  readonly head: number;
   readonly range: HeatmapRange;
-  readonly overlay?: SparseOverlay | null;
+  /** A sparse selection [S, T]: the cells outside it are faded. */
+  readonly kept?: Uint8Array | null;
 }
 
 /** Draws the matrix over the whole canvas, cells scaled without smoothing. */
@@ -82,7 +87,7 @@ export function drawHeatmap(canvas: HTMLCanvasElement, values: Float32Array, vis
   const { S, T } = options;
   const ctx = canvas.getContext('2d');
   if (!ctx) throw new Error('drawHeatmap: this browser has no 2D canvas context');
-  const image = new ImageData(heatmapPixels(values, visible, options.range), T, S);
+  const image = new ImageData(heatmapPixels(values, visible, options.range, options.kept ?? null), T, S);
   const cells = document.createElement('canvas');
   cells.width = T;
   cells.height = S;
@@ -92,15 +97,4 @@ export function drawHeatmap(canvas: HTMLCanvasElement, values: Float32Array, vis
   ctx.imageSmoothingEnabled = false;
   ctx.clearRect(0, 0, canvas.width, canvas.height);
   ctx.drawImage(cells, 0, 0, canvas.width, canvas.height);
-  const overlay = options.overlay;
-  if (!overlay) return;
-  const cw = canvas.width / T;
-  const ch = canvas.height / S;
-  ctx.strokeStyle = '#ff3b30';
-  ctx.lineWidth = Math.max(1, Math.min(cw, ch) / 6);
-  for (let i = 0; i < S; i++) {
-    for (let t = 0; t < T; t++) {
-      if (overlaySelects(overlay, options.head, i, t, S, T)) ctx.strokeRect(t * cw + 0.5, i * ch + 0.5, cw - 1, ch - 1);
-    }
-  }
 }

@@ -57,6 +57,13 @@ export function validateInput(input: VisualiserInput): string | null {
   return null;
 }
 
+/** The demo's queries, keys and values before RoPE, token-major: q [S, H, D], k and v [S, Hkv, D]. */
+export interface HostInputs {
+  readonly q: Float32Array;
+  readonly k: Float32Array;
+  readonly v: Float32Array;
+}
+
 /**
  * Queries and keys with structure worth looking at. Each query head has a content vector; the
  * keys of kv head g carry the content of g's first query head, plus noise. After RoPE (half-split,
@@ -64,7 +71,7 @@ export function validateInput(input: VisualiserInput): string | null {
  * of every group attends locally — the bright diagonal — while the others, sharing the same keys
  * with unrelated queries, spread out: GQA's trade-off in one picture.
  */
-function makeInputs(input: VisualiserInput): { q: Float32Array; k: Float32Array; v: Float32Array } {
+export function makeInputs(input: VisualiserInput): HostInputs {
   const { seqLen: S, heads: H, kvHeads: Hkv, headDim: D } = input;
   const G = H / Hkv;
   const rng = new DemoRandom(input.seed);
@@ -83,6 +90,26 @@ function makeInputs(input: VisualiserInput): { q: Float32Array; k: Float32Array;
   return { q, k, v };
 }
 
+/**
+ * q [1, S, H, D] and k [1, T, Hkv, D] rotated by RoPE at positions 0…S−1 (half-split pairs,
+ * θ = 10 000), v [1, T, Hkv, D]: the tensors every view of the demo starts from. Every tensor
+ * made here goes through `keep`, which owns it.
+ */
+export async function projectedInputs(
+  backend: Backend,
+  input: VisualiserInput,
+  host: HostInputs,
+  keep: <X extends Tensor>(t: X) => X,
+): Promise<{ q: Tensor; k: Tensor; v: Tensor }> {
+  const { seqLen: S, heads: H, kvHeads: Hkv, headDim: D } = input;
+  const positions = keep(arange(backend, 0, S));
+  const invFreq = keep(tensor(backend, ropeInvFreq({ dim: D }), [D / 2]));
+  const q = keep(await rope(keep(tensor(backend, host.q, [1, S, H, D])), positions, invFreq, { layout: 'halfsplit' }));
+  const k = keep(await rope(keep(tensor(backend, host.k, [1, S, Hkv, D])), positions, invFreq, { layout: 'halfsplit' }));
+  const v = keep(tensor(backend, host.v, [1, S, Hkv, D]));
+  return { q, k, v };
+}
+
 /** Computes the dense scores of every head on `backend`; every intermediate tensor is disposed. */
 export async function denseScores(backend: Backend, input: VisualiserInput): Promise<DenseScores> {
   const problem = validateInput(input);
@@ -97,11 +124,7 @@ export async function denseScores(backend: Backend, input: VisualiserInput): Pro
     return t;
   };
   try {
-    const positions = keep(arange(backend, 0, S));
-    const invFreq = keep(tensor(backend, ropeInvFreq({ dim: D }), [D / 2]));
-    const q = keep(await rope(keep(tensor(backend, host.q, [1, S, H, D])), positions, invFreq, { layout: 'halfsplit' }));
-    const k = keep(await rope(keep(tensor(backend, host.k, [1, T, Hkv, D])), positions, invFreq, { layout: 'halfsplit' }));
-    const v = keep(tensor(backend, host.v, [1, T, Hkv, D]));
+    const { q, k, v } = await projectedInputs(backend, input, host, keep);
 
     // Query heads of one kv group are consecutive (h = g·G + r), so [1, H, S, D] regroups as
     // [1, Hkv, G·S, D] without copying, and one batched matmul covers the group's heads.

@@ -3,11 +3,14 @@
 // apps/docs/test-results/e2e/. Runs inside `pnpm test`; the site is built first through turbo
 // (a cache hit when nothing changed).
 import { execFile } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generate } from '@attnkit/reference-model';
+import { loadModelFromFolder } from '@attnkit/reference-model/node';
+import { CpuBackend } from '@attnkit/tensor-core';
 import { BROWSER_PREFERENCE } from '../../src/demo/backend.js';
 import { type Browser, launchChromium } from './browser.js';
 import { type StaticSite, serveStatic } from './server.js';
@@ -16,6 +19,7 @@ const docsDir = resolve(import.meta.dirname, '../..');
 const repoRoot = resolve(docsDir, '../..');
 const distDir = join(docsDir, '.vitepress', 'dist');
 const shotsDir = join(docsDir, 'test-results', 'e2e');
+const CHECKPOINTS = join(repoRoot, 'apps', 'reference-model', 'checkpoints');
 
 let site: StaticSite;
 let browser: Browser;
@@ -145,11 +149,107 @@ function expectSpecRows(rows: TableRow[]): void {
   });
 }
 
+function parseCounts(json: string | null): number[] {
+  const value: unknown = JSON.parse(json ?? 'null');
+  if (!Array.isArray(value) || !value.every((x) => typeof x === 'number')) throw new Error(`not a list of numbers: ${json}`);
+  return value;
+}
+
+/**
+ * The visualiser's sparse numbers against the rules of spec §3–4, for S tokens, H heads, Hkv kv
+ * heads: DSA keeps min(topk, i + 1) keys per query; NSA picks min(n, ⌊i/l′⌋ + 1) distinct blocks
+ * per query and kv head — block 0, the query's own and the one before it among them, none after
+ * it — so every head reads (blocks − 1)·l′ whole blocks plus its own block up to i; the window
+ * holds min(w, i + 1) keys; the compressed branch sees the blocks complete at i; gates are in (0, 1).
+ */
+async function expectSparseNumbers(page: Page, S: number, H: number, Hkv: number): Promise<{ dsaLast: number; nsaLast: number; dsaLastKeys: number[] }> {
+  const dsa = page.locator('[data-testid="viz-dsa"]');
+  const nsa = page.locator('[data-testid="viz-nsa"]');
+  await dsa.waitFor({ timeout: 120_000 });
+  await nsa.waitFor({ timeout: 120_000 });
+  // the numbers of the current input: as many rows as tokens
+  await page.waitForFunction((s) => {
+    const counts: unknown = JSON.parse(document.querySelector('[data-testid="viz-dsa"]')?.getAttribute('data-counts') ?? '[]');
+    return Array.isArray(counts) && counts.length === s;
+  }, S);
+  const topk = Number(await dsa.getAttribute('data-topk'));
+  const dsaCounts = parseCounts(await dsa.getAttribute('data-counts'));
+  expect(dsaCounts).toEqual(Array.from({ length: S }, (_, i) => Math.min(topk, i + 1)));
+  const dsaLast = Number(text(await page.locator('[data-testid="viz-dsa-last"]').textContent()));
+  expect(dsaLast).toBe(Math.min(topk, S));
+  const dsaLastKeys = parseCounts(await dsa.getAttribute('data-last-keys'));
+  expect(dsaLastKeys).toHaveLength(dsaLast);
+
+  const config = JSON.parse((await nsa.getAttribute('data-config')) ?? '{}') as Record<string, number>;
+  const { l = 0, d = 0, lp = 0, n = 0, w = 0 } = config;
+  const blocks = parseCounts(await nsa.getAttribute('data-blocks'));
+  const selected = parseCounts(await nsa.getAttribute('data-selected-counts'));
+  expect(blocks).toHaveLength(S * Hkv * n);
+  expect(selected).toHaveLength(H * S);
+  for (let i = 0; i < S; i++) {
+    const own = Math.floor(i / lp);
+    const count = Math.min(n, own + 1);
+    for (let g = 0; g < Hkv; g++) {
+      const picked = blocks.slice((i * Hkv + g) * n, (i * Hkv + g + 1) * n).filter((b) => b >= 0);
+      expect(new Set(picked).size, `query ${i}, kv head ${g}: ${picked.join(' ')}`).toBe(count);
+      expect(picked.every((b) => b <= own)).toBe(true);
+      for (const forced of [0, own, own - 1]) if (forced >= 0) expect(picked).toContain(forced);
+    }
+    for (let h = 0; h < H; h++) expect(selected[h * S + i], `head ${h}, query ${i}`).toBe((count - 1) * lp + (i % lp) + 1);
+  }
+  expect(parseCounts(await nsa.getAttribute('data-window-counts'))).toEqual(Array.from({ length: S }, (_, i) => Math.min(w, i + 1)));
+  const complete = (i: number): number => (i + 1 < l ? 0 : Math.floor((i + 1 - l) / d) + 1);
+  expect(parseCounts(await nsa.getAttribute('data-compressed-counts'))).toEqual(
+    Array.from({ length: S }, (_, i) => (complete(i) === 0 ? 0 : (complete(i) - 1) * d + l)),
+  );
+  const gates = parseCounts(await nsa.getAttribute('data-gates'));
+  expect(gates).toHaveLength(S * H * 3);
+  expect(gates.every((x) => x > 0 && x < 1)).toBe(true);
+  const nsaLast = Number(text(await page.locator('[data-testid="viz-nsa-last"]').textContent()));
+  expect(nsaLast).toBe(selected[S - 1]);
+  return { dsaLast, nsaLast, dsaLastKeys };
+}
+
+/** The model demo's check line: its logits against PyTorch's, within the checkpoint's tolerance. */
+async function expectLogitsMatch(page: Page): Promise<number> {
+  const check = page.locator('[data-testid="model-check"]');
+  await check.waitFor({ timeout: 300_000 });
+  const diff = Number(await check.getAttribute('data-max-abs-diff'));
+  expect(Number(await check.getAttribute('data-positions'))).toBe(160);
+  expect(diff).toBeLessThanOrEqual(Number(await check.getAttribute('data-tolerance')));
+  return diff;
+}
+
+/** Greedy generation in the page shows what the same generation gives in Node on the CPU backend. */
+async function expectGreedyAsNode(page: Page, checkpoint: string, prompt: string, maxTokens: number): Promise<string> {
+  await page.fill('[data-testid="model-prompt"]', prompt);
+  await page.fill('[data-testid="model-max-tokens"]', String(maxTokens));
+  await page.fill('[data-testid="model-temperature"]', '0');
+  const runs = Number((await page.locator('[data-testid="model-demo"]').getAttribute('data-runs')) ?? '0');
+  await page.click('[data-testid="model-generate"]');
+  await page.waitForFunction((n) => document.querySelector('[data-testid="model-demo"]')?.getAttribute('data-runs') === String(n), runs + 1, { timeout: 300_000 });
+  const result = page.locator('[data-testid="model-result"]');
+  expect(Number(await result.getAttribute('data-tokens'))).toBe(maxTokens);
+  expect(Number(await result.getAttribute('data-prompt-tokens'))).toBe(new TextEncoder().encode(prompt).length);
+  expect(await result.getAttribute('data-stop-reason')).toBe('length');
+  const shown = (await page.locator('[data-testid="model-output"]').textContent()) ?? '';
+  const cpu = new CpuBackend();
+  try {
+    using model = await loadModelFromFolder(cpu, join(CHECKPOINTS, checkpoint));
+    const node = await generate(model, prompt, { maxTokens, temperature: 0 });
+    expect(shown).toBe(prompt + node.text);
+    expect(Number(await result.getAttribute('data-kv-bytes-per-token'))).toBe(model.kvBytesPerToken);
+  } finally {
+    await cpu.dispose();
+  }
+  return shown;
+}
+
 describe('the documentation site in Chromium', () => {
   it('serves every page, renders each one in Chromium without errors, math included', async () => {
     const pages = sitePages();
     expect(pages.length).toBeGreaterThan(20);
-    for (const required of ['/', '/guide/getting-started', '/concepts/', '/concepts/kv-cache', '/demos/kv-calculator', '/demos/attention-visualiser', '/api/']) {
+    for (const required of ['/', '/guide/getting-started', '/concepts/', '/concepts/kv-cache', '/demos/kv-calculator', '/demos/attention-visualiser', '/demos/reference-model', '/api/']) {
       expect(pages).toContain(required);
     }
     const failures: string[] = [];
@@ -308,6 +408,44 @@ describe('the documentation site in Chromium', () => {
     expect(causal.colours).toBeGreaterThan(20);
     await page.screenshot({ path: join(shotsDir, 'attention-visualiser.png'), fullPage: true });
 
+    // NSA's and DSA's picks on the same input, beside the dense heatmaps
+    expect(await page.locator('[data-testid="viz-nsa-head"] canvas').count()).toBe(4);
+    expect(await page.locator('[data-testid="viz-dsa-head"] canvas').count()).toBe(4);
+    const sparse = await expectSparseNumbers(page, 32, 4, 2);
+    summary.visualiserDsaLastRow = sparse.dsaLast;
+    summary.visualiserNsaLastRow = sparse.nsaLast;
+    // the DSA panel shows the dense colour on its picks and a faded one elsewhere (last row, head 0)
+    const lastRow = await page.evaluate(() => {
+      const canvases = ['viz-head', 'viz-dsa-head'].map((id) => document.querySelector(`[data-testid="${id}"] canvas`));
+      return canvases.map((canvas) => {
+        if (!(canvas instanceof HTMLCanvasElement)) throw new Error('not a canvas');
+        const ctx = canvas.getContext('2d');
+        if (!ctx) throw new Error('no 2d context');
+        const cell = canvas.width / 32;
+        return Array.from({ length: 32 }, (_, t) => Array.from(ctx.getImageData(Math.floor((t + 0.5) * cell), Math.floor(31.5 * cell), 1, 1).data).join(','));
+      });
+    });
+    const [denseRow = [], dsaRow = []] = lastRow;
+    expect(denseRow.map((px, t) => px === dsaRow[t])).toEqual(Array.from({ length: 32 }, (_, t) => sparse.dsaLastKeys.includes(t)));
+
+    // a smaller top-k and a larger NSA window; the window branch on the NSA panels
+    await page.fill('[data-testid="viz-dsa-topk"]', '3');
+    await page.fill('[data-testid="viz-nsa-window"]', '12');
+    await page.waitForFunction(() => {
+      const shown = document.querySelector('[data-testid="viz-nsa"]')?.getAttribute('data-config') ?? '{}';
+      return document.querySelector('[data-testid="viz-dsa"]')?.getAttribute('data-topk') === '3' && (JSON.parse(shown) as { w?: number }).w === 12;
+    });
+    await page.selectOption('[data-testid="viz-nsa-branch"]', 'window');
+    await page.locator('[data-testid="viz-nsa"][data-branch="window"]').waitFor();
+    await expectSparseNumbers(page, 32, 4, 2);
+    const windowCounts = parseCounts(await page.locator('[data-testid="viz-nsa"]').getAttribute('data-counts'));
+    expect(windowCounts).toEqual(Array.from({ length: 32 }, (_, i) => Math.min(12, i + 1)));
+    await page.screenshot({ path: join(shotsDir, 'attention-visualiser-nsa-window.png'), fullPage: true });
+    await page.selectOption('[data-testid="viz-nsa-branch"]', 'selected');
+    await page.fill('[data-testid="viz-dsa-topk"]', '8');
+    await page.fill('[data-testid="viz-nsa-window"]', '8');
+    await page.locator('[data-testid="viz-dsa"][data-topk="8"]').waitFor();
+
     // MQA over 6 heads, no mask
     await page.fill('[data-testid="viz-heads"]', '6');
     await page.fill('[data-testid="viz-kvheads"]', '1');
@@ -317,14 +455,60 @@ describe('the documentation site in Chromium', () => {
     expect((await checkValues())[0]).toBeLessThan(1e-4);
     expect((await pixels()).topRight).not.toEqual([226, 226, 230, 255]);
 
-    // The places the sparse variants' picks will take
-    const pending = await page.$$eval('[data-testid="viz-pending"] [data-overlay]', (els) => els.map((e) => e.getAttribute('data-overlay')));
-    expect(pending).toEqual(['nsa-selected-blocks', 'dsa-topk']);
+    await expectSparseNumbers(page, 32, 6, 1);
     await page.screenshot({ path: join(shotsDir, 'attention-visualiser-mqa.png'), fullPage: true });
 
     expect(problems).toEqual([]);
     await page.close();
   }, 300_000);
+
+  it('the reference model loads the default checkpoint, matches PyTorch, and generates what Node generates', async () => {
+    const { page, problems } = await open('/demos/reference-model');
+    const check = page.locator('[data-testid="model-check"]');
+    await check.waitFor({ timeout: 300_000 });
+    const backend = await page.locator('[data-testid="backend"]').getAttribute('data-backend');
+    expect(BROWSER_PREFERENCE.some((b) => b === backend), `backend ${backend}`).toBe(true);
+    expect(backend).not.toBe('gpujs-webasm'); // left out of long decode loops, and the page says why
+    const badge = text(await page.locator('[data-testid="backend"]').textContent());
+    expect(badge).toContain(`Runs on ${backend}`);
+    if (backend === 'cpu') expect(badge).toContain('gpujs-webasm: skipped for long decode loops');
+    summary.modelBackend = backend;
+
+    // the default checkpoint, as checkpoints/DEFAULT names it, checked against its expected logits
+    const defaultName = readFileSync(join(CHECKPOINTS, 'DEFAULT'), 'utf8').trim();
+    expect(await page.locator('[data-testid="model-checkpoint"]').inputValue()).toBe(defaultName);
+    const diff = await expectLogitsMatch(page);
+    summary.modelCheckpoint = defaultName;
+    summary.modelLogitsMaxAbsDiff = diff;
+
+    const shown = await expectGreedyAsNode(page, defaultName, 'A fool ', 120);
+    summary.modelGreedyText = shown;
+    summary.modelStats = text(await page.locator('[data-testid="model-result"]').textContent());
+    await page.screenshot({ path: join(shotsDir, 'reference-model.png'), fullPage: true });
+
+    // sampling with a seed, then another checkpoint
+    await page.fill('[data-testid="model-temperature"]', '0.8');
+    await page.fill('[data-testid="model-max-tokens"]', '40');
+    await page.click('[data-testid="model-generate"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="model-result"]')?.getAttribute('data-tokens') === '40');
+    await page.selectOption('[data-testid="model-checkpoint"]', 'fortunes-nsa');
+    await page.waitForFunction(() => document.querySelector('[data-testid="model-status"]')?.textContent?.includes('NSA attention'), undefined, { timeout: 300_000 });
+    summary.modelNsaLogitsMaxAbsDiff = await expectLogitsMatch(page);
+
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 600_000);
+
+  it('?backend=gpujs-webasm runs the reference model on WebAssembly, matching PyTorch and Node', async () => {
+    const { page, problems } = await open('/demos/reference-model?backend=gpujs-webasm');
+    await page.locator('[data-testid="model-check"]').waitFor({ timeout: 300_000 });
+    expect(await page.locator('[data-testid="backend"]').getAttribute('data-backend')).toBe('gpujs-webasm');
+    summary.modelWebasmLogitsMaxAbsDiff = await expectLogitsMatch(page);
+    // greedy, short of the ~80 steps where gpu.js' WebAssembly mode runs out of memories
+    summary.modelWebasmGreedyText = await expectGreedyAsNode(page, readFileSync(join(CHECKPOINTS, 'DEFAULT'), 'utf8').trim(), 'The ', 24);
+    expect(problems).toEqual([]);
+    await page.close();
+  }, 600_000);
 
   it('?backend=cpu picks the CPU backend', async () => {
     const { page, problems } = await open('/demos/attention-visualiser?backend=cpu');
