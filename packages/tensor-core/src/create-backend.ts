@@ -18,8 +18,9 @@ export const BACKEND_PREFERENCE: readonly BackendName[] = [
   'gpujs-webgl2',
   'gpujs-webgl',
   'gpujs-headlessgl',
-  'gpujs-webasm',
+  // The CPU backend's WebAssembly SIMD kernels run 30–80× gpu.js' webasm mode (BENCHMARKS.md).
   'cpu',
+  'gpujs-webasm',
   'gpujs-cpu',
 ];
 

@@ -7,7 +7,7 @@ export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export const BACKEND_HELP = `--backend NAME   tensor-core backend: cpu (default: the fastest for these small models on a
                    CPU-only machine), gpujs-cpu, gpujs-webasm (WebAssembly SIMD), gpujs-webgpu
-                   (WebGPU through Dawn), or auto (the first that starts of WebGPU, WebGL, WebAssembly, CPU)`;
+                   (WebGPU through Dawn), or auto (the first that starts of WebGPU, WebGL, CPU, gpu.js WebAssembly)`;
 
 function isChoice(name: string): name is BackendChoice {
   return BACKEND_CHOICES.some((c) => c === name);

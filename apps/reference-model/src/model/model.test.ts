@@ -127,7 +127,9 @@ describe.each(available)('reference model on $name', (testBackend) => {
     using last = await model.forward([ids], cache, { lastOnly: true });
     expect(last.shape).toEqual([1, 1, model.config.vocabSize]);
     const V = model.config.vocabSize;
-    expectClose(await last.data(), full.subarray(4 * V, 5 * V), 0, 'lastOnly row');
+    // One row through the LM head instead of five: the SIMD GEMM blocks rows differently, so
+    // the same float32 function in another summation order.
+    expectClose(await last.data(), full.subarray(4 * V, 5 * V), SAME_FUNCTION, 'lastOnly row');
     using sliced = await slice(last, [0, 0, 0], [1, 1, 4]);
     expect(sliced.shape).toEqual([1, 1, 4]);
   });
