@@ -9,6 +9,7 @@
 import { AbortCheckpoint, BackendError, type CpuStorage, isCpuBackend } from '@attnkit/tensor-core';
 import type { AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
 import { KvTileRows } from './kv-rows.js';
+import { ListedKeys } from './listed-keys.js';
 import { accumulateTile, scoreTile, softmaxTile } from './tile-math.js';
 
 /** Keys per tile: 64 rows of D ≤ 128 f32 stay within L1/L2 while a row block sweeps them. */
@@ -189,9 +190,8 @@ class FlashCpu {
     const { B, S, Hkv, T, causal, selection } = this.#p;
     if (selection.kind === 'dense') return;
     const G = this.#G;
-    const maxKeys = selection.kind === 'indices' ? selection.width : selection.width * selection.blockSize;
-    const list = new Int32Array(Math.min(maxKeys, T));
-    const listedBy = new Int32Array(selection.kind === 'indices' ? T : Math.ceil(T / selection.blockSize)).fill(-1);
+    const listed = new ListedKeys(selection, T);
+    const { list } = listed;
     const keys = this.#tileKeys;
     for (let b = 0; b < B; b++) {
       const len = this.#p.lengths[b] ?? T;
@@ -200,24 +200,7 @@ class FlashCpu {
         for (let g = 0; g < Hkv; g++) {
           const listId = (b * S + i) * Hkv + g;
           const base = ((b * S + i) * (selection.perHead ? Hkv : 1) + (selection.perHead ? g : 0)) * selection.width;
-          let count = 0;
-          if (selection.kind === 'indices') {
-            for (let j = 0; j < selection.width; j++) {
-              const t = selection.values[base + j] as number;
-              if (t < 0 || t >= end || listedBy[t] === listId) continue;
-              listedBy[t] = listId;
-              list[count++] = t;
-            }
-          } else {
-            const bs = selection.blockSize;
-            for (let j = 0; j < selection.width; j++) {
-              const blk = selection.values[base + j] as number;
-              if (blk < 0 || listedBy[blk] === listId) continue;
-              listedBy[blk] = listId;
-              const stop = Math.min((blk + 1) * bs, end);
-              for (let t = blk * bs; t < stop; t++) list[count++] = t;
-            }
-          }
+          const count = listed.gather(base, end, listId);
           this.#beginRows(b, g, i, i + 1);
           for (let c = 0; c < count; c += TILE_KEYS) {
             const n = Math.min(TILE_KEYS, count - c);

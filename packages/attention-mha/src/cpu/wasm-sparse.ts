@@ -6,6 +6,7 @@
 
 import { AbortCheckpoint, type CpuBackend, wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionProblem } from '../problem.js';
+import { ListedKeys } from './listed-keys.js';
 import { allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
 import { type FlashTile, TILE_KEYS, buildFlashTileModule } from './wasm-tile.js';
 
@@ -27,9 +28,9 @@ export async function runWasmSparse(
   const k = backend.view(inputs.k);
   const v = inputs.v ? backend.view(inputs.v) : null;
   const vWidth = v ? Dv : D; // floats per value row in its tensor (values from keys: the key row)
-  const maxKeys = Math.min(T, selection.kind === 'indices' ? selection.width : selection.width * selection.blockSize);
-  const list = new Int32Array(maxKeys);
-  const listedBy = new Int32Array(selection.kind === 'indices' ? T : Math.ceil(T / selection.blockSize)).fill(-1);
+  const listed = new ListedKeys(selection, T);
+  const { list } = listed;
+  const maxKeys = list.length;
 
   const state = allocState(heap, p);
   const kRows = heap.alloc(4 * (maxKeys + 4) * D, p.fn); // + 4 rows the score step may read past a tile
@@ -46,24 +47,7 @@ export async function runWasmSparse(
         for (let g = 0; g < Hkv; g++) {
           const listId = (b * S + i) * Hkv + g;
           const base = ((b * S + i) * (selection.perHead ? Hkv : 1) + (selection.perHead ? g : 0)) * selection.width;
-          let count = 0;
-          if (selection.kind === 'indices') {
-            for (let j = 0; j < selection.width; j++) {
-              const t = selection.values[base + j] as number;
-              if (t < 0 || t >= end || listedBy[t] === listId) continue;
-              listedBy[t] = listId;
-              list[count++] = t;
-            }
-          } else {
-            const bs = selection.blockSize;
-            for (let j = 0; j < selection.width; j++) {
-              const blk = selection.values[base + j] as number;
-              if (blk < 0 || listedBy[blk] === listId) continue;
-              listedBy[blk] = listId;
-              const stop = Math.min((blk + 1) * bs, end);
-              for (let t = blk * bs; t < stop; t++) list[count++] = t;
-            }
-          }
+          const count = listed.gather(base, end, listId);
           if (count === 0) continue;
           const f32 = heap.f32;
           for (let j = 0; j < count; j++) {
