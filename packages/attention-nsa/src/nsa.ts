@@ -26,6 +26,7 @@ import { combineBranches, nsaGates } from './gates.js';
 import { QueryPositions } from './positions.js';
 import { selectBlocks, selectedAttention } from './selection.js';
 import type { NSAWeights } from './weights.js';
+import { NSA_DECODE_KERNEL, nsaDecodeSupport, runNSADecode } from './webgpu/nsa-decode.js';
 
 /** Compressed keys and values kept by a cache ([B, Ncap, Hkv, D] / [B, Ncap, Hkv, Dv], blocks in order). */
 export interface CompressedKV {
@@ -72,7 +73,11 @@ export interface NSAResult {
   readonly out: Tensor;
   /** Present with `returnStages`. */
   readonly stages?: NSAStages;
-  /** Which attention-core implementation ran the selected and window branches. */
+  /**
+   * Which implementation ran the selected and window branches: `fused:webgpu-nsa-decode` for a
+   * decode step fused on WebGPU (all three branches and the gates), else the attention core's
+   * report, whose `declined` starts with why the fused step did not apply.
+   */
   readonly dispatch: { readonly selected: DispatchReport; readonly window: DispatchReport };
 }
 
@@ -106,7 +111,28 @@ export async function nativeSparseAttention(
     throwIfAborted(options.signal, fn);
     // 1. compression: N complete blocks of the longest sequence (shorter ones mask the rest)
     const nCmp = compressedBlockCount(pos.maxLength, config);
-    const { kCmp, vCmp } = await compressedOperands(fn, k, v, nCmp, T, config, weights, options.compressed ?? null, own);
+    // A decode step runs fused on a WebGPU device when it can (one submission, no readback). It
+    // reads a cache's compressed blocks in place: capacity rows past N are never visible.
+    let declined: string | undefined;
+    const cached = options.compressed ?? null;
+    let computed: { kCmp: Tensor; vCmp: Tensor } | null = null; // exactly nCmp rows, f32
+    if (S === 1 && !options.returnStages && !options.rowMap) {
+      if (cached) {
+        checkCompressed(fn, cached.keys, [B, nCmp, Hkv, D], 'keys', T);
+        checkCompressed(fn, cached.values, [B, nCmp, Hkv, config.vHeadDim], 'values', T);
+      } else {
+        computed = await compressedOperands(fn, k, v, nCmp, T, config, weights, null, own);
+      }
+      const ops = { q, k, v, kCmp: cached?.keys ?? computed?.kCmp ?? k, vCmp: cached?.values ?? computed?.vCmp ?? v, nCmp, x, lengths };
+      const support = nsaDecodeSupport(q.backend, ops, config, weights);
+      if (support.ok) {
+        throwIfAborted(options.signal, fn);
+        const report = { implementation: `fused:${NSA_DECODE_KERNEL}` };
+        return { out: runNSADecode(support.host, support.variant, ops, config, weights), dispatch: { selected: report, window: report } };
+      }
+      declined = `${NSA_DECODE_KERNEL}: ${support.reason}`;
+    }
+    const { kCmp, vCmp } = computed ?? (await compressedOperands(fn, k, v, nCmp, T, config, weights, cached, own));
 
     // 2–4. compressed branch, block importance and top-n, chunk by chunk over the queries
     const headMajor: HeadMajorOperands = {
@@ -140,7 +166,7 @@ export async function nativeSparseAttention(
     // 7. gates and the gated sum
     const gates = own(await nsaGates(x, weights.gateWeight, weights.gateBias, Hq)); // [B, S, Hq, 3]
     const out = await combineBranches(gates, oCmp, oSlc, oWin);
-    const dispatch = { selected: slc.dispatch, window: win.dispatch };
+    const dispatch = { selected: withDeclined(slc.dispatch, declined), window: withDeclined(win.dispatch, declined) };
     if (!options.returnStages) return { out, dispatch };
 
     const keep = (t: Tensor): Tensor => reshape(t, t.shape); // a second, caller-owned handle on the same storage
@@ -167,6 +193,23 @@ export async function nativeSparseAttention(
   }
 }
 
+/** A cache's compressed keys or values: [B, ≥ nCmp, Hkv, dim] (capacity rows past nCmp allowed). */
+function checkCompressed(fn: string, t: Tensor, [B, nCmp, Hkv, dim]: readonly [number, number, number, number], name: string, T: number): void {
+  t.assertAlive(fn);
+  if (t.rank !== 4 || t.shape[0] !== B || t.shape[2] !== Hkv || t.shape[3] !== dim) {
+    throw new ShapeError({ fn, expected: `compressed ${name} of shape [${B}, N, ${Hkv}, ${dim}]`, got: formatShape(t.shape) });
+  }
+  if ((t.shape[1] as number) < nCmp) {
+    throw new CapacityError({ fn, expected: `at least ${nCmp} compressed ${name} blocks (complete blocks of ${T} tokens)`, got: String(t.shape[1]) });
+  }
+}
+
+/** The branch's report, with the reason the fused decode step declined first. */
+function withDeclined(report: DispatchReport, declined: string | undefined): DispatchReport {
+  if (declined === undefined) return report;
+  return { ...report, declined: report.declined ? `${declined}; ${report.declined}` : declined };
+}
+
 /** K_cmp, V_cmp [B, N, Hkv, ·] in f32: slices of the cache's blocks, or compressed here. */
 async function compressedOperands(
   fn: string,
@@ -183,13 +226,7 @@ async function compressedOperands(
   const { nKvHeads: Hkv, headDim: D, vHeadDim: Dv } = config;
   if (cached) {
     const fit = async (t: Tensor, dim: number, name: string): Promise<Tensor> => {
-      t.assertAlive(fn);
-      if (t.rank !== 4 || t.shape[0] !== B || t.shape[2] !== Hkv || t.shape[3] !== dim) {
-        throw new ShapeError({ fn, expected: `compressed ${name} of shape [${B}, N, ${Hkv}, ${dim}]`, got: formatShape(t.shape) });
-      }
-      if ((t.shape[1] as number) < nCmp) {
-        throw new CapacityError({ fn, expected: `at least ${nCmp} compressed ${name} blocks (complete blocks of ${T} tokens)`, got: String(t.shape[1]) });
-      }
+      checkCompressed(fn, t, [B, nCmp, Hkv, dim], name, T);
       // The cache's capacity rows are cut before any f16/bf16/int8/fp8 storage is widened.
       const rows = t.shape[1] === nCmp ? t : own(await slice(t, [0, 0, 0, 0], [B, nCmp, Hkv, dim]));
       return own(rows.dtype === 'f32' ? reshape(rows, rows.shape) : await cast(rows, 'f32'));

@@ -1,8 +1,11 @@
 // The part of a gpu.js backend that other packages' fused kernels use: the kernel extension API
 // (`backend.kernel(key, fn, spec)`, ARCHITECTURE.md "Writing a gpu.js kernel for attnkit"),
-// described structurally so that importing it never loads gpu.js for users who run on the CPU.
+// and the WebGPU access of hand-written WGSL kernels, described structurally so that importing
+// it never loads gpu.js for users who run on the CPU.
+/// <reference types="@webgpu/types" />
 
 import type { Backend } from './backend.js';
+import type { WebGpuAccess } from './gpujs/extension.js';
 import type { Tensor } from './tensor.js';
 
 export type GpujsParamKind = 'tensor' | 'scales' | 'int' | 'float';
@@ -38,3 +41,29 @@ export interface Gpu {
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Arr = any;
+
+/**
+ * A gpu.js backend in WebGPU mode, for hand-written WGSL kernels of other packages: its device
+ * and the tensors' buffers (`webgpu`), and `cached()` for per-backend pipelines.
+ */
+export interface WebGpuHost extends Backend {
+  readonly webgpu: WebGpuAccess;
+  cached<T>(key: string, create: () => T): T;
+}
+
+/** A gpu.js backend whose WebGPU device WGSL kernels can use (checked structurally). */
+export function isWebGpuHost(backend: Backend): backend is WebGpuHost {
+  return backend.info.family === 'gpujs' && 'webgpu' in backend && backend.webgpu !== null && 'cached' in backend && typeof backend.cached === 'function';
+}
+
+/**
+ * The device's subgroup size when the `subgroups` feature is enabled and the width is fixed,
+ * else 0: kernels written for one width take their subgroup-free path on devices that vary it
+ * (or do not say).
+ */
+export function fixedSubgroupSize(device: GPUDevice): number {
+  if (!device.features.has('subgroups')) return 0;
+  const min = device.adapterInfo.subgroupMinSize ?? 0;
+  const max = device.adapterInfo.subgroupMaxSize ?? 0;
+  return min > 0 && min === max ? min : 0;
+}

@@ -1,0 +1,382 @@
+// WGSL sources of NSA's fused decode step (one query per sequence), four passes queued together:
+//
+//   1. cmpScores  scale·q·K_cmp for the G query heads of a kv head, every visible compressed block
+//   2. select     per (sequence, kv head): softmax stats per head, block importance (spec §4.3),
+//                 forced blocks, top-n (ties toward the lower index) → the selected block list
+//   3. partials   online-softmax partials of the three branches, split into tasks of ≤ 128 keys:
+//                 compressed blocks, the selected blocks (read from pass 2's list, on the device)
+//                 and the sliding window — all G heads of the group share each key read
+//   4. combine    per (sequence, query head): the gates sigmoid(W_g·x + b) and the gated sum of
+//                 the three branches merged from their partials
+//
+// Nothing is read back between passes: the block list never leaves the device, and it needs no
+// deduplication (top-n picks distinct blocks) or range check (it is built from the lengths).
+
+/** Compile-time shape of a fused decode pipeline set. */
+export interface NSADecodeVariant {
+  readonly D: number;
+  readonly Dv: number;
+  /** Query heads per kv head (G). */
+  readonly group: number;
+  /** Subgroups per workgroup in passes 1 and 3. */
+  readonly subgroups: number;
+  readonly subgroupSize: number;
+}
+
+/** Runtime sizes, one uniform block shared by all four passes (24 words). */
+export const NSA_PARAMS_WGSL = `struct Params {
+  B: u32, Hq: u32, Hkv: u32, T: u32,
+  nCap: u32, nSel: u32, nInit: u32, nLocal: u32,
+  cmpBlock: u32, cmpStride: u32, slcBlock: u32, window: u32,
+  cmpTasks: u32, slcTasks: u32, winTasks: u32, cmpChunk: u32,
+  slcPerTask: u32, winChunk: u32, nsStride: u32, gateDim: u32,
+  hasBias: u32, cmpRows: u32, pad: u32, scale: f32,
+};
+// Complete compressed blocks of a sequence of len tokens: block i is visible once i·d + l − 1 ≤ len − 1.
+fn visibleBlocks(len: u32) -> u32 {
+  if (len < P.cmpBlock) { return 0u; }
+  return min(P.nCap, (len - P.cmpBlock) / P.cmpStride + 1u);
+}`;
+
+/** Keys per workgroup in pass 1. */
+export const SCORE_CHUNK = 256;
+/** Keys per task in pass 3 (a selected-block task takes ⌈128/l′⌉ blocks). */
+export const TASK_KEYS = 128;
+/** Invocations of the select pass (a tree reduction: a power of two). */
+export const SELECT_THREADS = 256;
+/** Invocations of the combine pass (a power of two). */
+export const COMBINE_THREADS = 64;
+
+const NEG = '-3.0e38';
+
+/** Lanes spread a row of `dim` channels as vec4s; the last vec4 per lane may be past the row. */
+function laneSlices(dim: number, sg: number): { count: number; inRow: (x: string) => string } {
+  return {
+    count: Math.ceil(dim / 4 / sg),
+    inRow: (x) => (dim % (4 * sg) === 0 ? 'true' : `${x} * ${sg}u + lane < ${dim / 4}u`),
+  };
+}
+
+/** The scaled query rows of the group's G heads, QV vec4 slices per lane. */
+function loadQueries(v: NSADecodeVariant): string {
+  const qs = laneSlices(v.D, v.subgroupSize);
+  return `var qr: array<vec4<f32>, ${v.group * qs.count}>;
+  for (var j = 0u; j < ${v.group}u; j++) {
+    for (var x = 0u; x < ${qs.count}u; x++) {
+      qr[j * ${qs.count}u + x] = vec4<f32>(0.0);
+      if (${qs.inRow('x')}) { qr[j * ${qs.count}u + x] = q[(b * P.Hq + g * ${v.group}u + j) * ${v.D / 4}u + x * ${v.subgroupSize}u + lane] * P.scale; }
+    }
+  }`;
+}
+
+export function cmpScoresWgsl(v: NSADecodeVariant): string {
+  const { D, group: G, subgroups: W, subgroupSize: SG } = v;
+  const ks = laneSlices(D, SG);
+  return `enable subgroups;
+diagnostic(off, subgroup_uniformity);
+${NSA_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [B, 1, Hq, D]
+@group(0) @binding(2) var<storage, read> kc: array<vec4<f32>>;       // K_cmp [B, cmpRows, Hkv, D]
+@group(0) @binding(3) var<storage, read> lengths: array<u32>;
+@group(0) @binding(4) var<storage, read_write> scores: array<f32>;   // [B, Hq, nCap]
+
+@compute @workgroup_size(${SG * W})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let sub = li / ${SG}u;
+  let g = wg.y;
+  let b = wg.z;
+  let i0 = wg.x * ${SCORE_CHUNK}u;
+  let i1 = min(visibleBlocks(lengths[b]), i0 + ${SCORE_CHUNK}u);
+  ${loadQueries(v)}
+  for (var i = i0 + sub; i < i1; i += ${W}u) {
+    var kr: array<vec4<f32>, ${ks.count}>;
+    let base = ((b * P.cmpRows + i) * P.Hkv + g) * ${D / 4}u + lane;
+    for (var x = 0u; x < ${ks.count}u; x++) { kr[x] = vec4<f32>(0.0); if (${ks.inRow('x')}) { kr[x] = kc[base + x * ${SG}u]; } }
+    for (var j = 0u; j < ${G}u; j++) {
+      var s = 0.0;
+      for (var x = 0u; x < ${ks.count}u; x++) { s = s + dot(qr[j * ${ks.count}u + x], kr[x]); }
+      s = subgroupAdd(s);
+      if (lane == 0u) { scores[(b * P.Hq + g * ${G}u + j) * P.nCap + i] = s; }
+    }
+  }
+}`;
+}
+
+export function selectWgsl(v: NSADecodeVariant): string {
+  const G = v.group;
+  const N = SELECT_THREADS;
+  const tree = (body: string): string => `for (var s = ${N / 2}u; s > 0u; s = s >> 1u) { if (li < s) { ${body} } workgroupBarrier(); }`;
+  return `${NSA_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> lengths: array<u32>;
+@group(0) @binding(2) var<storage, read> scores: array<f32>;            // [B, Hq, nCap]
+@group(0) @binding(3) var<storage, read_write> importance: array<f32>;  // [B, Hkv, nsStride]
+@group(0) @binding(4) var<storage, read_write> selected: array<i32>;    // [B, Hkv, n], −1 = none
+var<workgroup> sharedLength: u32;
+var<workgroup> redV: array<f32, ${N}>;
+var<workgroup> redI: array<u32, ${N}>;
+var<workgroup> headMax: array<f32, ${G}>;
+var<workgroup> headSum: array<f32, ${G}>;
+
+// Forced blocks outrank every probability sum (which is at most G·l′/d).
+const FORCED = 3.0e38;
+const TAKEN = -1.0;
+
+@compute @workgroup_size(${N})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let g = wg.x;
+  let b = wg.y;
+  if (li == 0u) { sharedLength = lengths[b]; }
+  let len = workgroupUniformLoad(&sharedLength);
+  let nc = visibleBlocks(len);
+  let current = (len - 1u) / P.slcBlock;      // the query's own selection block
+  let candidates = current + 1u;
+  let take = min(P.nSel, candidates);
+
+  // p_cmp's softmax statistics per query head
+  for (var j = 0u; j < ${G}u; j++) {
+    let row = (b * P.Hq + g * ${G}u + j) * P.nCap;
+    var m = ${NEG};
+    for (var i = li; i < nc; i += ${N}u) { m = max(m, scores[row + i]); }
+    redV[li] = m;
+    workgroupBarrier();
+    ${tree('redV[li] = max(redV[li], redV[li + s]);')}
+    let mAll = redV[0];
+    workgroupBarrier();
+    var l = 0.0;
+    for (var i = li; i < nc; i += ${N}u) { l += exp(scores[row + i] - mAll); }
+    redV[li] = l;
+    workgroupBarrier();
+    ${tree('redV[li] = redV[li] + redV[li + s];')}
+    if (li == 0u) { headMax[j] = mAll; headSum[j] = redV[0]; }
+    workgroupBarrier();
+  }
+
+  // importance s[j] = Σ_heads Σ_i p_cmp[i]·|block_i ∩ block_j|/d over the blocks overlapping j
+  let impRow = (b * P.Hkv + g) * P.nsStride;
+  for (var jb = li; jb < candidates; jb += ${N}u) {
+    let a = jb * P.slcBlock;
+    let lo = select(0u, (a + P.cmpStride - P.cmpBlock) / P.cmpStride, a + 1u > P.cmpBlock);
+    let hi = min(nc, (a + P.slcBlock - 1u) / P.cmpStride + 1u);
+    var s = 0.0;
+    for (var i = lo; i < hi; i++) {
+      let overlap = min(i * P.cmpStride + P.cmpBlock, a + P.slcBlock) - max(i * P.cmpStride, a);
+      let segments = f32(overlap / P.cmpStride);
+      for (var j = 0u; j < ${G}u; j++) {
+        s += exp(scores[(b * P.Hq + g * ${G}u + j) * P.nCap + i] - headMax[j]) / headSum[j] * segments;
+      }
+    }
+    if (jb < P.nInit || jb + P.nLocal > current) { s = FORCED; }
+    importance[impRow + jb] = s;
+  }
+  storageBarrier();
+  workgroupBarrier();
+
+  // top-n: n rounds of a workgroup argmax, the lower index winning ties
+  let selRow = (b * P.Hkv + g) * P.nSel;
+  for (var r = 0u; r < take; r++) {
+    var bestV = -2.0;
+    var bestI = 0xffffffffu;
+    for (var jb = li; jb < candidates; jb += ${N}u) {
+      let x = importance[impRow + jb];
+      if (x > bestV) { bestV = x; bestI = jb; }
+    }
+    redV[li] = bestV;
+    redI[li] = bestI;
+    workgroupBarrier();
+    ${tree('let ov = redV[li + s]; let oi = redI[li + s]; if (ov > redV[li] || (ov == redV[li] && oi < redI[li])) { redV[li] = ov; redI[li] = oi; }')}
+    if (li == 0u) {
+      selected[selRow + r] = i32(redI[0]);
+      importance[impRow + redI[0]] = TAKEN;
+    }
+    storageBarrier();
+    workgroupBarrier();
+  }
+  for (var r = take + li; r < P.nSel; r += ${N}u) { selected[selRow + r] = -1; }
+}`;
+}
+
+export function partialsWgsl(v: NSADecodeVariant): string {
+  const { D, Dv, group: G, subgroups: W, subgroupSize: SG } = v;
+  const ks = laneSlices(D, SG);
+  const vs = laneSlices(Dv, SG);
+  // One key of a branch: its row read once (a vec4 per lane), scored for the G heads, folded in.
+  const key = (kBuf: string, vBuf: string, row: string): string => `{
+      let row = ${row};
+      var kr: array<vec4<f32>, ${ks.count}>;
+      var vr: array<vec4<f32>, ${vs.count}>;
+      for (var x = 0u; x < ${ks.count}u; x++) { kr[x] = vec4<f32>(0.0); if (${ks.inRow('x')}) { kr[x] = ${kBuf}[row * ${D / 4}u + x * ${SG}u + lane]; } }
+      for (var x = 0u; x < ${vs.count}u; x++) { vr[x] = vec4<f32>(0.0); if (${vs.inRow('x')}) { vr[x] = ${vBuf}[row * ${Dv / 4}u + x * ${SG}u + lane]; } }
+      for (var j = 0u; j < ${G}u; j++) {
+        var s = 0.0;
+        for (var x = 0u; x < ${ks.count}u; x++) { s = s + dot(qr[j * ${ks.count}u + x], kr[x]); }
+        s = subgroupAdd(s);
+        let mNew = max(m[j], s);
+        let rescale = exp(m[j] - mNew);
+        let w = exp(s - mNew);
+        l[j] = l[j] * rescale + w;
+        for (var x = 0u; x < ${vs.count}u; x++) { acc[j * ${vs.count}u + x] = acc[j * ${vs.count}u + x] * rescale + w * vr[x]; }
+        m[j] = mNew;
+      }
+    }`;
+  return `enable subgroups;
+// Each subgroup walks its own keys; loop bounds are uniform within a subgroup.
+diagnostic(off, subgroup_uniformity);
+${NSA_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;         // [B, 1, Hq, D]
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;         // [B, T, Hkv, D]
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;         // [B, T, Hkv, Dv]
+@group(0) @binding(4) var<storage, read> kc: array<vec4<f32>>;        // K_cmp [B, cmpRows, Hkv, D]
+@group(0) @binding(5) var<storage, read> vc: array<vec4<f32>>;        // V_cmp [B, cmpRows, Hkv, Dv]
+@group(0) @binding(6) var<storage, read> lengths: array<u32>;
+@group(0) @binding(7) var<storage, read> selected: array<i32>;        // [B, Hkv, n]
+@group(0) @binding(8) var<storage, read_write> partial: array<f32>;   // [B, Hq, tasks, Dv + 2]
+var<workgroup> subMax: array<f32, ${W * G}>;
+var<workgroup> subSum: array<f32, ${W * G}>;
+var<workgroup> subAcc: array<vec4<f32>, ${W * G * (Dv / 4)}>;
+
+@compute @workgroup_size(${SG * W})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let sub = li / ${SG}u;
+  let task = wg.x;
+  let g = wg.y;
+  let b = wg.z;
+  let len = lengths[b];
+  ${loadQueries(v)}
+  var acc: array<vec4<f32>, ${G * vs.count}>;
+  var m: array<f32, ${G}>;
+  var l: array<f32, ${G}>;
+  for (var j = 0u; j < ${G}u; j++) {
+    for (var x = 0u; x < ${vs.count}u; x++) { acc[j * ${vs.count}u + x] = vec4<f32>(0.0); }
+    m[j] = ${NEG};
+    l[j] = 0.0;
+  }
+  if (task < P.cmpTasks) {
+    // compressed blocks [i0, i1)
+    let i0 = task * P.cmpChunk;
+    let i1 = min(visibleBlocks(len), i0 + P.cmpChunk);
+    for (var i = i0 + sub; i < i1; i += ${W}u) ${key('kc', 'vc', '(b * P.cmpRows + i) * P.Hkv + g')}
+  } else if (task < P.cmpTasks + P.slcTasks) {
+    // selected blocks: tokens of the listed blocks, the query's own block cut at len − 1
+    let first = (task - P.cmpTasks) * P.slcPerTask;
+    let span = min(P.slcPerTask, P.nSel - first) * P.slcBlock;
+    for (var e = sub; e < span; e += ${W}u) {
+      let blk = selected[(b * P.Hkv + g) * P.nSel + first + e / P.slcBlock];
+      let t = u32(max(blk, 0)) * P.slcBlock + e % P.slcBlock;
+      if (blk < 0 || t >= len) { continue; }
+      ${key('k', 'v', '(b * P.T + t) * P.Hkv + g')}
+    }
+  } else {
+    // the sliding window: the last w tokens, the query's included
+    let start = select(0u, len - P.window, len > P.window);
+    let t0 = start + (task - P.cmpTasks - P.slcTasks) * P.winChunk;
+    let t1 = min(len, t0 + P.winChunk);
+    for (var t = t0 + sub; t < t1; t += ${W}u) ${key('k', 'v', '(b * P.T + t) * P.Hkv + g')}
+  }
+  for (var j = 0u; j < ${G}u; j++) {
+    if (lane == 0u) { subMax[sub * ${G}u + j] = m[j]; subSum[sub * ${G}u + j] = l[j]; }
+    for (var x = 0u; x < ${vs.count}u; x++) {
+      if (${vs.inRow('x')}) { subAcc[(sub * ${G}u + j) * ${Dv / 4}u + x * ${SG}u + lane] = acc[j * ${vs.count}u + x]; }
+    }
+  }
+  workgroupBarrier();
+  let tasks = P.cmpTasks + P.slcTasks + P.winTasks;
+  for (var e = li; e < ${G * (Dv / 4)}u; e += ${SG * W}u) {
+    let j = e / ${Dv / 4}u;
+    let x = e % ${Dv / 4}u;
+    var mAll = ${NEG};
+    for (var w = 0u; w < ${W}u; w++) { mAll = max(mAll, subMax[w * ${G}u + j]); }
+    var lAll = 0.0;
+    var o = vec4<f32>(0.0);
+    for (var w = 0u; w < ${W}u; w++) {
+      let f = select(0.0, exp(subMax[w * ${G}u + j] - mAll), subSum[w * ${G}u + j] > 0.0);
+      lAll += subSum[w * ${G}u + j] * f;
+      o += subAcc[(w * ${G}u + j) * ${Dv / 4}u + x] * f;
+    }
+    let base = ((b * P.Hq + g * ${G}u + j) * tasks + task) * ${Dv + 2}u;
+    partial[base + 4u * x] = o.x;
+    partial[base + 4u * x + 1u] = o.y;
+    partial[base + 4u * x + 2u] = o.z;
+    partial[base + 4u * x + 3u] = o.w;
+    if (x == 0u) { partial[base + ${Dv}u] = mAll; partial[base + ${Dv + 1}u] = lAll; }
+  }
+}`;
+}
+
+export function combineWgsl(Dv: number): string {
+  const N = COMBINE_THREADS;
+  return `${NSA_PARAMS_WGSL}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> partial: array<f32>;      // [B, Hq, tasks, Dv + 2]
+@group(0) @binding(2) var<storage, read> xIn: array<f32>;         // gate input [B, 1, gateDim]
+@group(0) @binding(3) var<storage, read> gateWeight: array<f32>;  // W_g [3·Hq, gateDim], rows (head, branch)
+@group(0) @binding(4) var<storage, read> gateBias: array<f32>;    // b_g [3·Hq] (unread without a bias)
+@group(0) @binding(5) var<storage, read_write> o: array<f32>;     // [B, 1, Hq, Dv]
+var<workgroup> red: array<f32, ${3 * N}>;
+
+// The merged partials of one branch (tasks [t0, t1)): its max and normaliser.
+fn branchStats(base: u32, t0: u32, t1: u32) -> vec2<f32> {
+  var mAll = ${NEG};
+  for (var t = t0; t < t1; t++) {
+    let at = base + t * ${Dv + 2}u;
+    if (partial[at + ${Dv + 1}u] > 0.0) { mAll = max(mAll, partial[at + ${Dv}u]); }
+  }
+  var lAll = 0.0;
+  for (var t = t0; t < t1; t++) {
+    let at = base + t * ${Dv + 2}u;
+    let ls = partial[at + ${Dv + 1}u];
+    if (ls > 0.0) { lAll += ls * exp(partial[at + ${Dv}u] - mAll); }
+  }
+  return vec2<f32>(mAll, lAll);
+}
+
+// Channel d of one branch's output; an empty branch (no visible key) gives 0.
+fn branchOut(base: u32, t0: u32, t1: u32, stats: vec2<f32>, d: u32) -> f32 {
+  if (stats.y <= 0.0) { return 0.0; }
+  var sum = 0.0;
+  for (var t = t0; t < t1; t++) {
+    let at = base + t * ${Dv + 2}u;
+    if (partial[at + ${Dv + 1}u] > 0.0) { sum += partial[at + d] * exp(partial[at + ${Dv}u] - stats.x); }
+  }
+  return sum / stats.y;
+}
+
+@compute @workgroup_size(${N})
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+  let h = wg.x;
+  let b = wg.y;
+  var z = vec3<f32>(0.0);
+  for (var c = li; c < P.gateDim; c += ${N}u) {
+    let xv = xIn[b * P.gateDim + c];
+    z += vec3<f32>(gateWeight[(h * 3u) * P.gateDim + c], gateWeight[(h * 3u + 1u) * P.gateDim + c], gateWeight[(h * 3u + 2u) * P.gateDim + c]) * xv;
+  }
+  red[li] = z.x;
+  red[${N}u + li] = z.y;
+  red[${2 * N}u + li] = z.z;
+  workgroupBarrier();
+  for (var s = ${N / 2}u; s > 0u; s = s >> 1u) {
+    if (li < s) {
+      red[li] += red[li + s];
+      red[${N}u + li] += red[${N}u + li + s];
+      red[${2 * N}u + li] += red[${2 * N}u + li + s];
+    }
+    workgroupBarrier();
+  }
+  var logits = vec3<f32>(red[0], red[${N}u], red[${2 * N}u]);
+  if (P.hasBias != 0u) { logits += vec3<f32>(gateBias[h * 3u], gateBias[h * 3u + 1u], gateBias[h * 3u + 2u]); }
+  let gate = 1.0 / (1.0 + exp(-logits));
+
+  let tasks = P.cmpTasks + P.slcTasks + P.winTasks;
+  let base = (b * P.Hq + h) * tasks * ${Dv + 2}u;
+  let e1 = P.cmpTasks;
+  let e2 = P.cmpTasks + P.slcTasks;
+  let cmp = branchStats(base, 0u, e1);
+  let slc = branchStats(base, e1, e2);
+  let win = branchStats(base, e2, tasks);
+  for (var d = li; d < ${Dv}u; d += ${N}u) {
+    o[(b * P.Hq + h) * ${Dv}u + d] = gate.x * branchOut(base, 0u, e1, cmp, d) + gate.y * branchOut(base, e1, e2, slc, d) + gate.z * branchOut(base, e2, tasks, win, d);
+  }
+}`;
+}

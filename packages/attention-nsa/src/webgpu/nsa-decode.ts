@@ -1,0 +1,156 @@
+// NSA's decode step as one submission of four WGSL passes on gpu.js' WebGPU device (see
+// decode-wgsl.ts). The composed path runs the same math as ~30 tensor-core ops and gpu.js
+// launches and reads the selected blocks back to plan the sparse branch; on a GPU those launches,
+// not the keys read, were the cost (BENCHMARKS.md, issue 13). This kernel applies to one query
+// per sequence with f32 operands in unsplit buffers; anything else declines with its reason and
+// runs composed.
+
+/// <reference types="@webgpu/types" />
+import { type Backend, type Tensor, type WebGpuHost, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
+import type { ResolvedNSAConfig } from '../config.js';
+import type { NSAWeights } from '../weights.js';
+import {
+  type NSADecodeVariant,
+  SCORE_CHUNK,
+  SELECT_THREADS,
+  TASK_KEYS,
+  cmpScoresWgsl,
+  combineWgsl,
+  partialsWgsl,
+  selectWgsl,
+} from './decode-wgsl.js';
+
+export const NSA_DECODE_KERNEL = 'webgpu-nsa-decode';
+
+/**
+ * One decode step's operands: q [B, 1, Hq, D], k/v [B, T, Hkv, ·], x [B, 1, gateDim] and the
+ * compressed blocks [B, ≥ nCmp, Hkv, ·] (a cache's, capacity rows included).
+ */
+export interface NSADecodeOperands {
+  readonly q: Tensor;
+  readonly k: Tensor;
+  readonly v: Tensor;
+  readonly kCmp: Tensor;
+  readonly vCmp: Tensor;
+  /** Complete blocks of the longest sequence. */
+  readonly nCmp: number;
+  readonly x: Tensor;
+  readonly lengths: readonly number[];
+}
+
+export type NSADecodeSupport = { readonly ok: true; readonly host: WebGpuHost; readonly variant: NSADecodeVariant } | { readonly ok: false; readonly reason: string };
+
+/** Head dims above this keep too many registers per lane. */
+const MAX_HEAD_DIM = 256;
+/** Query heads per kv head whose rows and accumulators one invocation holds. */
+const MAX_GROUP = 16;
+
+/** Whether the fused decode applies, and if not, why. */
+export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, config: ResolvedNSAConfig, weights: NSAWeights): NSADecodeSupport {
+  const no = (reason: string): NSADecodeSupport => ({ ok: false, reason });
+  if (!isWebGpuHost(backend)) return no(`needs the gpujs-webgpu backend (this is ${backend.info.name})`);
+  const device = backend.webgpu.device;
+  const subgroupSize = fixedSubgroupSize(device);
+  if (subgroupSize === 0) return no('the device has no subgroups of a fixed width');
+  const { headDim: D, vHeadDim: Dv, groupSize: G } = config;
+  if (ops.q.shape[1] !== 1) return no(`${String(ops.q.shape[1])} queries per sequence (decode is 1)`);
+  if (D % 4 !== 0 || Dv % 4 !== 0 || D > MAX_HEAD_DIM || Dv > MAX_HEAD_DIM) return no(`head dims ${D}/${Dv}: multiples of 4 up to ${MAX_HEAD_DIM} only`);
+  if (G > MAX_GROUP) return no(`${G} query heads per kv head (at most ${MAX_GROUP})`);
+  const operands: readonly (readonly [string, Tensor | null])[] = [
+    ['q', ops.q],
+    ['k', ops.k],
+    ['v', ops.v],
+    ['compressed keys', ops.kCmp],
+    ['compressed values', ops.vCmp],
+    ['x', ops.x],
+    ['gate weight', weights.gateWeight],
+    ['gate bias', weights.gateBias],
+  ];
+  for (const [name, t] of operands) {
+    if (t === null) continue;
+    if (t.dtype !== 'f32') return no(`${name} stored as ${t.dtype}: f32 only`);
+    if (t.size * 4 > backend.info.maxBindingBytes) return no(`${name} is split across buffers (${t.size * 4} bytes > ${backend.info.maxBindingBytes})`);
+  }
+  const limits = device.limits;
+  const subgroups = [8, 4, 2, 1].find((w) => w * G * (Dv * 4 + 8) <= limits.maxComputeWorkgroupStorageSize && w * subgroupSize <= limits.maxComputeInvocationsPerWorkgroup) ?? 0;
+  if (subgroups === 0) return no(`${G} heads × ${Dv} channels do not fit the device's workgroup memory`);
+  if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
+  return { ok: true, host: backend, variant: { D, Dv, group: G, subgroups, subgroupSize } };
+}
+
+/** Encodes and submits the step; returns out [B, 1, Hq, Dv] (the GPU works on). */
+export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: NSADecodeOperands, config: ResolvedNSAConfig, weights: NSAWeights): Tensor {
+  const access = host.webgpu;
+  const { device } = access;
+  const { nHeads: Hq, nKvHeads: Hkv, vHeadDim: Dv, slcBlock, nSelected } = config;
+  const B = ops.lengths.length;
+  const T = ops.k.shape[1] as number;
+  const nCap = ops.nCmp;
+  const cmpRows = ops.kCmp.shape[1] as number;
+  const maxLength = Math.max(...ops.lengths);
+  const nsStride = Math.floor((maxLength - 1) / slcBlock) + 1;
+  const cmpTasks = Math.ceil(nCap / TASK_KEYS);
+  const slcPerTask = Math.max(1, Math.floor(TASK_KEYS / slcBlock));
+  const slcTasks = Math.ceil(nSelected / slcPerTask);
+  const winTasks = Math.ceil(Math.min(config.window, maxLength) / TASK_KEYS);
+  const tasks = cmpTasks + slcTasks + winTasks;
+
+  const words = new Uint32Array(24);
+  words.set([B, Hq, Hkv, T, nCap, nSelected, config.nInit, config.nLocal, config.cmpBlock, config.cmpStride, slcBlock, config.window]);
+  words.set([cmpTasks, slcTasks, winTasks, TASK_KEYS, slcPerTask, TASK_KEYS, nsStride, config.gateDim, weights.gateBias ? 1 : 0, cmpRows], 12);
+  new Float32Array(words.buffer)[23] = config.scale;
+
+  const scratch = (bytes: number): GPUBuffer => device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.STORAGE });
+  const params = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, words);
+  const lengths = device.createBuffer({ size: Math.max(16, B * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(lengths, 0, Uint32Array.from(ops.lengths));
+  const scores = scratch(B * Hq * nCap * 4);
+  const importance = scratch(B * Hkv * nsStride * 4);
+  const selected = scratch(B * Hkv * nSelected * 4);
+  const partial = scratch(B * Hq * tasks * (Dv + 2) * 4);
+  const out = access.allocate([B, 1, Hq, Dv]);
+
+  const key = JSON.stringify(variant);
+  const pipelines = {
+    scores: pipeline(host, `scores/${key}`, () => cmpScoresWgsl(variant)),
+    select: pipeline(host, `select/${variant.group}`, () => selectWgsl(variant)),
+    partials: pipeline(host, `partials/${key}`, () => partialsWgsl(variant)),
+    combine: pipeline(host, `combine/${Dv}`, () => combineWgsl(Dv)),
+  };
+  const buffer = (t: Tensor): GPUBuffer => access.buffer(t);
+  const bind = (pipe: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup =>
+    device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: buffers.map((b, binding) => ({ binding, resource: { buffer: b } })) });
+
+  const encoder = device.createCommandEncoder();
+  const compute = encoder.beginComputePass();
+  if (nCap > 0) {
+    compute.setPipeline(pipelines.scores);
+    compute.setBindGroup(0, bind(pipelines.scores, [params, buffer(ops.q), buffer(ops.kCmp), lengths, scores]));
+    compute.dispatchWorkgroups(Math.ceil(nCap / SCORE_CHUNK), Hkv, B);
+  }
+  compute.setPipeline(pipelines.select);
+  compute.setBindGroup(0, bind(pipelines.select, [params, lengths, scores, importance, selected]));
+  compute.dispatchWorkgroups(Hkv, B);
+  compute.setPipeline(pipelines.partials);
+  const kc = nCap > 0 ? buffer(ops.kCmp) : scores; // bound but never read without compressed blocks
+  const vc = nCap > 0 ? buffer(ops.vCmp) : scores;
+  compute.setBindGroup(0, bind(pipelines.partials, [params, buffer(ops.q), buffer(ops.k), buffer(ops.v), kc, vc, lengths, selected, partial]));
+  compute.dispatchWorkgroups(tasks, Hkv, B);
+  compute.setPipeline(pipelines.combine);
+  const bias = weights.gateBias ? buffer(weights.gateBias) : scores; // unread without a bias
+  compute.setBindGroup(0, bind(pipelines.combine, [params, partial, buffer(ops.x), buffer(weights.gateWeight), bias, buffer(out)]));
+  compute.dispatchWorkgroups(Hq, B);
+  compute.end();
+  device.queue.submit([encoder.finish()]);
+  for (const b of [params, lengths, scores, importance, selected, partial]) b.destroy(); // freed once the queued work is done
+  return out;
+}
+
+function pipeline(host: WebGpuHost, key: string, code: () => string): GPUComputePipeline {
+  return host.cached(`attention-nsa/${NSA_DECODE_KERNEL}/${key}`, () => {
+    const device = host.webgpu.device;
+    const module = device.createShaderModule({ code: code(), label: key });
+    return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+  });
+}
