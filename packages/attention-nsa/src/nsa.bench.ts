@@ -2,6 +2,11 @@
 // same backend, at 4K…64K tokens of context, for a decode step and for a prefill chunk.
 //
 //   NSA_BENCH_CONTEXTS=4096,8192  NSA_BENCH_REPS=5  NSA_BENCH_CHUNK=16  NSA_BENCH_BACKEND=cpu
+//   NSA_BENCH_KV_HEADS=4 (the paper's 64 query heads)  NSA_BENCH_BATCH=1  NSA_BENCH_KINDS=decode,prefill
+//
+// On a WebGPU backend a decode step is also timed the way a GPU is used: 20 steps queued back
+// to back, ended by one `onSubmittedWorkDone` (the `gpu queued` rows); the per-call rows
+// include a readback each.
 //
 // The paper's configuration (l 32, d 16, l′ 64, n 16 incl. 1 initial + 2 local, w 512,
 // d_k 192, d_v 128, GQA groups of 16 query heads) scaled to one kv head — a quarter of the
@@ -15,7 +20,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attention } from '@attnkit/attention-mha';
-import { BACKEND_PREFERENCE, type BackendName, type Tensor, createBackend, tensor } from '@attnkit/tensor-core';
+import { BACKEND_PREFERENCE, type BackendName, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
 import { SeededRandom } from '@attnkit/testkit';
 import { compressBlocks } from './compress.js';
 import { keysReadPerStep } from './config.js';
@@ -37,7 +42,12 @@ const reps = Number(process.env.NSA_BENCH_REPS ?? 5);
 const chunk = Number(process.env.NSA_BENCH_CHUNK ?? 16);
 const backendName: BackendName = BACKEND_PREFERENCE.find((n) => n === (process.env.NSA_BENCH_BACKEND ?? 'cpu')) ?? 'cpu';
 
-const HEADS = { nHeads: 16, nKvHeads: 1, headDim: 192, vHeadDim: 128, gateDim: 256 } as const;
+const kinds = (process.env.NSA_BENCH_KINDS ?? 'decode,prefill').split(',');
+const kvHeads = Number(process.env.NSA_BENCH_KV_HEADS ?? 1);
+const batch = Number(process.env.NSA_BENCH_BATCH ?? 1);
+const HEADS = { nHeads: 16 * kvHeads, nKvHeads: kvHeads, headDim: 192, vHeadDim: 128, gateDim: 256 } as const;
+/** Steps queued per trial of the GPU throughput timing. */
+const QUEUED_STEPS = 20;
 
 async function main(): Promise<void> {
   const { backend } = await createBackend({ prefer: backendName });
@@ -54,7 +64,7 @@ async function main(): Promise<void> {
   };
 
   console.log(`attention-nsa bench on ${backend.info.name} (${backend.info.adapter}), node ${process.version}`);
-  console.log(`Hq ${Hq}, Hkv ${Hkv}, D ${D}, Dv ${Dv}; l ${c.cmpBlock}, d ${c.cmpStride}, l′ ${c.slcBlock}, n ${c.nSelected} (${c.nInit} initial + ${c.nLocal} local), w ${c.window}; ${reps} reps (median), prefill chunk ${chunk}\n`);
+  console.log(`B ${batch}, Hq ${Hq}, Hkv ${Hkv}, D ${D}, Dv ${Dv}; l ${c.cmpBlock}, d ${c.cmpStride}, l′ ${c.slcBlock}, n ${c.nSelected} (${c.nInit} initial + ${c.nLocal} local), w ${c.window}; ${reps} reps (median), prefill chunk ${chunk}\n`);
 
   // φ's upkeep: the cache calls it for one block of l tokens every d appended tokens.
   {
@@ -70,8 +80,9 @@ async function main(): Promise<void> {
   }
 
   for (const T of contexts) {
-    using k = upload([1, T, Hkv, D]);
-    using v = upload([1, T, Hkv, Dv]);
+    const B = batch;
+    using k = upload([B, T, Hkv, D]);
+    using v = upload([B, T, Hkv, Dv]);
     // what the cache holds at T tokens: every complete block, compressed once
     using cKeys = await compressBlocks(k, { kind: 'mean', pe: null, mlp: null }, c);
     using cValues = await compressBlocks(v, { kind: 'mean', pe: null, mlp: null }, c);
@@ -79,9 +90,9 @@ async function main(): Promise<void> {
     record(`decode T=${T}`, 'nsa', 'keys read', keys.total, 'keys/kv head/step');
     record(`decode T=${T}`, 'dense-gqa', 'keys read', keys.dense, 'keys/kv head/step');
 
-    for (const [kind, S] of [['decode', 1], ['prefill', chunk]] as const) {
-      using q = upload([1, S, Hq, D]);
-      using x = upload([1, S, X]);
+    for (const [kind, S] of ([['decode', 1], ['prefill', chunk]] as const).filter(([name]) => kinds.includes(name))) {
+      using q = upload([B, S, Hq, D]);
+      using x = upload([B, S, X]);
       const runNSA = async (): Promise<void> => {
         const { out } = await nativeSparseAttention(q, k, v, x, c, nsa.weights, { compressed: { keys: cKeys, values: cValues } });
         await out.data();
@@ -100,6 +111,26 @@ async function main(): Promise<void> {
         record(`${kind} T=${T}`, 'nsa', `${clock} time`, nsaMs[clock] / S, unit);
         record(`${kind} T=${T}`, 'dense-gqa', `${clock} time`, denseMs[clock] / S, unit);
         record(`${kind} T=${T}`, 'nsa', `speed-up (${clock})`, denseMs[clock] / nsaMs[clock], '×');
+      }
+      const device = isWebGpuHost(backend) ? backend.webgpu.device : null;
+      if (kind === 'decode' && device) {
+        const queued = async (step: () => Promise<Tensor>): Promise<number> => {
+          const trials: number[] = [];
+          for (let trial = 0; trial < reps + 1; trial++) {
+            const t0 = performance.now();
+            for (let i = 0; i < QUEUED_STEPS; i++) (await step()).dispose();
+            await device.queue.onSubmittedWorkDone();
+            if (trial > 0) trials.push((performance.now() - t0) / QUEUED_STEPS); // the first warms up
+          }
+          return trials.sort((a, b) => a - b)[Math.floor(trials.length / 2)] as number;
+        };
+        const nsaQueued = await queued(async () => (await nativeSparseAttention(q, k, v, x, c, nsa.weights, { compressed: { keys: cKeys, values: cValues } })).out);
+        const denseQueued = await queued(async () => (await attention(q, k, v, { scale: c.scale })).out);
+        record(`${kind} T=${T}`, 'nsa', 'gpu queued', nsaQueued, 'ms/step');
+        record(`${kind} T=${T}`, 'dense-gqa', 'gpu queued', denseQueued, 'ms/step');
+        record(`${kind} T=${T}`, 'nsa', 'speed-up (gpu queued)', denseQueued / nsaQueued, '×');
+        const bytes = B * T * Hkv * (D + Dv) * 4;
+        record(`${kind} T=${T}`, 'dense-gqa', 'K/V bandwidth (gpu queued)', bytes / denseQueued / 1e6, 'GB/s');
       }
       if (kind === 'decode') {
         // Where a decode step's CPU time goes: the two branches the attention core runs; the

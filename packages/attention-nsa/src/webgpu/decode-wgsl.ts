@@ -1,7 +1,9 @@
 // WGSL sources of NSA's fused decode step (one query per sequence), four passes queued together:
 //
-//   1. cmpScores  scale·q·K_cmp for the G query heads of a kv head, every visible compressed block
-//   2. select     per (sequence, kv head): softmax stats per head, block importance (spec §4.3),
+//   1. cmpScores  scale·q·K_cmp for every query head and visible compressed block, and each
+//                 chunk's softmax statistics per head
+//   2. select     per (sequence, kv head): softmax stats per head (merged from pass 1's chunks),
+//                 block importance (spec §4.3),
 //                 forced blocks, top-n (ties toward the lower index) → the selected block list
 //   3. partials   online-softmax partials of the three branches, split into tasks of ≤ 128 keys:
 //                 compressed blocks, the selected blocks (read from pass 2's list, on the device)
@@ -18,6 +20,12 @@ export interface NSADecodeVariant {
   readonly Dv: number;
   /** Query heads per kv head (G). */
   readonly group: number;
+  /**
+   * Query heads per workgroup in passes 1 and 3 (divides G). A kv head's G heads are split in
+   * tiles so a lane's query rows and accumulators stay in registers: with G = 16 and d = 192
+   * they spilled (the dense decode kernel ran at 120 GB/s on an H100 in that shape).
+   */
+  readonly headTile: number;
   /** Subgroups per workgroup in passes 1 and 3. */
   readonly subgroups: number;
   readonly subgroupSize: number;
@@ -29,8 +37,8 @@ export const NSA_PARAMS_WGSL = `struct Params {
   nCap: u32, nSel: u32, nInit: u32, nLocal: u32,
   cmpBlock: u32, cmpStride: u32, slcBlock: u32, window: u32,
   cmpTasks: u32, slcTasks: u32, winTasks: u32, cmpChunk: u32,
-  slcPerTask: u32, winChunk: u32, nsStride: u32, gateDim: u32,
-  hasBias: u32, cmpRows: u32, pad: u32, scale: f32,
+  slcPerTask: u32, winChunk: u32, unused: u32, gateDim: u32,
+  hasBias: u32, cmpRows: u32, chunks: u32, scale: f32,
 };
 // Complete compressed blocks of a sequence of len tokens: block i is visible once i·d + l − 1 ≤ len − 1.
 fn visibleBlocks(len: u32) -> u32 {
@@ -42,12 +50,19 @@ fn visibleBlocks(len: u32) -> u32 {
 export const SCORE_CHUNK = 256;
 /** Keys per task in pass 3 (a selected-block task takes ⌈128/l′⌉ blocks). */
 export const TASK_KEYS = 128;
+/** Selection blocks the select pass holds in workgroup memory (256K tokens at l′ = 64). */
+export const MAX_SELECTION_BLOCKS = 4096;
 /** Invocations of the select pass (a tree reduction: a power of two). */
 export const SELECT_THREADS = 256;
 /** Invocations of the combine pass (a power of two). */
 export const COMBINE_THREADS = 64;
 
 const NEG = '-3.0e38';
+
+/** A tree reduction over `threads` (a power of two) entries of workgroup memory, uniform control flow. */
+function treeReduce(threads: number, body: string): string {
+  return `for (var s = ${threads / 2}u; s > 0u; s = s >> 1u) { if (li < s) { ${body} } workgroupBarrier(); }`;
+}
 
 /** Lanes spread a row of `dim` channels as vec4s; the last vec4 per lane may be past the row. */
 function laneSlices(dim: number, sg: number): { count: number; inRow: (x: string) => string } {
@@ -57,20 +72,20 @@ function laneSlices(dim: number, sg: number): { count: number; inRow: (x: string
   };
 }
 
-/** The scaled query rows of the group's G heads, QV vec4 slices per lane. */
+/** The scaled query rows of the workgroup's head tile, QV vec4 slices per lane. */
 function loadQueries(v: NSADecodeVariant): string {
   const qs = laneSlices(v.D, v.subgroupSize);
-  return `var qr: array<vec4<f32>, ${v.group * qs.count}>;
-  for (var j = 0u; j < ${v.group}u; j++) {
+  return `var qr: array<vec4<f32>, ${v.headTile * qs.count}>;
+  for (var j = 0u; j < ${v.headTile}u; j++) {
     for (var x = 0u; x < ${qs.count}u; x++) {
       qr[j * ${qs.count}u + x] = vec4<f32>(0.0);
-      if (${qs.inRow('x')}) { qr[j * ${qs.count}u + x] = q[(b * P.Hq + g * ${v.group}u + j) * ${v.D / 4}u + x * ${v.subgroupSize}u + lane] * P.scale; }
+      if (${qs.inRow('x')}) { qr[j * ${qs.count}u + x] = q[(b * P.Hq + h0 + j) * ${v.D / 4}u + x * ${v.subgroupSize}u + lane] * P.scale; }
     }
   }`;
 }
 
 export function cmpScoresWgsl(v: NSADecodeVariant): string {
-  const { D, group: G, subgroups: W, subgroupSize: SG } = v;
+  const { D, headTile: HT, group: G, subgroups: W, subgroupSize: SG } = v;
   const ks = laneSlices(D, SG);
   return `enable subgroups;
 diagnostic(off, subgroup_uniformity);
@@ -80,11 +95,15 @@ ${NSA_PARAMS_WGSL}
 @group(0) @binding(2) var<storage, read> kc: array<vec4<f32>>;       // K_cmp [B, cmpRows, Hkv, D]
 @group(0) @binding(3) var<storage, read> lengths: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;   // [B, Hq, nCap]
+@group(0) @binding(5) var<storage, read_write> chunkStats: array<vec2<f32>>;  // [B, Hq, chunks]: (max, Σ e^(s − max))
+var<workgroup> chunkScores: array<f32, ${HT * SCORE_CHUNK}>;
+var<workgroup> red: array<f32, ${SG * W}>;
 
 @compute @workgroup_size(${SG * W})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let sub = li / ${SG}u;
-  let g = wg.y;
+  let g = wg.y / ${G / HT}u;                           // kv head
+  let h0 = g * ${G}u + (wg.y % ${G / HT}u) * ${HT}u;  // first query head of this workgroup's tile
   let b = wg.z;
   let i0 = wg.x * ${SCORE_CHUNK}u;
   let i1 = min(visibleBlocks(lengths[b]), i0 + ${SCORE_CHUNK}u);
@@ -93,12 +112,35 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     var kr: array<vec4<f32>, ${ks.count}>;
     let base = ((b * P.cmpRows + i) * P.Hkv + g) * ${D / 4}u + lane;
     for (var x = 0u; x < ${ks.count}u; x++) { kr[x] = vec4<f32>(0.0); if (${ks.inRow('x')}) { kr[x] = kc[base + x * ${SG}u]; } }
-    for (var j = 0u; j < ${G}u; j++) {
+    for (var j = 0u; j < ${HT}u; j++) {
       var s = 0.0;
       for (var x = 0u; x < ${ks.count}u; x++) { s = s + dot(qr[j * ${ks.count}u + x], kr[x]); }
       s = subgroupAdd(s);
-      if (lane == 0u) { scores[(b * P.Hq + g * ${G}u + j) * P.nCap + i] = s; }
+      if (lane == 0u) {
+        scores[(b * P.Hq + h0 + j) * P.nCap + i] = s;
+        chunkScores[j * ${SCORE_CHUNK}u + i - i0] = s;
+      }
     }
+  }
+  // The chunk's softmax statistics per head, so the select pass merges a few per head instead
+  // of walking every score twice in one workgroup (that walk was its latency-bound part).
+  workgroupBarrier();
+  let count = select(0u, i1 - i0, i1 > i0);
+  for (var j = 0u; j < ${HT}u; j++) {
+    var m = ${NEG};
+    for (var e = li; e < count; e += ${SG * W}u) { m = max(m, chunkScores[j * ${SCORE_CHUNK}u + e]); }
+    red[li] = m;
+    workgroupBarrier();
+    ${treeReduce(SG * W, 'red[li] = max(red[li], red[li + s]);')}
+    let mChunk = red[0];
+    workgroupBarrier();
+    var l = 0.0;
+    for (var e = li; e < count; e += ${SG * W}u) { l += exp(chunkScores[j * ${SCORE_CHUNK}u + e] - mChunk); }
+    red[li] = l;
+    workgroupBarrier();
+    ${treeReduce(SG * W, 'red[li] = red[li] + red[li + s];')}
+    if (li == 0u) { chunkStats[(b * P.Hq + h0 + j) * P.chunks + wg.x] = vec2<f32>(mChunk, red[0]); }
+    workgroupBarrier();
   }
 }`;
 }
@@ -106,18 +148,19 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
 export function selectWgsl(v: NSADecodeVariant): string {
   const G = v.group;
   const N = SELECT_THREADS;
-  const tree = (body: string): string => `for (var s = ${N / 2}u; s > 0u; s = s >> 1u) { if (li < s) { ${body} } workgroupBarrier(); }`;
+  const tree = (body: string): string => treeReduce(N, body);
   return `${NSA_PARAMS_WGSL}
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> lengths: array<u32>;
 @group(0) @binding(2) var<storage, read> scores: array<f32>;            // [B, Hq, nCap]
-@group(0) @binding(3) var<storage, read_write> importance: array<f32>;  // [B, Hkv, nsStride]
+@group(0) @binding(3) var<storage, read> chunkStats: array<vec2<f32>>;  // [B, Hq, chunks]
 @group(0) @binding(4) var<storage, read_write> selected: array<i32>;    // [B, Hkv, n], −1 = none
 var<workgroup> sharedLength: u32;
 var<workgroup> redV: array<f32, ${N}>;
 var<workgroup> redI: array<u32, ${N}>;
 var<workgroup> headMax: array<f32, ${G}>;
 var<workgroup> headSum: array<f32, ${G}>;
+var<workgroup> importance: array<f32, ${MAX_SELECTION_BLOCKS}>;
 
 // Forced blocks outrank every probability sum (which is at most G·l′/d).
 const FORCED = 3.0e38;
@@ -134,27 +177,19 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let candidates = current + 1u;
   let take = min(P.nSel, candidates);
 
-  // p_cmp's softmax statistics per query head
-  for (var j = 0u; j < ${G}u; j++) {
-    let row = (b * P.Hq + g * ${G}u + j) * P.nCap;
+  // p_cmp's softmax statistics per query head, merged from pass 1's chunks
+  for (var j = li; j < ${G}u; j += ${N}u) {
+    let row = (b * P.Hq + g * ${G}u + j) * P.chunks;
     var m = ${NEG};
-    for (var i = li; i < nc; i += ${N}u) { m = max(m, scores[row + i]); }
-    redV[li] = m;
-    workgroupBarrier();
-    ${tree('redV[li] = max(redV[li], redV[li + s]);')}
-    let mAll = redV[0];
-    workgroupBarrier();
+    for (var c = 0u; c < P.chunks; c++) { let st = chunkStats[row + c]; if (st.y > 0.0) { m = max(m, st.x); } }
     var l = 0.0;
-    for (var i = li; i < nc; i += ${N}u) { l += exp(scores[row + i] - mAll); }
-    redV[li] = l;
-    workgroupBarrier();
-    ${tree('redV[li] = redV[li] + redV[li + s];')}
-    if (li == 0u) { headMax[j] = mAll; headSum[j] = redV[0]; }
-    workgroupBarrier();
+    for (var c = 0u; c < P.chunks; c++) { let st = chunkStats[row + c]; if (st.y > 0.0) { l += st.y * exp(st.x - m); } }
+    headMax[j] = m;
+    headSum[j] = l;
   }
+  workgroupBarrier();
 
   // importance s[j] = Σ_heads Σ_i p_cmp[i]·|block_i ∩ block_j|/d over the blocks overlapping j
-  let impRow = (b * P.Hkv + g) * P.nsStride;
   for (var jb = li; jb < candidates; jb += ${N}u) {
     let a = jb * P.slcBlock;
     let lo = select(0u, (a + P.cmpStride - P.cmpBlock) / P.cmpStride, a + 1u > P.cmpBlock);
@@ -168,9 +203,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       }
     }
     if (jb < P.nInit || jb + P.nLocal > current) { s = FORCED; }
-    importance[impRow + jb] = s;
+    importance[jb] = s;
   }
-  storageBarrier();
   workgroupBarrier();
 
   // top-n: n rounds of a workgroup argmax, the lower index winning ties
@@ -179,7 +213,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     var bestV = -2.0;
     var bestI = 0xffffffffu;
     for (var jb = li; jb < candidates; jb += ${N}u) {
-      let x = importance[impRow + jb];
+      let x = importance[jb];
       if (x > bestV) { bestV = x; bestI = jb; }
     }
     redV[li] = bestV;
@@ -188,9 +222,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     ${tree('let ov = redV[li + s]; let oi = redI[li + s]; if (ov > redV[li] || (ov == redV[li] && oi < redI[li])) { redV[li] = ov; redI[li] = oi; }')}
     if (li == 0u) {
       selected[selRow + r] = i32(redI[0]);
-      importance[impRow + redI[0]] = TAKEN;
+      importance[redI[0]] = TAKEN;
     }
-    storageBarrier();
     workgroupBarrier();
   }
   for (var r = take + li; r < P.nSel; r += ${N}u) { selected[selRow + r] = -1; }
@@ -198,7 +231,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
 }
 
 export function partialsWgsl(v: NSADecodeVariant): string {
-  const { D, Dv, group: G, subgroups: W, subgroupSize: SG } = v;
+  const { D, Dv, headTile: HT, group: G, subgroups: W, subgroupSize: SG } = v;
   const ks = laneSlices(D, SG);
   const vs = laneSlices(Dv, SG);
   // One key of a branch: its row read once (a vec4 per lane), scored for the G heads, folded in.
@@ -208,7 +241,7 @@ export function partialsWgsl(v: NSADecodeVariant): string {
       var vr: array<vec4<f32>, ${vs.count}>;
       for (var x = 0u; x < ${ks.count}u; x++) { kr[x] = vec4<f32>(0.0); if (${ks.inRow('x')}) { kr[x] = ${kBuf}[row * ${D / 4}u + x * ${SG}u + lane]; } }
       for (var x = 0u; x < ${vs.count}u; x++) { vr[x] = vec4<f32>(0.0); if (${vs.inRow('x')}) { vr[x] = ${vBuf}[row * ${Dv / 4}u + x * ${SG}u + lane]; } }
-      for (var j = 0u; j < ${G}u; j++) {
+      for (var j = 0u; j < ${HT}u; j++) {
         var s = 0.0;
         for (var x = 0u; x < ${ks.count}u; x++) { s = s + dot(qr[j * ${ks.count}u + x], kr[x]); }
         s = subgroupAdd(s);
@@ -233,22 +266,23 @@ ${NSA_PARAMS_WGSL}
 @group(0) @binding(6) var<storage, read> lengths: array<u32>;
 @group(0) @binding(7) var<storage, read> selected: array<i32>;        // [B, Hkv, n]
 @group(0) @binding(8) var<storage, read_write> partial: array<f32>;   // [B, Hq, tasks, Dv + 2]
-var<workgroup> subMax: array<f32, ${W * G}>;
-var<workgroup> subSum: array<f32, ${W * G}>;
-var<workgroup> subAcc: array<vec4<f32>, ${W * G * (Dv / 4)}>;
+var<workgroup> subMax: array<f32, ${W * HT}>;
+var<workgroup> subSum: array<f32, ${W * HT}>;
+var<workgroup> subAcc: array<vec4<f32>, ${W * HT * (Dv / 4)}>;
 
 @compute @workgroup_size(${SG * W})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let sub = li / ${SG}u;
   let task = wg.x;
-  let g = wg.y;
+  let g = wg.y / ${G / HT}u;                           // kv head
+  let h0 = g * ${G}u + (wg.y % ${G / HT}u) * ${HT}u;  // first query head of this workgroup's tile
   let b = wg.z;
   let len = lengths[b];
   ${loadQueries(v)}
-  var acc: array<vec4<f32>, ${G * vs.count}>;
-  var m: array<f32, ${G}>;
-  var l: array<f32, ${G}>;
-  for (var j = 0u; j < ${G}u; j++) {
+  var acc: array<vec4<f32>, ${HT * vs.count}>;
+  var m: array<f32, ${HT}>;
+  var l: array<f32, ${HT}>;
+  for (var j = 0u; j < ${HT}u; j++) {
     for (var x = 0u; x < ${vs.count}u; x++) { acc[j * ${vs.count}u + x] = vec4<f32>(0.0); }
     m[j] = ${NEG};
     l[j] = 0.0;
@@ -275,27 +309,27 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let t1 = min(len, t0 + P.winChunk);
     for (var t = t0 + sub; t < t1; t += ${W}u) ${key('k', 'v', '(b * P.T + t) * P.Hkv + g')}
   }
-  for (var j = 0u; j < ${G}u; j++) {
-    if (lane == 0u) { subMax[sub * ${G}u + j] = m[j]; subSum[sub * ${G}u + j] = l[j]; }
+  for (var j = 0u; j < ${HT}u; j++) {
+    if (lane == 0u) { subMax[sub * ${HT}u + j] = m[j]; subSum[sub * ${HT}u + j] = l[j]; }
     for (var x = 0u; x < ${vs.count}u; x++) {
-      if (${vs.inRow('x')}) { subAcc[(sub * ${G}u + j) * ${Dv / 4}u + x * ${SG}u + lane] = acc[j * ${vs.count}u + x]; }
+      if (${vs.inRow('x')}) { subAcc[(sub * ${HT}u + j) * ${Dv / 4}u + x * ${SG}u + lane] = acc[j * ${vs.count}u + x]; }
     }
   }
   workgroupBarrier();
   let tasks = P.cmpTasks + P.slcTasks + P.winTasks;
-  for (var e = li; e < ${G * (Dv / 4)}u; e += ${SG * W}u) {
+  for (var e = li; e < ${HT * (Dv / 4)}u; e += ${SG * W}u) {
     let j = e / ${Dv / 4}u;
     let x = e % ${Dv / 4}u;
     var mAll = ${NEG};
-    for (var w = 0u; w < ${W}u; w++) { mAll = max(mAll, subMax[w * ${G}u + j]); }
+    for (var w = 0u; w < ${W}u; w++) { mAll = max(mAll, subMax[w * ${HT}u + j]); }
     var lAll = 0.0;
     var o = vec4<f32>(0.0);
     for (var w = 0u; w < ${W}u; w++) {
-      let f = select(0.0, exp(subMax[w * ${G}u + j] - mAll), subSum[w * ${G}u + j] > 0.0);
-      lAll += subSum[w * ${G}u + j] * f;
-      o += subAcc[(w * ${G}u + j) * ${Dv / 4}u + x] * f;
+      let f = select(0.0, exp(subMax[w * ${HT}u + j] - mAll), subSum[w * ${HT}u + j] > 0.0);
+      lAll += subSum[w * ${HT}u + j] * f;
+      o += subAcc[(w * ${HT}u + j) * ${Dv / 4}u + x] * f;
     }
-    let base = ((b * P.Hq + g * ${G}u + j) * tasks + task) * ${Dv + 2}u;
+    let base = ((b * P.Hq + h0 + j) * tasks + task) * ${Dv + 2}u;
     partial[base + 4u * x] = o.x;
     partial[base + 4u * x + 1u] = o.y;
     partial[base + 4u * x + 2u] = o.z;

@@ -32,7 +32,7 @@ const CASES: readonly Case[] = [
   },
   {
     name: 'shorter than one compressed block, fewer candidates than n',
-    config: { nHeads: 4, nKvHeads: 1, headDim: 32, vHeadDim: 32, gateDim: 8, window: 8 },
+    config: { nHeads: 6, nKvHeads: 1, headDim: 32, vHeadDim: 32, gateDim: 8, window: 8 },
     lengths: [20, 70],
     T: 80,
     bias: false,

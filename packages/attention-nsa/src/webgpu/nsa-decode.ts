@@ -11,6 +11,7 @@ import type { ResolvedNSAConfig } from '../config.js';
 import type { NSAWeights } from '../weights.js';
 import {
   type NSADecodeVariant,
+  MAX_SELECTION_BLOCKS,
   SCORE_CHUNK,
   SELECT_THREADS,
   TASK_KEYS,
@@ -42,8 +43,8 @@ export type NSADecodeSupport = { readonly ok: true; readonly host: WebGpuHost; r
 
 /** Head dims above this keep too many registers per lane. */
 const MAX_HEAD_DIM = 256;
-/** Query heads per kv head whose rows and accumulators one invocation holds. */
-const MAX_GROUP = 16;
+/** Query heads per kv head the select pass reduces over (its workgroup arrays). */
+const MAX_GROUP = 128;
 
 /** Whether the fused decode applies, and if not, why. */
 export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, config: ResolvedNSAConfig, weights: NSAWeights): NSADecodeSupport {
@@ -72,10 +73,13 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
     if (t.size * 4 > backend.info.maxBindingBytes) return no(`${name} is split across buffers (${t.size * 4} bytes > ${backend.info.maxBindingBytes})`);
   }
   const limits = device.limits;
-  const subgroups = [8, 4, 2, 1].find((w) => w * G * (Dv * 4 + 8) <= limits.maxComputeWorkgroupStorageSize && w * subgroupSize <= limits.maxComputeInvocationsPerWorkgroup) ?? 0;
-  if (subgroups === 0) return no(`${G} heads × ${Dv} channels do not fit the device's workgroup memory`);
+  const headTile = [4, 2, 1].find((t) => G % t === 0) ?? 1;
+  const subgroups = [8, 4, 2, 1].find((w) => w * headTile * (Dv * 4 + 8) <= limits.maxComputeWorkgroupStorageSize && w * subgroupSize <= limits.maxComputeInvocationsPerWorkgroup) ?? 0;
+  if (subgroups === 0) return no(`${headTile} heads × ${Dv} channels do not fit the device's workgroup memory`);
+  const selectionBlocks = Math.floor((Math.max(...ops.lengths) - 1) / config.slcBlock) + 1;
+  if (selectionBlocks > MAX_SELECTION_BLOCKS) return no(`${selectionBlocks} selection blocks (the select pass holds at most ${MAX_SELECTION_BLOCKS})`);
   if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
-  return { ok: true, host: backend, variant: { D, Dv, group: G, subgroups, subgroupSize } };
+  return { ok: true, host: backend, variant: { D, Dv, group: G, headTile, subgroups, subgroupSize } };
 }
 
 /** Encodes and submits the step; returns out [B, 1, Hq, Dv] (the GPU works on). */
@@ -88,7 +92,7 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
   const nCap = ops.nCmp;
   const cmpRows = ops.kCmp.shape[1] as number;
   const maxLength = Math.max(...ops.lengths);
-  const nsStride = Math.floor((maxLength - 1) / slcBlock) + 1;
+  const chunks = Math.ceil(nCap / SCORE_CHUNK);
   const cmpTasks = Math.ceil(nCap / TASK_KEYS);
   const slcPerTask = Math.max(1, Math.floor(TASK_KEYS / slcBlock));
   const slcTasks = Math.ceil(nSelected / slcPerTask);
@@ -97,18 +101,21 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
 
   const words = new Uint32Array(24);
   words.set([B, Hq, Hkv, T, nCap, nSelected, config.nInit, config.nLocal, config.cmpBlock, config.cmpStride, slcBlock, config.window]);
-  words.set([cmpTasks, slcTasks, winTasks, TASK_KEYS, slcPerTask, TASK_KEYS, nsStride, config.gateDim, weights.gateBias ? 1 : 0, cmpRows], 12);
+  words.set([cmpTasks, slcTasks, winTasks, TASK_KEYS, slcPerTask, TASK_KEYS, 0, config.gateDim, weights.gateBias ? 1 : 0, cmpRows, chunks], 12);
   new Float32Array(words.buffer)[23] = config.scale;
 
-  const scratch = (bytes: number): GPUBuffer => device.createBuffer({ size: Math.max(16, bytes), usage: GPUBufferUsage.STORAGE });
-  const params = device.createBuffer({ size: words.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  // Per-call host work is what a decode step on a GPU costs (the passes themselves take
+  // microseconds), so the scratch buffers and the uniform block live with the backend and are
+  // rewritten in queue order; only the output is new each step.
+  const scratch = host.cached(`attention-nsa/${NSA_DECODE_KERNEL}/scratch`, () => new DecodeScratch(device));
+  const params = scratch.get('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   device.queue.writeBuffer(params, 0, words);
-  const lengths = device.createBuffer({ size: Math.max(16, B * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  const lengths = scratch.get('lengths', B * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   device.queue.writeBuffer(lengths, 0, Uint32Array.from(ops.lengths));
-  const scores = scratch(B * Hq * nCap * 4);
-  const importance = scratch(B * Hkv * nsStride * 4);
-  const selected = scratch(B * Hkv * nSelected * 4);
-  const partial = scratch(B * Hq * tasks * (Dv + 2) * 4);
+  const scores = scratch.get('scores', B * Hq * nCap * 4);
+  const chunkStats = scratch.get('chunk stats', B * Hq * chunks * 8);
+  const selected = scratch.get('selected', B * Hkv * nSelected * 4);
+  const partial = scratch.get('partial', B * Hq * tasks * (Dv + 2) * 4);
   const out = access.allocate([B, 1, Hq, Dv]);
 
   const key = JSON.stringify(variant);
@@ -119,38 +126,73 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
     combine: pipeline(host, `combine/${Dv}`, () => combineWgsl(Dv)),
   };
   const buffer = (t: Tensor): GPUBuffer => access.buffer(t);
-  const bind = (pipe: GPUComputePipeline, buffers: readonly GPUBuffer[]): GPUBindGroup =>
-    device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: buffers.map((b, binding) => ({ binding, resource: { buffer: b } })) });
+  const bind = (pipe: Pipeline, buffers: readonly GPUBuffer[]): GPUBindGroup =>
+    device.createBindGroup({ layout: pipe.layout, entries: buffers.map((b, binding) => ({ binding, resource: { buffer: b } })) });
 
   const encoder = device.createCommandEncoder();
   const compute = encoder.beginComputePass();
   if (nCap > 0) {
-    compute.setPipeline(pipelines.scores);
-    compute.setBindGroup(0, bind(pipelines.scores, [params, buffer(ops.q), buffer(ops.kCmp), lengths, scores]));
-    compute.dispatchWorkgroups(Math.ceil(nCap / SCORE_CHUNK), Hkv, B);
+    compute.setPipeline(pipelines.scores.pipeline);
+    compute.setBindGroup(0, bind(pipelines.scores, [params, buffer(ops.q), buffer(ops.kCmp), lengths, scores, chunkStats]));
+    compute.dispatchWorkgroups(chunks, Hkv * (config.groupSize / variant.headTile), B);
   }
-  compute.setPipeline(pipelines.select);
-  compute.setBindGroup(0, bind(pipelines.select, [params, lengths, scores, importance, selected]));
+  compute.setPipeline(pipelines.select.pipeline);
+  compute.setBindGroup(0, bind(pipelines.select, [params, lengths, scores, chunkStats, selected]));
   compute.dispatchWorkgroups(Hkv, B);
-  compute.setPipeline(pipelines.partials);
+  compute.setPipeline(pipelines.partials.pipeline);
   const kc = nCap > 0 ? buffer(ops.kCmp) : scores; // bound but never read without compressed blocks
   const vc = nCap > 0 ? buffer(ops.vCmp) : scores;
   compute.setBindGroup(0, bind(pipelines.partials, [params, buffer(ops.q), buffer(ops.k), buffer(ops.v), kc, vc, lengths, selected, partial]));
-  compute.dispatchWorkgroups(tasks, Hkv, B);
-  compute.setPipeline(pipelines.combine);
+  compute.dispatchWorkgroups(tasks, Hkv * (config.groupSize / variant.headTile), B);
+  compute.setPipeline(pipelines.combine.pipeline);
   const bias = weights.gateBias ? buffer(weights.gateBias) : scores; // unread without a bias
   compute.setBindGroup(0, bind(pipelines.combine, [params, partial, buffer(ops.x), buffer(weights.gateWeight), bias, buffer(out)]));
   compute.dispatchWorkgroups(Hq, B);
   compute.end();
   device.queue.submit([encoder.finish()]);
-  for (const b of [params, lengths, scores, importance, selected, partial]) b.destroy(); // freed once the queued work is done
   return out;
 }
 
-function pipeline(host: WebGpuHost, key: string, code: () => string): GPUComputePipeline {
+interface Pipeline {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+}
+
+function pipeline(host: WebGpuHost, key: string, code: () => string): Pipeline {
   return host.cached(`attention-nsa/${NSA_DECODE_KERNEL}/${key}`, () => {
     const device = host.webgpu.device;
     const module = device.createShaderModule({ code: code(), label: key });
-    return device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+    const compute = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
+    return { pipeline: compute, layout: compute.getBindGroupLayout(0) };
   });
+}
+
+/**
+ * Scratch buffers reused by every decode step on a backend, grown (doubling) when a step needs
+ * more. Reuse is safe without waiting: every write and pass is ordered on the one queue. A
+ * replaced buffer is destroyed at once; WebGPU keeps it alive for work already submitted.
+ */
+class DecodeScratch {
+  readonly #device: GPUDevice;
+  readonly #buffers = new Map<string, GPUBuffer>();
+
+  constructor(device: GPUDevice) {
+    this.#device = device;
+  }
+
+  get(name: string, bytes: number, usage: number = GPUBufferUsage.STORAGE): GPUBuffer {
+    const have = this.#buffers.get(name);
+    if (have && have.size >= bytes) return have;
+    have?.destroy();
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1))));
+    const buffer = this.#device.createBuffer({ size, usage, label: `attention-nsa decode ${name}` });
+    this.#buffers.set(name, buffer);
+    return buffer;
+  }
+
+  /** Called by the backend when it is disposed. */
+  destroy(): void {
+    for (const b of this.#buffers.values()) b.destroy();
+    this.#buffers.clear();
+  }
 }
