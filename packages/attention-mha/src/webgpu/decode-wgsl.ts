@@ -1,10 +1,10 @@
 // The WGSL source of the split-K decode kernel (one query per sequence), flash-decoding style.
 //
 // The T keys of a sequence are cut into `splits` ranges of `splitKeys`; one workgroup takes one
-// range of one (batch, kv head) for all G query heads of the group, so K and V are read once per
-// group (GQA without copies). Within it, each subgroup walks its own stream of keys: a key row is
-// one coalesced vec4 per lane, the dot product one subgroupAdd, and each subgroup keeps its own
-// online softmax. Subgroups are merged in workgroup memory and every split writes its partial
+// range of one (batch, kv head) for a tile of the group's G query heads; the tiles of a range are
+// neighbouring workgroups, so K and V come from memory once per group (GQA without copies).
+// Within it, each subgroup walks its own stream of keys: a key row is one coalesced vec4 per
+// lane, the dot product one subgroupAdd, and each subgroup keeps its own online softmax. Subgroups are merged in workgroup memory and every split writes its partial
 // (unnormalised output, max, sum); a second pass combines the splits per query head.
 //
 // Measured on an H100 through Dawn/Vulkan (f32, T = 64K, 16 heads, d = 128): 0.82 ms per token,
@@ -15,8 +15,15 @@ import { PARAMS_WGSL } from './prefill-wgsl.js';
 export interface DecodeVariant {
   readonly D: number;
   readonly Dv: number;
-  /** Query heads per kv head. */
+  /** Query heads per kv head (G). */
   readonly group: number;
+  /**
+   * Query heads per workgroup (divides G). A lane holds its heads' query slices and
+   * accumulators in registers; all 16 heads of a group spilled them (120 GB/s on an H100 at
+   * d = 192), tiles of 4 do not. The tiles of one key range are adjacent workgroups, so the
+   * range is fetched from memory once and re-read from L2.
+   */
+  readonly headTile: number;
   /** Subgroups per workgroup. */
   readonly subgroups: number;
   /** The device's subgroup size: a key row is spread over this many lanes. */
@@ -25,7 +32,8 @@ export interface DecodeVariant {
 }
 
 export function decodeWgsl(v: DecodeVariant): string {
-  const { D, Dv, group: G, subgroups: W, subgroupSize: SG } = v;
+  const { D, Dv, group: G, headTile: HT, subgroups: W, subgroupSize: SG } = v;
+  const tiles = G / HT;
   // vec4s per lane; when a row is not a whole number of subgroup-wide vec4s, the last one is
   // partial and the lanes past the row's end hold zeros (D = 192 on a 32-wide subgroup, or MLA's
   // 576-channel latent + rope keys).
@@ -44,28 +52,29 @@ ${PARAMS_WGSL}
 @group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;          // [B, T, Hkv, Dv] (or k)
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;     // [B, Hq, splits, Dv + 2]
-var<workgroup> subMax: array<f32, ${W * G}>;
-var<workgroup> subSum: array<f32, ${W * G}>;
-var<workgroup> subAcc: array<vec4<f32>, ${W * G * (Dv / 4)}>;
+var<workgroup> subMax: array<f32, ${W * HT}>;
+var<workgroup> subSum: array<f32, ${W * HT}>;
+var<workgroup> subAcc: array<vec4<f32>, ${W * HT * (Dv / 4)}>;
 
 const NEG = -3.0e38;
 
 @compute @workgroup_size(${SG * W})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let sub = li / ${SG}u;
-  let split = wg.x;
+  let split = wg.x / ${tiles}u;
+  let h0 = wg.y * ${G}u + (wg.x % ${tiles}u) * ${HT}u; // first query head of this workgroup's tile
   let g = wg.y;
   let b = wg.z;
   let len = lengths[b];
   let pos = len - 1u;
   let t0 = split * P.splitKeys;
   let t1 = min(len, t0 + P.splitKeys);
-  var qr: array<vec4<f32>, ${G * QV}>;
-  var acc: array<vec4<f32>, ${G * OV}>;
-  var m: array<f32, ${G}>;
-  var l: array<f32, ${G}>;
-  for (var j = 0u; j < ${G}u; j++) {
-    let h = g * ${G}u + j;
+  var qr: array<vec4<f32>, ${HT * QV}>;
+  var acc: array<vec4<f32>, ${HT * OV}>;
+  var m: array<f32, ${HT}>;
+  var l: array<f32, ${HT}>;
+  for (var j = 0u; j < ${HT}u; j++) {
+    let h = h0 + j;
     for (var x = 0u; x < ${QV}u; x++) {
       qr[j * ${QV}u + x] = vec4<f32>(0.0);
       if (${qIn('x')}) { qr[j * ${QV}u + x] = q[(b * P.Hq + h) * ${D / 4}u + x * ${SG}u + lane] * P.scale; }
@@ -82,7 +91,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let vBase = ((b * P.T + t) * P.Hkv + g) * ${vStride}u + lane;
     for (var x = 0u; x < ${QV}u; x++) { kr[x] = vec4<f32>(0.0); if (${qIn('x')}) { kr[x] = k[kBase + x * ${SG}u]; } }
     for (var x = 0u; x < ${OV}u; x++) { vr[x] = vec4<f32>(0.0); if (${oIn('x')}) { vr[x] = v[vBase + x * ${SG}u]; } }
-    for (var j = 0u; j < ${G}u; j++) {
+    for (var j = 0u; j < ${HT}u; j++) {
       var s = 0.0;
       for (var x = 0u; x < ${QV}u; x++) { s = s + dot(qr[j * ${QV}u + x], kr[x]); }
       s = subgroupAdd(s);
@@ -94,26 +103,26 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       m[j] = mNew;
     }
   }
-  for (var j = 0u; j < ${G}u; j++) {
-    if (lane == 0u) { subMax[sub * ${G}u + j] = m[j]; subSum[sub * ${G}u + j] = l[j]; }
+  for (var j = 0u; j < ${HT}u; j++) {
+    if (lane == 0u) { subMax[sub * ${HT}u + j] = m[j]; subSum[sub * ${HT}u + j] = l[j]; }
     for (var x = 0u; x < ${OV}u; x++) {
-      if (${oIn('x')}) { subAcc[(sub * ${G}u + j) * ${Dv / 4}u + x * ${SG}u + lane] = acc[j * ${OV}u + x]; }
+      if (${oIn('x')}) { subAcc[(sub * ${HT}u + j) * ${Dv / 4}u + x * ${SG}u + lane] = acc[j * ${OV}u + x]; }
     }
   }
   workgroupBarrier();
-  for (var e = li; e < ${G * (Dv / 4)}u; e += ${SG * W}u) {
+  for (var e = li; e < ${HT * (Dv / 4)}u; e += ${SG * W}u) {
     let j = e / ${Dv / 4}u;
     let x = e % ${Dv / 4}u;
     var mAll = NEG;
-    for (var w = 0u; w < ${W}u; w++) { mAll = max(mAll, subMax[w * ${G}u + j]); }
+    for (var w = 0u; w < ${W}u; w++) { mAll = max(mAll, subMax[w * ${HT}u + j]); }
     var lAll = 0.0;
     var o = vec4<f32>(0.0);
     for (var w = 0u; w < ${W}u; w++) {
-      let f = select(0.0, exp(subMax[w * ${G}u + j] - mAll), subSum[w * ${G}u + j] > 0.0);
-      lAll += subSum[w * ${G}u + j] * f;
-      o += subAcc[(w * ${G}u + j) * ${Dv / 4}u + x] * f;
+      let f = select(0.0, exp(subMax[w * ${HT}u + j] - mAll), subSum[w * ${HT}u + j] > 0.0);
+      lAll += subSum[w * ${HT}u + j] * f;
+      o += subAcc[(w * ${HT}u + j) * ${Dv / 4}u + x] * f;
     }
-    let base = ((b * P.Hq + g * ${G}u + j) * P.splits + split) * ${Dv + 2}u;
+    let base = ((b * P.Hq + h0 + j) * P.splits + split) * ${Dv + 2}u;
     partial[base + 4u * x] = o.x;
     partial[base + 4u * x + 1u] = o.y;
     partial[base + 4u * x + 2u] = o.z;

@@ -55,7 +55,6 @@ function checkSupport(backend: Backend, inputs: AttentionInputs, problem: Attent
   if (inputs.k.dtype !== 'f32' || (inputs.v && inputs.v.dtype !== 'f32')) return no(`k/v stored as ${inputs.k.dtype}: f32 only`);
   if (problem.D % 4 !== 0 || problem.Dv % 4 !== 0) return no(`head dims ${problem.D}/${problem.Dv} are not multiples of 4`);
   if (problem.D > MAX_HEAD_DIM || problem.Dv > MAX_HEAD_DIM) return no(`head dims above ${MAX_HEAD_DIM}`);
-  if (problem.Hq / problem.Hkv > 16 && problem.S === 1) return no('more than 16 query heads per kv head in decode');
   const limit = backend.webgpu.device.limits.maxComputeWorkgroupStorageSize;
   if (tileKeysFor(problem, limit) === 0) return no(`even a 4-key tile needs more than the device's ${limit} bytes of workgroup memory`);
   return { ok: true };
@@ -157,7 +156,8 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   const wanted = Math.max(1, Math.ceil(512 / (problem.B * problem.Hkv)));
   const splitKeys = Math.max(256, Math.ceil(maxLength / wanted / 256) * 256);
   const splits = Math.max(1, Math.ceil(maxLength / splitKeys));
-  const variant = { D: problem.D, Dv: problem.Dv, group, subgroups, subgroupSize, valuesFromKeys: inputs.v === null };
+  const headTile = decodeHeadTile(group);
+  const variant = { D: problem.D, Dv: problem.Dv, group, headTile, subgroups, subgroupSize, valuesFromKeys: inputs.v === null };
   const decode = pipeline(backend, `decode/${JSON.stringify(variant)}`, () => decodeWgsl(variant));
   const combine = pipeline(backend, `combine/${problem.Dv}`, () => combineWgsl(problem.Dv));
   const partial = device.createBuffer({ size: problem.B * problem.Hq * splits * (problem.Dv + 2) * 4, usage: GPUBufferUsage.STORAGE });
@@ -177,7 +177,7 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   const pass = encoder.beginComputePass();
   pass.setPipeline(decode);
   pass.setBindGroup(0, first);
-  pass.dispatchWorkgroups(splits, problem.Hkv, problem.B);
+  pass.dispatchWorkgroups(splits * (group / headTile), problem.Hkv, problem.B);
   pass.setPipeline(combine);
   pass.setBindGroup(0, second);
   pass.dispatchWorkgroups(problem.B * problem.Hq);
@@ -187,11 +187,16 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   return finish(out, lse, problem);
 }
 
+/** Query heads per decode workgroup: 4 or fewer, dividing the group. */
+function decodeHeadTile(group: number): number {
+  return [4, 2, 1].find((t) => group % t === 0) ?? 1;
+}
+
 /** Subgroups per decode workgroup: 8 (measured best on an H100) or fewer to fit the device. */
 function decodeSubgroups(problem: AttentionProblem, subgroupSize: number, limits: GPUSupportedLimits): number {
-  const group = problem.Hq / problem.Hkv;
+  const tile = decodeHeadTile(problem.Hq / problem.Hkv);
   for (const w of [8, 4, 2, 1]) {
-    const bytes = w * group * (problem.Dv * 4 + 8);
+    const bytes = w * tile * (problem.Dv * 4 + 8);
     if (bytes <= limits.maxComputeWorkgroupStorageSize && w * subgroupSize <= limits.maxComputeInvocationsPerWorkgroup) return w;
   }
   return 0;
