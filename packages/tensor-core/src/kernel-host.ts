@@ -67,3 +67,13 @@ export function fixedSubgroupSize(device: GPUDevice): number {
   const max = device.adapterInfo.subgroupMaxSize ?? 0;
   return min > 0 && min === max ? min : 0;
 }
+
+/**
+ * Query heads one WGSL decode workgroup takes (a divisor of the group): as many as keep a lane's
+ * query slices and accumulators (`vec4sPerHead` each) within 12 vec4 registers. Measured on an
+ * H100 at G = 16, d = 192/128: all 16 heads per workgroup spilled (120 GB/s), tiles of 8 ran at
+ * 228 GB/s and tiles of 4 at 355 GB/s (each tile re-reads the group's keys, from L2).
+ */
+export function decodeHeadTile(group: number, vec4sPerHead: number): number {
+  return [8, 4, 2, 1].find((t) => group % t === 0 && t * vec4sPerHead <= 12) ?? 1;
+}

@@ -20,7 +20,7 @@ export interface DecodeVariant {
   /**
    * Query heads per workgroup (divides G). A lane holds its heads' query slices and
    * accumulators in registers; all 16 heads of a group spilled them (120 GB/s on an H100 at
-   * d = 192), tiles of 4 do not. The tiles of one key range are adjacent workgroups, so the
+   * d = 192), tiles of 8 or fewer do not. The tiles of one key range are adjacent workgroups, so the
    * range is fetched from memory once and re-read from L2.
    */
   readonly headTile: number;

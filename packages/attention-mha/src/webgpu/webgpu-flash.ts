@@ -6,24 +6,10 @@
 // available runs the split-K decode kernel and its combine pass.
 
 /// <reference types="@webgpu/types" />
-import type { Backend, Tensor } from '@attnkit/tensor-core';
-import type { WebGpuAccess } from '@attnkit/tensor-core/gpu';
+import { type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { combineWgsl, decodeWgsl } from './decode-wgsl.js';
 import { type PrefillVariant, prefillWgsl } from './prefill-wgsl.js';
-
-/**
- * The part of a gpu.js backend in WebGPU mode this kernel uses, checked structurally so that
- * importing attention-mha never loads gpu.js for users who run on the CPU.
- */
-interface WebGpuHost extends Backend {
-  readonly webgpu: WebGpuAccess;
-  cached<T>(key: string, create: () => T): T;
-}
-
-function isWebGpuHost(backend: Backend): backend is WebGpuHost {
-  return backend.info.family === 'gpujs' && 'webgpu' in backend && backend.webgpu !== null && 'cached' in backend && typeof backend.cached === 'function';
-}
 
 /** Head dims up to this many channels keep a row's registers within reason. */
 const MAX_HEAD_DIM = 256;
@@ -36,7 +22,7 @@ export const webgpuFlashKernel: FusedAttentionKernel = {
   run(backend, inputs, problem) {
     if (!isWebGpuHost(backend)) throw new Error('webgpu-flash ran on a backend it does not support');
     const device = backend.webgpu.device;
-    const subgroupSize = subgroupWidth(device);
+    const subgroupSize = fixedSubgroupSize(device);
     // Everything below only encodes and submits: the promise is settled, the GPU works on.
     const decodeFits = subgroupSize > 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
     if (problem.S === 1 && decodeFits) {
@@ -64,15 +50,6 @@ function checkSupport(backend: Backend, inputs: AttentionInputs, problem: Attent
 function tileKeysFor(problem: AttentionProblem, limitBytes: number): number {
   for (const keys of [16, 8, 4]) if (keys * (problem.D + problem.Dv) * 4 + 16 <= limitBytes) return keys;
   return 0;
-}
-
-/** The device's subgroup size when the subgroups feature is enabled, else 0. */
-function subgroupWidth(device: GPUDevice): number {
-  if (!device.features.has('subgroups')) return 0;
-  const min = device.adapterInfo.subgroupMinSize ?? 0;
-  const max = device.adapterInfo.subgroupMaxSize ?? 0;
-  // Kernels assume one fixed width; devices that vary it (or do not say) take the lane-free path.
-  return min > 0 && min === max ? min : 0;
 }
 
 function gcd(a: number, b: number): number {
@@ -156,8 +133,8 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   const wanted = Math.max(1, Math.ceil(512 / (problem.B * problem.Hkv)));
   const splitKeys = Math.max(256, Math.ceil(maxLength / wanted / 256) * 256);
   const splits = Math.max(1, Math.ceil(maxLength / splitKeys));
-  const headTile = decodeHeadTile(group);
-  const variant = { D: problem.D, Dv: problem.Dv, group, headTile, subgroups, subgroupSize, valuesFromKeys: inputs.v === null };
+  const tile = headTile(problem, subgroupSize);
+  const variant = { D: problem.D, Dv: problem.Dv, group, headTile: tile, subgroups, subgroupSize, valuesFromKeys: inputs.v === null };
   const decode = pipeline(backend, `decode/${JSON.stringify(variant)}`, () => decodeWgsl(variant));
   const combine = pipeline(backend, `combine/${problem.Dv}`, () => combineWgsl(problem.Dv));
   const partial = device.createBuffer({ size: problem.B * problem.Hq * splits * (problem.Dv + 2) * 4, usage: GPUBufferUsage.STORAGE });
@@ -177,7 +154,7 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   const pass = encoder.beginComputePass();
   pass.setPipeline(decode);
   pass.setBindGroup(0, first);
-  pass.dispatchWorkgroups(splits * (group / headTile), problem.Hkv, problem.B);
+  pass.dispatchWorkgroups(splits * (group / tile), problem.Hkv, problem.B);
   pass.setPipeline(combine);
   pass.setBindGroup(0, second);
   pass.dispatchWorkgroups(problem.B * problem.Hq);
@@ -187,14 +164,14 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   return finish(out, lse, problem);
 }
 
-/** Query heads per decode workgroup: 4 or fewer, dividing the group. */
-function decodeHeadTile(group: number): number {
-  return [4, 2, 1].find((t) => group % t === 0) ?? 1;
+/** Query heads per decode workgroup (see decodeHeadTile): a lane holds ⌈D/4/SG⌉ + ⌈Dv/4/SG⌉ vec4s per head. */
+function headTile(problem: AttentionProblem, subgroupSize: number): number {
+  return decodeHeadTile(problem.Hq / problem.Hkv, Math.ceil(problem.D / 4 / subgroupSize) + Math.ceil(problem.Dv / 4 / subgroupSize));
 }
 
 /** Subgroups per decode workgroup: 8 (measured best on an H100) or fewer to fit the device. */
 function decodeSubgroups(problem: AttentionProblem, subgroupSize: number, limits: GPUSupportedLimits): number {
-  const tile = decodeHeadTile(problem.Hq / problem.Hkv);
+  const tile = headTile(problem, subgroupSize);
   for (const w of [8, 4, 2, 1]) {
     const bytes = w * tile * (problem.Dv * 4 + 8);
     if (bytes <= limits.maxComputeWorkgroupStorageSize && w * subgroupSize <= limits.maxComputeInvocationsPerWorkgroup) return w;

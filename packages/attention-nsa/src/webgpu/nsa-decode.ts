@@ -6,7 +6,7 @@
 // runs composed.
 
 /// <reference types="@webgpu/types" />
-import { type Backend, type Tensor, type WebGpuHost, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
+import { type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
 import type { ResolvedNSAConfig } from '../config.js';
 import type { NSAWeights } from '../weights.js';
 import {
@@ -73,7 +73,7 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
     if (t.size * 4 > backend.info.maxBindingBytes) return no(`${name} is split across buffers (${t.size * 4} bytes > ${backend.info.maxBindingBytes})`);
   }
   const limits = device.limits;
-  const headTile = [4, 2, 1].find((t) => G % t === 0) ?? 1;
+  const headTile = decodeHeadTile(G, Math.ceil(D / 4 / subgroupSize) + Math.ceil(Dv / 4 / subgroupSize));
   const subgroups = [8, 4, 2, 1].find((w) => w * headTile * (Dv * 4 + 8) <= limits.maxComputeWorkgroupStorageSize && w * subgroupSize <= limits.maxComputeInvocationsPerWorkgroup) ?? 0;
   if (subgroups === 0) return no(`${headTile} heads × ${Dv} channels do not fit the device's workgroup memory`);
   const selectionBlocks = Math.floor((Math.max(...ops.lengths) - 1) / config.slcBlock) + 1;
