@@ -26,12 +26,6 @@ export interface NSADecodeVariant {
    * they spilled (the dense decode kernel ran at 120 GB/s on an H100 in that shape).
    */
   readonly headTile: number;
-  /**
-   * Head tiles per workgroup in passes 1 and 3 (divides G / headTile and subgroups): its
-   * subgroups split into tiles × key streams, so a key row fetched for one tile is re-read by the
-   * others from L1 rather than by other workgroups from L2.
-   */
-  readonly tilesPerWorkgroup: number;
   /** Subgroups per workgroup in passes 1 and 3. */
   readonly subgroups: number;
   readonly subgroupSize: number;
@@ -78,22 +72,7 @@ function laneSlices(dim: number, sg: number): { count: number; inRow: (x: string
   };
 }
 
-/**
- * Which heads and keys a subgroup of passes 1 and 3 takes: workgroup y = (kv head, group of
- * tiles), subgroup = (key stream, tile); h0 is the tile's first query head, hw0 the first head
- * of the workgroup (the workgroup's heads are hw0 … hw0 + tiles·headTile − 1).
- */
-function tileIds(v: NSADecodeVariant): string {
-  const { group: G, headTile: HT, tilesPerWorkgroup: TW, subgroupSize: SG } = v;
-  const groupsOfTiles = G / HT / TW;
-  return `let sub = li / ${SG}u;
-  let stream = sub / ${TW}u;
-  let g = wg.y / ${groupsOfTiles}u;                                  // kv head
-  let hw0 = g * ${G}u + (wg.y % ${groupsOfTiles}u) * ${TW * HT}u;     // the workgroup's first query head
-  let h0 = hw0 + (sub % ${TW}u) * ${HT}u;                            // this subgroup's tile`;
-}
-
-/** The scaled query rows of the subgroup's head tile, QV vec4 slices per lane. */
+/** The scaled query rows of the workgroup's head tile, QV vec4 slices per lane. */
 function loadQueries(v: NSADecodeVariant): string {
   const qs = laneSlices(v.D, v.subgroupSize);
   return `var qr: array<vec4<f32>, ${v.headTile * qs.count}>;
@@ -106,8 +85,7 @@ function loadQueries(v: NSADecodeVariant): string {
 }
 
 export function cmpScoresWgsl(v: NSADecodeVariant): string {
-  const { D, headTile: HT, tilesPerWorkgroup: TW, subgroups: W, subgroupSize: SG } = v;
-  const streams = W / TW;
+  const { D, headTile: HT, group: G, subgroups: W, subgroupSize: SG } = v;
   const ks = laneSlices(D, SG);
   return `enable subgroups;
 diagnostic(off, subgroup_uniformity);
@@ -118,17 +96,19 @@ ${NSA_PARAMS_WGSL}
 @group(0) @binding(3) var<storage, read> lengths: array<u32>;
 @group(0) @binding(4) var<storage, read_write> scores: array<f32>;   // [B, Hq, nCap]
 @group(0) @binding(5) var<storage, read_write> chunkStats: array<vec2<f32>>;  // [B, Hq, chunks]: (max, Σ e^(s − max))
-var<workgroup> chunkScores: array<f32, ${TW * HT * SCORE_CHUNK}>;
+var<workgroup> chunkScores: array<f32, ${HT * SCORE_CHUNK}>;
 var<workgroup> red: array<f32, ${SG * W}>;
 
 @compute @workgroup_size(${SG * W})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  ${tileIds(v)}
+  let sub = li / ${SG}u;
+  let g = wg.y / ${G / HT}u;                           // kv head
+  let h0 = g * ${G}u + (wg.y % ${G / HT}u) * ${HT}u;  // first query head of this workgroup's tile
   let b = wg.z;
   let i0 = wg.x * ${SCORE_CHUNK}u;
   let i1 = min(visibleBlocks(lengths[b]), i0 + ${SCORE_CHUNK}u);
   ${loadQueries(v)}
-  for (var i = i0 + stream; i < i1; i += ${streams}u) {
+  for (var i = i0 + sub; i < i1; i += ${W}u) {
     var kr: array<vec4<f32>, ${ks.count}>;
     let base = ((b * P.cmpRows + i) * P.Hkv + g) * ${D / 4}u + lane;
     for (var x = 0u; x < ${ks.count}u; x++) { kr[x] = vec4<f32>(0.0); if (${ks.inRow('x')}) { kr[x] = kc[base + x * ${SG}u]; } }
@@ -138,7 +118,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       s = subgroupAdd(s);
       if (lane == 0u) {
         scores[(b * P.Hq + h0 + j) * P.nCap + i] = s;
-        chunkScores[(h0 - hw0 + j) * ${SCORE_CHUNK}u + i - i0] = s;
+        chunkScores[j * ${SCORE_CHUNK}u + i - i0] = s;
       }
     }
   }
@@ -146,7 +126,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   // of walking every score twice in one workgroup (that walk was its latency-bound part).
   workgroupBarrier();
   let count = select(0u, i1 - i0, i1 > i0);
-  for (var j = 0u; j < ${TW * HT}u; j++) {
+  for (var j = 0u; j < ${HT}u; j++) {
     var m = ${NEG};
     for (var e = li; e < count; e += ${SG * W}u) { m = max(m, chunkScores[j * ${SCORE_CHUNK}u + e]); }
     red[li] = m;
@@ -159,7 +139,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     red[li] = l;
     workgroupBarrier();
     ${treeReduce(SG * W, 'red[li] = red[li] + red[li + s];')}
-    if (li == 0u) { chunkStats[(b * P.Hq + hw0 + j) * P.chunks + wg.x] = vec2<f32>(mChunk, red[0]); }
+    if (li == 0u) { chunkStats[(b * P.Hq + h0 + j) * P.chunks + wg.x] = vec2<f32>(mChunk, red[0]); }
     workgroupBarrier();
   }
 }`;
@@ -251,8 +231,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
 }
 
 export function partialsWgsl(v: NSADecodeVariant): string {
-  const { D, Dv, headTile: HT, tilesPerWorkgroup: TW, subgroups: W, subgroupSize: SG } = v;
-  const streams = W / TW;
+  const { D, Dv, headTile: HT, group: G, subgroups: W, subgroupSize: SG } = v;
   const ks = laneSlices(D, SG);
   const vs = laneSlices(Dv, SG);
   // One key of a branch: its row read once (a vec4 per lane), scored for the G heads, folded in.
@@ -293,8 +272,10 @@ var<workgroup> subAcc: array<vec4<f32>, ${W * HT * (Dv / 4)}>;
 
 @compute @workgroup_size(${SG * W})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
+  let sub = li / ${SG}u;
   let task = wg.x;
-  ${tileIds(v)}
+  let g = wg.y / ${G / HT}u;                           // kv head
+  let h0 = g * ${G}u + (wg.y % ${G / HT}u) * ${HT}u;  // first query head of this workgroup's tile
   let b = wg.z;
   let len = lengths[b];
   ${loadQueries(v)}
@@ -310,12 +291,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     // compressed blocks [i0, i1)
     let i0 = task * P.cmpChunk;
     let i1 = min(visibleBlocks(len), i0 + P.cmpChunk);
-    for (var i = i0 + stream; i < i1; i += ${streams}u) ${key('kc', 'vc', '(b * P.cmpRows + i) * P.Hkv + g')}
+    for (var i = i0 + sub; i < i1; i += ${W}u) ${key('kc', 'vc', '(b * P.cmpRows + i) * P.Hkv + g')}
   } else if (task < P.cmpTasks + P.slcTasks) {
     // selected blocks: tokens of the listed blocks, the query's own block cut at len − 1
     let first = (task - P.cmpTasks) * P.slcPerTask;
     let span = min(P.slcPerTask, P.nSel - first) * P.slcBlock;
-    for (var e = stream; e < span; e += ${streams}u) {
+    for (var e = sub; e < span; e += ${W}u) {
       let blk = selected[(b * P.Hkv + g) * P.nSel + first + e / P.slcBlock];
       let t = u32(max(blk, 0)) * P.slcBlock + e % P.slcBlock;
       if (blk < 0 || t >= len) { continue; }
@@ -326,7 +307,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let start = select(0u, len - P.window, len > P.window);
     let t0 = start + (task - P.cmpTasks - P.slcTasks) * P.winChunk;
     let t1 = min(len, t0 + P.winChunk);
-    for (var t = t0 + stream; t < t1; t += ${streams}u) ${key('k', 'v', '(b * P.T + t) * P.Hkv + g')}
+    for (var t = t0 + sub; t < t1; t += ${W}u) ${key('k', 'v', '(b * P.T + t) * P.Hkv + g')}
   }
   for (var j = 0u; j < ${HT}u; j++) {
     if (lane == 0u) { subMax[sub * ${HT}u + j] = m[j]; subSum[sub * ${HT}u + j] = l[j]; }
@@ -336,22 +317,19 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   }
   workgroupBarrier();
   let tasks = P.cmpTasks + P.slcTasks + P.winTasks;
-  // merge the key streams of each of the workgroup's heads (head slot hw: tile hw / HT, row hw % HT)
-  for (var e = li; e < ${TW * HT * (Dv / 4)}u; e += ${SG * W}u) {
-    let hw = e / ${Dv / 4}u;
-    let j = hw % ${HT}u;
+  for (var e = li; e < ${HT * (Dv / 4)}u; e += ${SG * W}u) {
+    let j = e / ${Dv / 4}u;
     let x = e % ${Dv / 4}u;
     var mAll = ${NEG};
-    for (var st = 0u; st < ${streams}u; st++) { mAll = max(mAll, subMax[(st * ${TW}u + hw / ${HT}u) * ${HT}u + j]); }
+    for (var w = 0u; w < ${W}u; w++) { mAll = max(mAll, subMax[w * ${HT}u + j]); }
     var lAll = 0.0;
     var o = vec4<f32>(0.0);
-    for (var st = 0u; st < ${streams}u; st++) {
-      let slot = (st * ${TW}u + hw / ${HT}u) * ${HT}u + j;
-      let f = select(0.0, exp(subMax[slot] - mAll), subSum[slot] > 0.0);
-      lAll += subSum[slot] * f;
-      o += subAcc[slot * ${Dv / 4}u + x] * f;
+    for (var w = 0u; w < ${W}u; w++) {
+      let f = select(0.0, exp(subMax[w * ${HT}u + j] - mAll), subSum[w * ${HT}u + j] > 0.0);
+      lAll += subSum[w * ${HT}u + j] * f;
+      o += subAcc[(w * ${HT}u + j) * ${Dv / 4}u + x] * f;
     }
-    let base = ((b * P.Hq + hw0 + hw) * tasks + task) * ${Dv + 2}u;
+    let base = ((b * P.Hq + h0 + j) * tasks + task) * ${Dv + 2}u;
     partial[base + 4u * x] = o.x;
     partial[base + 4u * x + 1u] = o.y;
     partial[base + 4u * x + 2u] = o.z;

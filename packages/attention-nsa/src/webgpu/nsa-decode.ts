@@ -79,9 +79,7 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
   const selectionBlocks = Math.floor((Math.max(...ops.lengths) - 1) / config.slcBlock) + 1;
   if (selectionBlocks > MAX_SELECTION_BLOCKS) return no(`${selectionBlocks} selection blocks (the select pass holds at most ${MAX_SELECTION_BLOCKS})`);
   if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
-  const tiles = G / headTile;
-  const tilesPerWorkgroup = [8, 4, 2, 1].find((t) => t <= subgroups && subgroups % t === 0 && tiles % t === 0) ?? 1;
-  return { ok: true, host: backend, variant: { D, Dv, group: G, headTile, tilesPerWorkgroup, subgroups, subgroupSize } };
+  return { ok: true, host: backend, variant: { D, Dv, group: G, headTile, subgroups, subgroupSize } };
 }
 
 /** Encodes and submits the step; returns out [B, 1, Hq, Dv] (the GPU works on). */
@@ -131,13 +129,12 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
   const bind = (pipe: Pipeline, buffers: readonly GPUBuffer[]): GPUBindGroup =>
     device.createBindGroup({ layout: pipe.layout, entries: buffers.map((b, binding) => ({ binding, resource: { buffer: b } })) });
 
-  const workgroupsPerKvHead = config.groupSize / variant.headTile / variant.tilesPerWorkgroup;
   const encoder = device.createCommandEncoder();
   const compute = encoder.beginComputePass();
   if (nCap > 0) {
     compute.setPipeline(pipelines.scores.pipeline);
     compute.setBindGroup(0, bind(pipelines.scores, [params, buffer(ops.q), buffer(ops.kCmp), lengths, scores, chunkStats]));
-    compute.dispatchWorkgroups(chunks, Hkv * workgroupsPerKvHead, B);
+    compute.dispatchWorkgroups(chunks, Hkv * (config.groupSize / variant.headTile), B);
   }
   compute.setPipeline(pipelines.select.pipeline);
   compute.setBindGroup(0, bind(pipelines.select, [params, lengths, scores, chunkStats, selected]));
@@ -146,7 +143,7 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
   const kc = nCap > 0 ? buffer(ops.kCmp) : scores; // bound but never read without compressed blocks
   const vc = nCap > 0 ? buffer(ops.vCmp) : scores;
   compute.setBindGroup(0, bind(pipelines.partials, [params, buffer(ops.q), buffer(ops.k), buffer(ops.v), kc, vc, lengths, selected, partial]));
-  compute.dispatchWorkgroups(tasks, Hkv * workgroupsPerKvHead, B);
+  compute.dispatchWorkgroups(tasks, Hkv * (config.groupSize / variant.headTile), B);
   compute.setPipeline(pipelines.combine.pipeline);
   const bias = weights.gateBias ? buffer(weights.gateBias) : scores; // unread without a bias
   compute.setBindGroup(0, bind(pipelines.combine, [params, partial, buffer(ops.x), buffer(weights.gateWeight), bias, buffer(out)]));
