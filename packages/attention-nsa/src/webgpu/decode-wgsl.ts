@@ -54,8 +54,10 @@ export const TASK_KEYS = 128;
 export const MAX_SELECTION_BLOCKS = 4096;
 /** Invocations of the select pass (a tree reduction: a power of two). */
 export const SELECT_THREADS = 256;
-/** Invocations of the combine pass (a power of two). */
-export const COMBINE_THREADS = 64;
+/** Invocations of the combine pass (a power of two; one per output channel at Dv = 128). */
+export const COMBINE_THREADS = 128;
+/** Tasks of pass 3 the combine pass holds in workgroup memory (a 1M-token window of compressed blocks). */
+export const MAX_TASKS = 1024;
 
 const NEG = '-3.0e38';
 
@@ -159,7 +161,7 @@ var<workgroup> sharedLength: u32;
 var<workgroup> redV: array<f32, ${N}>;
 var<workgroup> redI: array<u32, ${N}>;
 var<workgroup> headMax: array<f32, ${G}>;
-var<workgroup> headSum: array<f32, ${G}>;
+var<workgroup> headSum: array<f32, ${G}>;  // 1 / Σ
 var<workgroup> importance: array<f32, ${MAX_SELECTION_BLOCKS}>;
 
 // Forced blocks outrank every probability sum (which is at most G·l′/d).
@@ -181,15 +183,22 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   for (var j = li; j < ${G}u; j += ${N}u) {
     let row = (b * P.Hq + g * ${G}u + j) * P.chunks;
     var m = ${NEG};
-    for (var c = 0u; c < P.chunks; c++) { let st = chunkStats[row + c]; if (st.y > 0.0) { m = max(m, st.x); } }
     var l = 0.0;
-    for (var c = 0u; c < P.chunks; c++) { let st = chunkStats[row + c]; if (st.y > 0.0) { l += st.y * exp(st.x - m); } }
+    for (var c = 0u; c < P.chunks; c++) {
+      let st = chunkStats[row + c];
+      if (st.y > 0.0) {
+        let mNew = max(m, st.x);
+        l = l * exp(m - mNew) + st.y * exp(st.x - mNew);
+        m = mNew;
+      }
+    }
     headMax[j] = m;
-    headSum[j] = l;
+    headSum[j] = 1.0 / l; // inf when no block is visible; then no score is read below
   }
   workgroupBarrier();
 
-  // importance s[j] = Σ_heads Σ_i p_cmp[i]·|block_i ∩ block_j|/d over the blocks overlapping j
+  // importance s[j] = Σ_heads Σ_i p_cmp[i]·|block_i ∩ block_j|/d over the blocks overlapping j;
+  // the G scores of a block are loaded together before they are used (independent loads)
   for (var jb = li; jb < candidates; jb += ${N}u) {
     let a = jb * P.slcBlock;
     let lo = select(0u, (a + P.cmpStride - P.cmpBlock) / P.cmpStride, a + 1u > P.cmpBlock);
@@ -198,9 +207,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     for (var i = lo; i < hi; i++) {
       let overlap = min(i * P.cmpStride + P.cmpBlock, a + P.slcBlock) - max(i * P.cmpStride, a);
       let segments = f32(overlap / P.cmpStride);
-      for (var j = 0u; j < ${G}u; j++) {
-        s += exp(scores[(b * P.Hq + g * ${G}u + j) * P.nCap + i] - headMax[j]) / headSum[j] * segments;
-      }
+      var row: array<f32, ${G}>;
+      for (var j = 0u; j < ${G}u; j++) { row[j] = scores[(b * P.Hq + g * ${G}u + j) * P.nCap + i]; }
+      var p = 0.0;
+      for (var j = 0u; j < ${G}u; j++) { p += exp(row[j] - headMax[j]) * headSum[j]; }
+      s += p * segments;
     }
     if (jb < P.nInit || jb + P.nLocal > current) { s = FORCED; }
     importance[jb] = s;
@@ -349,38 +360,24 @@ export function combineWgsl(Dv: number): string {
 @group(0) @binding(4) var<storage, read> gateBias: array<f32>;    // b_g [3·Hq] (unread without a bias)
 @group(0) @binding(5) var<storage, read_write> o: array<f32>;     // [B, 1, Hq, Dv]
 var<workgroup> red: array<f32, ${3 * N}>;
-
-// The merged partials of one branch (tasks [t0, t1)): its max and normaliser.
-fn branchStats(base: u32, t0: u32, t1: u32) -> vec2<f32> {
-  var mAll = ${NEG};
-  for (var t = t0; t < t1; t++) {
-    let at = base + t * ${Dv + 2}u;
-    if (partial[at + ${Dv + 1}u] > 0.0) { mAll = max(mAll, partial[at + ${Dv}u]); }
-  }
-  var lAll = 0.0;
-  for (var t = t0; t < t1; t++) {
-    let at = base + t * ${Dv + 2}u;
-    let ls = partial[at + ${Dv + 1}u];
-    if (ls > 0.0) { lAll += ls * exp(partial[at + ${Dv}u] - mAll); }
-  }
-  return vec2<f32>(mAll, lAll);
-}
-
-// Channel d of one branch's output; an empty branch (no visible key) gives 0.
-fn branchOut(base: u32, t0: u32, t1: u32, stats: vec2<f32>, d: u32) -> f32 {
-  if (stats.y <= 0.0) { return 0.0; }
-  var sum = 0.0;
-  for (var t = t0; t < t1; t++) {
-    let at = base + t * ${Dv + 2}u;
-    if (partial[at + ${Dv + 1}u] > 0.0) { sum += partial[at + d] * exp(partial[at + ${Dv}u] - stats.x); }
-  }
-  return sum / stats.y;
-}
+// Per task: its max and sum, then its weight in the output. Every step below reads workgroup
+// memory or issues independent loads: a thread walking the tasks' partials one dependent load
+// after another made this pass latency-bound.
+var<workgroup> taskMax: array<f32, ${MAX_TASKS}>;
+var<workgroup> taskSum: array<f32, ${MAX_TASKS}>;
+var<workgroup> weight: array<f32, ${MAX_TASKS}>;
+var<workgroup> branch: array<vec2<f32>, 3>;
 
 @compute @workgroup_size(${N})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let h = wg.x;
   let b = wg.y;
+  let tasks = P.cmpTasks + P.slcTasks + P.winTasks;
+  let base = (b * P.Hq + h) * tasks * ${Dv + 2}u;
+  for (var t = li; t < tasks; t += ${N}u) {
+    taskMax[t] = partial[base + t * ${Dv + 2}u + ${Dv}u];
+    taskSum[t] = partial[base + t * ${Dv + 2}u + ${Dv + 1}u];
+  }
   var z = vec3<f32>(0.0);
   for (var c = li; c < P.gateDim; c += ${N}u) {
     let xv = xIn[b * P.gateDim + c];
@@ -398,19 +395,34 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
     workgroupBarrier();
   }
+  // branch c covers tasks [first(c), first(c + 1)): its max and normaliser, from workgroup memory
+  if (li < 3u) {
+    let t0 = select(select(P.cmpTasks + P.slcTasks, P.cmpTasks, li == 1u), 0u, li == 0u);
+    let t1 = select(select(tasks, P.cmpTasks + P.slcTasks, li == 1u), P.cmpTasks, li == 0u);
+    var mAll = ${NEG};
+    for (var t = t0; t < t1; t++) { if (taskSum[t] > 0.0) { mAll = max(mAll, taskMax[t]); } }
+    var lAll = 0.0;
+    for (var t = t0; t < t1; t++) { if (taskSum[t] > 0.0) { lAll += taskSum[t] * exp(taskMax[t] - mAll); } }
+    branch[li] = vec2<f32>(mAll, lAll);
+  }
+  workgroupBarrier();
   var logits = vec3<f32>(red[0], red[${N}u], red[${2 * N}u]);
   if (P.hasBias != 0u) { logits += vec3<f32>(gateBias[h * 3u], gateBias[h * 3u + 1u], gateBias[h * 3u + 2u]); }
   let gate = 1.0 / (1.0 + exp(-logits));
-
-  let tasks = P.cmpTasks + P.slcTasks + P.winTasks;
-  let base = (b * P.Hq + h) * tasks * ${Dv + 2}u;
-  let e1 = P.cmpTasks;
-  let e2 = P.cmpTasks + P.slcTasks;
-  let cmp = branchStats(base, 0u, e1);
-  let slc = branchStats(base, e1, e2);
-  let win = branchStats(base, e2, tasks);
+  // a task's weight: its branch's gate over the branch's normaliser; an empty branch (no visible
+  // key, l = 0) and an empty task contribute 0
+  for (var t = li; t < tasks; t += ${N}u) {
+    let c = select(select(2u, 1u, t < P.cmpTasks + P.slcTasks), 0u, t < P.cmpTasks);
+    let st = branch[c];
+    weight[t] = select(0.0, gate[c] * exp(taskMax[t] - st.x) / st.y, st.y > 0.0 && taskSum[t] > 0.0);
+  }
+  workgroupBarrier();
   for (var d = li; d < ${Dv}u; d += ${N}u) {
-    o[(b * P.Hq + h) * ${Dv}u + d] = gate.x * branchOut(base, 0u, e1, cmp, d) + gate.y * branchOut(base, e1, e2, slc, d) + gate.z * branchOut(base, e2, tasks, win, d);
+    var sum = 0.0;
+    for (var t = 0u; t < tasks; t++) {
+      if (weight[t] != 0.0) { sum += weight[t] * partial[base + t * ${Dv + 2}u + d]; }
+    }
+    o[(b * P.Hq + h) * ${Dv}u + d] = sum;
   }
 }`;
 }

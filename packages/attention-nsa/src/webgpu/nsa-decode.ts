@@ -12,6 +12,7 @@ import type { NSAWeights } from '../weights.js';
 import {
   type NSADecodeVariant,
   MAX_SELECTION_BLOCKS,
+  MAX_TASKS,
   SCORE_CHUNK,
   SELECT_THREADS,
   TASK_KEYS,
@@ -78,6 +79,8 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
   if (subgroups === 0) return no(`${headTile} heads × ${Dv} channels do not fit the device's workgroup memory`);
   const selectionBlocks = Math.floor((Math.max(...ops.lengths) - 1) / config.slcBlock) + 1;
   if (selectionBlocks > MAX_SELECTION_BLOCKS) return no(`${selectionBlocks} selection blocks (the select pass holds at most ${MAX_SELECTION_BLOCKS})`);
+  const tasks = Math.ceil(ops.nCmp / TASK_KEYS) + Math.ceil(config.nSelected / Math.max(1, Math.floor(TASK_KEYS / config.slcBlock))) + Math.ceil(config.window / TASK_KEYS);
+  if (tasks > MAX_TASKS) return no(`${tasks} key tasks (the combine pass holds at most ${MAX_TASKS})`);
   if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
   return { ok: true, host: backend, variant: { D, Dv, group: G, headTile, subgroups, subgroupSize } };
 }
