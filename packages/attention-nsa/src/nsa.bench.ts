@@ -120,23 +120,33 @@ async function main(): Promise<void> {
       }
       const device = isWebGpuHost(backend) ? backend.webgpu.device : null;
       if (kind === 'decode' && device) {
-        const queued = async (step: () => Promise<Tensor>): Promise<number> => {
-          const trials: number[] = [];
+        // per step: until the last call returned (host: validation, encoding, submission) and
+        // until the GPU finished them all; the medians of the trials after a warm-up trial
+        const queued = async (step: () => Promise<Tensor>): Promise<{ host: number; done: number }> => {
+          const host: number[] = [];
+          const done: number[] = [];
           for (let trial = 0; trial < reps + 1; trial++) {
             // the multi-hundred-MB host arrays of the uploads are garbage by now: collect them
             // outside the timed window when the runtime allows it (node --expose-gc)
             (globalThis as { gc?: () => void }).gc?.();
             const t0 = performance.now();
             for (let i = 0; i < QUEUED_STEPS; i++) (await step()).dispose();
+            const t1 = performance.now();
             await device.queue.onSubmittedWorkDone();
-            if (trial > 0) trials.push((performance.now() - t0) / QUEUED_STEPS); // the first warms up
+            if (trial === 0) continue;
+            host.push((t1 - t0) / QUEUED_STEPS);
+            done.push((performance.now() - t0) / QUEUED_STEPS);
           }
-          return trials.sort((a, b) => a - b)[Math.floor(trials.length / 2)] as number;
+          const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+          return { host: mid(host), done: mid(done) };
         };
-        const nsaQueued = await queued(async () => (await nativeSparseAttention(q, k, v, x, c, nsa.weights, { compressed: { keys: cKeys, values: cValues } })).out);
-        const denseQueued = await queued(async () => (await attention(q, k, v, { scale: c.scale })).out);
+        const nsaTimes = await queued(async () => (await nativeSparseAttention(q, k, v, x, c, nsa.weights, { compressed: { keys: cKeys, values: cValues } })).out);
+        const denseTimes = await queued(async () => (await attention(q, k, v, { scale: c.scale })).out);
+        const [nsaQueued, denseQueued] = [nsaTimes.done, denseTimes.done];
         record(`${kind} T=${T}`, 'nsa', 'gpu queued', nsaQueued, 'ms/step');
         record(`${kind} T=${T}`, 'dense-gqa', 'gpu queued', denseQueued, 'ms/step');
+        record(`${kind} T=${T}`, 'nsa', 'host time (queued)', nsaTimes.host, 'ms/step');
+        record(`${kind} T=${T}`, 'dense-gqa', 'host time (queued)', denseTimes.host, 'ms/step');
         record(`${kind} T=${T}`, 'nsa', 'speed-up (gpu queued)', denseQueued / nsaQueued, '×');
         const bytes = B * T * Hkv * (D + Dv) * 4;
         record(`${kind} T=${T}`, 'dense-gqa', 'K/V bandwidth (gpu queued)', bytes / denseQueued / 1e6, 'GB/s');
