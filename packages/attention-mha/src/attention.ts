@@ -1,7 +1,8 @@
 import { type Tensor, throwIfAborted } from '@attnkit/tensor-core';
 import { dispatchAttention } from './dispatch.js';
 import { type SelectionRequest, planAttention } from './plan.js';
-import type { AttentionInputs } from './problem.js';
+import type { AttentionInputs, AttentionProblem } from './problem.js';
+import { listDecodeSupport, runListDecode } from './webgpu/webgpu-flash.js';
 import type { AttentionOptions, AttentionResult, BlockSparseAttentionOptions, SparseAttentionOptions } from './types.js';
 import { type AttentionGeometry, validateAttention, validateIndexTensor } from './validate.js';
 
@@ -30,7 +31,48 @@ export async function sparseAttention(q: Tensor, k: Tensor, v: Tensor | null, in
   const g = validateAttention(fn, q, k, v, { ...options, mask: options.causal === false ? 'none' : 'causal' });
   validateIndexTensor(fn, 'indices', indices, g, q);
   const inputs = { q, k, v, bias: options.bias ?? null, rowMap: options.rowMap ?? null, selection: indices };
-  return run(fn, inputs, options, g, { kind: 'indices', tensor: indices });
+  let declined: string | undefined;
+  if (options.distinctIndices && (options.implementation ?? 'auto') !== 'reference' && options.implementation !== 'composed') {
+    const onDevice = deviceListDecode(fn, inputs, options, g, indices);
+    if (onDevice.ok) return onDevice.result;
+    declined = `webgpu-list-decode: ${onDevice.reason}`;
+  }
+  const result = await run(fn, inputs, options, g, { kind: 'indices', tensor: indices });
+  if (declined === undefined) return result;
+  const rest = result.dispatch.declined;
+  return { ...result, dispatch: { ...result.dispatch, declined: rest ? `${declined}; ${rest}` : declined } };
+}
+
+/**
+ * A decode step over a caller-guaranteed duplicate-free key list that stays on the WebGPU device:
+ * no host read of the list (the planning step reads every other selection back to check it).
+ */
+function deviceListDecode(
+  fn: string,
+  inputs: AttentionInputs,
+  options: SparseAttentionOptions,
+  g: AttentionGeometry,
+  indices: Tensor,
+): { readonly ok: true; readonly result: AttentionResult } | { readonly ok: false; readonly reason: string } {
+  if (inputs.rowMap) return { ok: false, reason: 'row-pool keys (paged and ring caches)' };
+  if (inputs.bias) return { ok: false, reason: 'an additive bias' };
+  throwIfAborted(options.signal, fn);
+  const problem: AttentionProblem = {
+    ...g,
+    fn,
+    selection: { kind: 'dense' },
+    rowMap: null,
+    poolRows: g.B * g.T,
+    biasShape: null,
+    returnLse: options.returnLse ?? false,
+    signal: options.signal,
+  };
+  const list = { tensor: indices, width: indices.shape[3] as number, heads: indices.shape[2] as number };
+  const support = listDecodeSupport(inputs.q.backend, inputs, problem, list);
+  if (!support.ok) return support;
+  const { out, lse } = runListDecode(inputs.q.backend, inputs, problem, list);
+  const dispatch = { implementation: 'fused:webgpu-list-decode' };
+  return { ok: true, result: lse ? { out, lse, dispatch } : { out, dispatch } };
 }
 
 /**

@@ -82,6 +82,14 @@ export interface SparseAttentionOptions extends Omit<AttentionOptions, 'window' 
    * default true. Set false for non-causal sparse attention.
    */
   readonly causal?: boolean;
+  /**
+   * The caller guarantees that each row's listed keys are distinct and within [−1, Tmax) — a
+   * top-k's output, as DSA's indexer makes on the device. A decode step on the gpujs-webgpu
+   * backend then reads the list where it lies instead of reading it back to check it (one queue
+   * drain per call saved); an entry that is not a visible key is skipped there. Other calls
+   * check the list as usual. Default false.
+   */
+  readonly distinctIndices?: boolean;
 }
 
 // Sparse semantics: the listed keys form a set (a key listed twice counts once); −1 means "no
@@ -89,7 +97,7 @@ export interface SparseAttentionOptions extends Omit<AttentionOptions, 'window' 
 // ignored, as DSA's top-k can pick masked positions when fewer keys are visible than k. An
 // index outside [−1, Tmax) (or a block outside [−1, ⌈Tmax/blockSize⌉)) is a CapacityError.
 
-export interface BlockSparseAttentionOptions extends SparseAttentionOptions {
+export interface BlockSparseAttentionOptions extends Omit<SparseAttentionOptions, 'distinctIndices'> {
   /** Keys per block (NSA's selection block l′). Block j covers keys [j·blockSize, (j+1)·blockSize). */
   readonly blockSize: number;
 }

@@ -53,13 +53,15 @@ export interface AbsorbedInputs {
   readonly q: Tensor;
   readonly view: CacheView;
   readonly selectedKeys: Tensor | null;
+  /** See MLAAttendOptions.distinctSelectedKeys. */
+  readonly distinctSelectedKeys: boolean;
   readonly implementation: AttentionImplementation;
   readonly signal: AbortSignal | undefined;
 }
 
 /** Per-head attention outputs o [B, S, H·dv] of the absorbed order (before wo). */
 export async function attendAbsorbed(inputs: AbsorbedInputs): Promise<{ o: Tensor; dispatch: AttentionResult['dispatch'] }> {
-  const { config, weights, q, view, selectedKeys, implementation, signal } = inputs;
+  const { config, weights, q, view, selectedKeys, distinctSelectedKeys, implementation, signal } = inputs;
   const { nHeads: H, kvLoraRank: C, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv, softmaxScale: scale } = config;
   const B = dim(q, 0);
   const S = dim(q, 1);
@@ -74,7 +76,7 @@ export async function attendAbsorbed(inputs: AbsorbedInputs): Promise<{ o: Tenso
   // One kv head of width C+dr; values are its first C channels (the latent).
   const common = { scale, kvLengths: view.lengths, rowMap: view.rowMap, valueDim: C, implementation, ...(signal ? { signal } : {}) };
   const result = selectedKeys
-    ? await sparseAttention(qAbsorbed, view.keys, null, selectedKeys, common)
+    ? await sparseAttention(qAbsorbed, view.keys, null, selectedKeys, { ...common, distinctIndices: distinctSelectedKeys })
     : await attention(qAbsorbed, view.keys, null, { ...common, mask: 'causal' });
   using latentOut = result.out; // [B, S, H, C]: ō_h
   result.lse?.dispose();

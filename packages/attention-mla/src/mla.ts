@@ -65,6 +65,12 @@ export interface MLAAttendOptions {
    * none); causality still applies. Without it every causally visible key is attended.
    */
   readonly selectedKeys?: Tensor | null;
+  /**
+   * The caller guarantees each list's keys are distinct and in [−1, T) (a top-k's output): the
+   * attention core may then read the list on the device instead of reading it back to check it
+   * (`distinctIndices` of sparseAttention). Default false.
+   */
+  readonly distinctSelectedKeys?: boolean;
   /** The attention core's implementation (default `auto`: its fused kernel where one accepts the call). */
   readonly implementation?: AttentionImplementation;
   readonly signal?: AbortSignal;
@@ -268,7 +274,7 @@ export class MLA implements Disposable {
     const order = requested === 'auto' ? this.chooseOrder(S, T, selectedKeys ? dim(selectedKeys, 3) : undefined) : requested;
     throwIfAborted(options.signal, fn);
 
-    const shared = { config: this.config, q, view, selectedKeys, implementation: options.implementation ?? 'auto', signal: options.signal };
+    const shared = { config: this.config, q, view, selectedKeys, distinctSelectedKeys: options.distinctSelectedKeys ?? false, implementation: options.implementation ?? 'auto', signal: options.signal };
     const { o, dispatch } =
       order === 'absorbed'
         ? await attendAbsorbed({ ...shared, weights: this.#absorbed })

@@ -23,13 +23,15 @@ export interface NaiveInputs {
   readonly q: Tensor;
   readonly view: CacheView;
   readonly selectedKeys: Tensor | null;
+  /** See MLAAttendOptions.distinctSelectedKeys. */
+  readonly distinctSelectedKeys: boolean;
   readonly implementation: AttentionImplementation;
   readonly signal: AbortSignal | undefined;
 }
 
 /** Per-head attention outputs o [B, S, H·dv] of the naive order (before wo). */
 export async function attendNaive(inputs: NaiveInputs): Promise<{ o: Tensor; dispatch: AttentionResult['dispatch'] }> {
-  const { config, wkvB, headOnes, q, view, selectedKeys, implementation, signal } = inputs;
+  const { config, wkvB, headOnes, q, view, selectedKeys, distinctSelectedKeys, implementation, signal } = inputs;
   const { nHeads: H, kvLoraRank: C, qkNopeHeadDim: dn, qkRopeHeadDim: dr, vHeadDim: dv, softmaxScale: scale } = config;
   const B = dim(q, 0);
   const S = dim(q, 1);
@@ -60,7 +62,7 @@ export async function attendNaive(inputs: NaiveInputs): Promise<{ o: Tensor; dis
       using k = reshape(keys, [...layout, H, dn + dr]); // [B, T, H, dn+dr] or [R, H, dn+dr]
       using v = reshape(values, [...layout, H, dv]); // [B, T, H, dv] or [R, H, dv]
       const common = { scale, kvLengths: view.lengths, rowMap: view.rowMap, implementation, ...(signal ? { signal } : {}) };
-      const result = selectedKeys ? await sparseAttention(q, k, v, selectedKeys, common) : await attention(q, k, v, { ...common, mask: 'causal' });
+      const result = selectedKeys ? await sparseAttention(q, k, v, selectedKeys, { ...common, distinctIndices: distinctSelectedKeys }) : await attention(q, k, v, { ...common, mask: 'causal' });
       using out = result.out; // [B, S, H, dv]
       result.lse?.dispose();
       return { o: reshape(out, [B, S, H * dv]), dispatch: result.dispatch }; // [B, S, H·dv]

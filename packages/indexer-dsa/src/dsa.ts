@@ -198,6 +198,7 @@ export class DSA implements Disposable {
       const selectedKeys = dense ? null : index?.indices ?? null;
       const { y, order, dispatch } = await this.mla.attend(projection, latentView, {
         selectedKeys,
+        distinctSelectedKeys: true, // a top-k's picks: distinct, in range; read where they lie
         ...(options.order === undefined ? {} : { order: options.order }),
         ...(options.implementation === undefined ? {} : { implementation: options.implementation }),
         ...(options.signal ? { signal: options.signal } : {}),

@@ -29,6 +29,12 @@ export interface DecodeVariant {
   /** The device's subgroup size: a key row is spread over this many lanes. */
   readonly subgroupSize: number;
   readonly valuesFromKeys: boolean;
+  /**
+   * Keys come from a list on the device (i32 [B, 1, Hkv|1, width] as f32 words, −1 = none)
+   * instead of 0 … len − 1: the splits cut the list, and an entry that is not a visible key
+   * (negative or ≥ len) is skipped. The list is trusted to be duplicate-free.
+   */
+  readonly listed: boolean;
 }
 
 export function decodeWgsl(v: DecodeVariant): string {
@@ -52,6 +58,7 @@ ${PARAMS_WGSL}
 @group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;          // [B, T, Hkv, Dv] (or k)
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;
 @group(0) @binding(5) var<storage, read_write> partial: array<f32>;     // [B, Hq, splits, Dv + 2]
+${v.listed ? '@group(0) @binding(6) var<storage, read> list: array<f32>;        // [B, 1, Hkv|1, width]: key indices, −1 = none' : ''}
 var<workgroup> subMax: array<f32, ${W * HT}>;
 var<workgroup> subSum: array<f32, ${W * HT}>;
 var<workgroup> subAcc: array<vec4<f32>, ${W * HT * (Dv / 4)}>;
@@ -68,7 +75,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let len = lengths[b];
   let pos = len - 1u;
   let t0 = split * P.splitKeys;
-  let t1 = min(len, t0 + P.splitKeys);
+  let t1 = min(${v.listed ? 'P.listWidth' : 'len'}, t0 + P.splitKeys);
+  let listRow = (b * P.listHeads + min(g, P.listHeads - 1u)) * P.listWidth;
   var qr: array<vec4<f32>, ${HT * QV}>;
   var acc: array<vec4<f32>, ${HT * OV}>;
   var m: array<f32, ${HT}>;
@@ -83,7 +91,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     m[j] = NEG;
     l[j] = 0.0;
   }
-  for (var t = t0 + sub; t < t1; t += ${W}u) {
+  for (var e = t0 + sub; e < t1; e += ${W}u) {
+    ${v.listed ? 'let entry = list[listRow + e]; if (!(entry >= 0.0 && entry < f32(len))) { continue; } let t = u32(entry);' : 'let t = e;'}
     if (P.window > 0u && t + P.window <= pos && t >= P.sinks) { continue; }
     var kr: array<vec4<f32>, ${QV}>;
     var vr: array<vec4<f32>, ${OV}>;

@@ -34,6 +34,7 @@ export const PARAMS_WGSL = `struct Params {
   B: u32, S: u32, T: u32, Hq: u32,
   Hkv: u32, group: u32, causal: u32, window: u32,
   sinks: u32, splitKeys: u32, splits: u32, scale: f32,
+  listWidth: u32, listHeads: u32, pad0: u32, pad1: u32,
 };`;
 
 export function prefillWgsl(v: PrefillVariant): string {

@@ -75,12 +75,13 @@ interface Bound {
   readonly lengths: GPUBuffer;
 }
 
-function bindParams(device: GPUDevice, problem: AttentionProblem, splitKeys: number, splits: number): Bound {
-  const data = new ArrayBuffer(48);
+function bindParams(device: GPUDevice, problem: AttentionProblem, splitKeys: number, splits: number, list: DeviceKeyList | null = null): Bound {
+  const data = new ArrayBuffer(64);
   const u = new Uint32Array(data);
   u.set([problem.B, problem.S, problem.T, problem.Hq, problem.Hkv, problem.Hq / problem.Hkv, problem.causal ? 1 : 0, problem.window ?? 0, problem.sinkTokens, splitKeys, splits]);
   new Float32Array(data)[11] = problem.scale;
-  const params = device.createBuffer({ size: 48, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  u.set([list?.width ?? 0, list?.heads ?? 1], 12);
+  const params = device.createBuffer({ size: 64, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(params, 0, data);
   const lengths = device.createBuffer({ size: Math.max(16, problem.B * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(lengths, 0, Uint32Array.from(problem.lengths));
@@ -123,28 +124,39 @@ function runPrefill(backend: WebGpuHost, inputs: AttentionInputs, problem: Atten
   return finish(out, lse, problem);
 }
 
-function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
+/** A key list on the device for the decode kernel: i32 [B, 1, Hkv|1, width] (f32 words). */
+export interface DeviceKeyList {
+  readonly tensor: Tensor;
+  readonly width: number;
+  /** 1 when every kv head shares the list, else Hkv. */
+  readonly heads: number;
+}
+
+function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number, list: DeviceKeyList | null = null): AttentionOutputs {
   const access = backend.webgpu;
   const { device } = access;
   const group = problem.Hq / problem.Hkv;
   const subgroups = decodeSubgroups(problem, subgroupSize, device.limits);
   // Enough splits to fill the GPU (a few workgroups per compute unit) without tiny ranges.
-  const maxLength = Math.max(...problem.lengths, 1);
+  const keys = list ? list.width : Math.max(...problem.lengths, 1);
   const wanted = Math.max(1, Math.ceil(512 / (problem.B * problem.Hkv)));
-  const splitKeys = Math.max(256, Math.ceil(maxLength / wanted / 256) * 256);
-  const splits = Math.max(1, Math.ceil(maxLength / splitKeys));
+  const splitKeys = Math.max(256, Math.ceil(keys / wanted / 256) * 256);
+  const splits = Math.max(1, Math.ceil(keys / splitKeys));
   const tile = headTile(problem, subgroupSize);
-  const variant = { D: problem.D, Dv: problem.Dv, group, headTile: tile, subgroups, subgroupSize, valuesFromKeys: inputs.v === null };
+  const variant = { D: problem.D, Dv: problem.Dv, group, headTile: tile, subgroups, subgroupSize, valuesFromKeys: inputs.v === null, listed: list !== null };
   const decode = pipeline(backend, `decode/${JSON.stringify(variant)}`, () => decodeWgsl(variant));
   const combine = pipeline(backend, `combine/${problem.Dv}`, () => combineWgsl(problem.Dv));
   const partial = device.createBuffer({ size: problem.B * problem.Hq * splits * (problem.Dv + 2) * 4, usage: GPUBufferUsage.STORAGE });
   const out = access.allocate([problem.B, 1, problem.Hq, problem.Dv]);
   const lse = access.allocate([problem.B, 1, problem.Hq]);
-  const { params, lengths } = bindParams(device, problem, splitKeys, splits);
+  const { params, lengths } = bindParams(device, problem, splitKeys, splits, list);
   const k = access.buffer(inputs.k);
   const first = device.createBindGroup({
     layout: decode.getBindGroupLayout(0),
-    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, partial].map((buffer, binding) => ({ binding, resource: { buffer } })),
+    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, partial, ...(list ? [access.buffer(list.tensor)] : [])].map((buffer, binding) => ({
+      binding,
+      resource: { buffer },
+    })),
   });
   const second = device.createBindGroup({
     layout: combine.getBindGroupLayout(0),
@@ -162,6 +174,28 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   device.queue.submit([encoder.finish()]);
   for (const b of [params, lengths, partial]) b.destroy();
   return finish(out, lse, problem);
+}
+
+/**
+ * The decode kernel over a key list that stays on the device (sparseAttention with
+ * `distinctIndices`): whether it applies, and if not, why.
+ */
+export function listDecodeSupport(backend: Backend, inputs: AttentionInputs, problem: AttentionProblem, list: DeviceKeyList): KernelSupport {
+  if (problem.S !== 1) return { ok: false, reason: `${problem.S} queries per sequence (decode is 1)` };
+  const support = checkSupport(backend, inputs, { ...problem, selection: { kind: 'dense' } });
+  if (!support.ok) return support;
+  if (!isWebGpuHost(backend)) return { ok: false, reason: 'not a WebGPU backend' };
+  const device = backend.webgpu.device;
+  const subgroupSize = fixedSubgroupSize(device);
+  if (subgroupSize === 0 || decodeSubgroups(problem, subgroupSize, device.limits) === 0) return { ok: false, reason: 'the device has no subgroups of a fixed width' };
+  if (list.tensor.size * 4 > backend.info.maxBindingBytes) return { ok: false, reason: 'the key list is split across buffers' };
+  return { ok: true };
+}
+
+/** Runs the list decode (after listDecodeSupport accepted it); the GPU works on. */
+export function runListDecode(backend: Backend, inputs: AttentionInputs, problem: AttentionProblem, list: DeviceKeyList): AttentionOutputs {
+  if (!isWebGpuHost(backend)) throw new Error('the list decode ran on a backend it does not support');
+  return runDecode(backend, inputs, problem, fixedSubgroupSize(backend.webgpu.device), list);
 }
 
 /** Query heads per decode workgroup (see decodeHeadTile): a lane holds ⌈D/4/SG⌉ + ⌈Dv/4/SG⌉ vec4s per head. */
