@@ -191,7 +191,7 @@ async function timeStages(layer: DSA, cache: DSACache, x: Tensor, T: number): Pr
       return await layer.indexer.select(queries, append.value.index);
     });
     using selection = select.value;
-    const attend = await timed(async () => (await layer.mla.attend(projection, append.value.latent, { selectedKeys: selection.indices })).y.dispose());
+    const attend = await timed(async () => (await layer.mla.attend(projection, append.value.latent, { selectedKeys: selection.indices, distinctSelectedKeys: true })).y.dispose());
     cache.truncate(T);
     if (n === 0) continue; // warm-up
     samples.indexer.push(keys.ms + select.ms);
