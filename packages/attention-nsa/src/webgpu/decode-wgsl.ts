@@ -11,6 +11,10 @@
 //   4. combine    per (sequence, query head): the gates sigmoid(W_g·x + b) and the gated sum of
 //                 the three branches merged from their partials
 //
+// NaN follows the attention core's rule: keys that are not visible are never read; a NaN score
+// or value of a visible key reaches the output (empty partials are told by l = 0, never by
+// l > 0, which a NaN l fails); a NaN block importance ranks below every number in the top-n.
+//
 // Nothing is read back between passes: the block list never leaves the device, and it needs no
 // deduplication (top-n picks distinct blocks) or range check (it is built from the lengths).
 
@@ -166,7 +170,10 @@ var<workgroup> importance: array<f32, ${MAX_SELECTION_BLOCKS}>;
 
 // Forced blocks outrank every probability sum (which is at most G·l′/d).
 const FORCED = 3.0e38;
-const TAKEN = -1.0;
+// Ranks in the top-n: importance ≥ 0 (forced: FORCED) > a NaN importance, which ranks as −∞
+// does in tensor-core's topK (below every number, lower index first) > a block already taken.
+const NAN_RANK = -1.0;
+const TAKEN = -2.0;
 
 @compute @workgroup_size(${N})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -186,7 +193,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     var l = 0.0;
     for (var c = 0u; c < P.chunks; c++) {
       let st = chunkStats[row + c];
-      if (st.y > 0.0) {
+      if (st.y != 0.0) { // an empty chunk has l = 0; a NaN l carries on
         let mNew = max(m, st.x);
         l = l * exp(m - mNew) + st.y * exp(st.x - mNew);
         m = mNew;
@@ -221,10 +228,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   // top-n: n rounds of a workgroup argmax, the lower index winning ties
   let selRow = (b * P.Hkv + g) * P.nSel;
   for (var r = 0u; r < take; r++) {
-    var bestV = -2.0;
+    var bestV = -3.0;
     var bestI = 0xffffffffu;
     for (var jb = li; jb < candidates; jb += ${N}u) {
-      let x = importance[jb];
+      let raw = importance[jb];
+      let x = select(NAN_RANK, raw, raw >= 0.0 || raw < 0.0); // false only for NaN (x == x may be folded away)
       if (x > bestV) { bestV = x; bestI = jb; }
     }
     redV[li] = bestV;
@@ -336,7 +344,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     var lAll = 0.0;
     var o = vec4<f32>(0.0);
     for (var w = 0u; w < ${W}u; w++) {
-      let f = select(0.0, exp(subMax[w * ${HT}u + j] - mAll), subSum[w * ${HT}u + j] > 0.0);
+      let f = select(exp(subMax[w * ${HT}u + j] - mAll), 0.0, subSum[w * ${HT}u + j] == 0.0); // empty: l = 0; NaN carries on
       lAll += subSum[w * ${HT}u + j] * f;
       o += subAcc[(w * ${HT}u + j) * ${Dv / 4}u + x] * f;
     }
@@ -400,9 +408,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let t0 = select(select(P.cmpTasks + P.slcTasks, P.cmpTasks, li == 1u), 0u, li == 0u);
     let t1 = select(select(tasks, P.cmpTasks + P.slcTasks, li == 1u), P.cmpTasks, li == 0u);
     var mAll = ${NEG};
-    for (var t = t0; t < t1; t++) { if (taskSum[t] > 0.0) { mAll = max(mAll, taskMax[t]); } }
+    for (var t = t0; t < t1; t++) { if (taskSum[t] != 0.0) { mAll = max(mAll, taskMax[t]); } }
     var lAll = 0.0;
-    for (var t = t0; t < t1; t++) { if (taskSum[t] > 0.0) { lAll += taskSum[t] * exp(taskMax[t] - mAll); } }
+    for (var t = t0; t < t1; t++) { lAll += taskSum[t] * select(exp(taskMax[t] - mAll), 0.0, taskSum[t] == 0.0); }
     branch[li] = vec2<f32>(mAll, lAll);
   }
   workgroupBarrier();
@@ -414,13 +422,13 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   for (var t = li; t < tasks; t += ${N}u) {
     let c = select(select(2u, 1u, t < P.cmpTasks + P.slcTasks), 0u, t < P.cmpTasks);
     let st = branch[c];
-    weight[t] = select(0.0, gate[c] * exp(taskMax[t] - st.x) / st.y, st.y > 0.0 && taskSum[t] > 0.0);
+    weight[t] = select(gate[c] * exp(taskMax[t] - st.x) / st.y, 0.0, st.y == 0.0 || taskSum[t] == 0.0);
   }
   workgroupBarrier();
   for (var d = li; d < ${Dv}u; d += ${N}u) {
     var sum = 0.0;
     for (var t = 0u; t < tasks; t++) {
-      if (weight[t] != 0.0) { sum += weight[t] * partial[base + t * ${Dv + 2}u + d]; }
+      sum += weight[t] * partial[base + t * ${Dv + 2}u + d]; // empty tasks hold zeros; 0·NaN stays NaN
     }
     o[(b * P.Hq + h) * ${Dv}u + d] = sum;
   }

@@ -66,15 +66,29 @@ afterAll(async () => {
 });
 
 /** The case's operands on `backend` (same seed, so the same numbers everywhere). */
-async function operands(c: Case, backend: Backend): Promise<{ q: Tensor; k: Tensor; v: Tensor; x: Tensor; cKeys: Tensor; cValues: Tensor; gateWeight: Tensor; gateBias: Tensor | null } & Disposable> {
+/** Writes NaN into host rows before upload: [token, kv head] of k or v. */
+interface Poison {
+  readonly tensor: 'k' | 'v';
+  readonly token: number;
+  readonly kvHead: number;
+}
+
+async function operands(c: Case, backend: Backend, poison: readonly Poison[] = []): Promise<{ q: Tensor; k: Tensor; v: Tensor; x: Tensor; cKeys: Tensor; cValues: Tensor; gateWeight: Tensor; gateBias: Tensor | null } & Disposable> {
   const config = resolveNSAConfig(c.config);
   const { nHeads: Hq, nKvHeads: Hkv, headDim: D, vHeadDim: Dv, gateDim: X } = config;
   const B = c.lengths.length;
   const rng = new SeededRandom(7);
-  const up = (shape: readonly number[], scale = 1): Tensor => tensor(backend, rng.normalArray(shape.reduce((a, b) => a * b, 1), scale), shape);
+  const host = (shape: readonly number[], scale = 1): Float32Array => rng.normalArray(shape.reduce((a, b) => a * b, 1), scale);
+  const up = (shape: readonly number[], scale = 1): Tensor => tensor(backend, host(shape, scale), shape);
   const q = up([B, 1, Hq, D]);
-  const k = up([B, c.T, Hkv, D]);
-  const v = up([B, c.T, Hkv, Dv]);
+  const kHost = host([B, c.T, Hkv, D]);
+  const vHost = host([B, c.T, Hkv, Dv]);
+  for (const p of poison) {
+    const [data, width] = p.tensor === 'k' ? [kHost, D] : [vHost, Dv];
+    data.fill(Number.NaN, (p.token * Hkv + p.kvHead) * width, (p.token * Hkv + p.kvHead + 1) * width);
+  }
+  const k = tensor(backend, kHost, [B, c.T, Hkv, D]);
+  const v = tensor(backend, vHost, [B, c.T, Hkv, Dv]);
   const x = up([B, 1, X]);
   const gateWeight = up([3 * Hq, X], 0.3);
   const gateBias = c.bias ? up([3 * Hq], 0.5) : null;
@@ -95,9 +109,9 @@ async function operands(c: Case, backend: Backend): Promise<{ q: Tensor; k: Tens
   };
 }
 
-async function decodeStep(c: Case, backend: Backend): Promise<{ out: Float32Array; implementation: string; declined: string | undefined }> {
+async function decodeStep(c: Case, backend: Backend, poison: readonly Poison[] = []): Promise<{ out: Float32Array; implementation: string; declined: string | undefined }> {
   const config = resolveNSAConfig(c.config);
-  using o = await operands(c, backend);
+  using o = await operands(c, backend, poison);
   const { out, dispatch } = await nativeSparseAttention(o.q, o.k, o.v, o.x, config, { gateWeight: o.gateWeight, gateBias: o.gateBias }, {
     kvLengths: c.lengths,
     compressed: { keys: o.cKeys, values: o.cValues },
@@ -136,6 +150,49 @@ describe('fused NSA decode step', () => {
           // golden vectors at 1e-4; a different block pick would differ by ~1e-1.
           expect(worst).toBeLessThan(2e-5);
           expect(backend.memory().liveBuffers, 'nothing leaks').toBe(before);
+        });
+      }
+    });
+  }
+});
+
+// NaN (the errors guide's rule): a hidden token's NaN never reaches the output; a visible key's
+// NaN reaches every query head of its kv head and no other. Same NaN pattern as the composed
+// step on the CPU, the finite outputs equal.
+describe('fused NSA decode step with NaN inputs', () => {
+  const c: Case = {
+    name: 'NaN',
+    config: { nHeads: 4, nKvHeads: 2, headDim: 32, vHeadDim: 16, gateDim: 8, nSelected: 4, window: 64 },
+    lengths: [500],
+    T: 600,
+    bias: true,
+    spareRows: 0,
+  };
+  const cases: readonly { readonly name: string; readonly poison: readonly Poison[]; readonly nanHeads: readonly number[] }[] = [
+    { name: 'a hidden token (past the length) holds NaN values and keys', poison: [{ tensor: 'v', token: 550, kvHead: 0 }, { tensor: 'k', token: 560, kvHead: 1 }], nanHeads: [] },
+    { name: "a window token's value is NaN on kv head 1", poison: [{ tensor: 'v', token: 480, kvHead: 1 }], nanHeads: [2, 3] },
+  ];
+  for (const tb of available) {
+    describe(tb.name, () => {
+      let backend: Backend;
+      beforeAll(async () => {
+        backend = await tb.create();
+      });
+      afterAll(async () => {
+        await backend.dispose();
+      });
+      for (const n of cases) {
+        it(n.name, async () => {
+          const want = await decodeStep({ ...c, name: n.name }, cpu, n.poison);
+          const got = await decodeStep({ ...c, name: n.name }, backend, n.poison);
+          const Dv = 16;
+          for (let h = 0; h < 4; h++) {
+            const row = got.out.subarray(h * Dv, (h + 1) * Dv);
+            const ref = want.out.subarray(h * Dv, (h + 1) * Dv);
+            expect(Array.from(row, Number.isNaN), `head ${h}`).toEqual(Array.from(ref, Number.isNaN));
+            expect(row.some(Number.isNaN), `head ${h} NaN`).toBe(n.nanHeads.includes(h));
+            for (let d = 0; d < Dv; d++) if (!Number.isNaN(ref[d] as number)) expect(Math.abs((row[d] as number) - (ref[d] as number))).toBeLessThan(2e-5 * (1 + Math.abs(ref[d] as number)));
+          }
         });
       }
     });
