@@ -191,7 +191,7 @@ describe('fused NSA decode step with NaN inputs', () => {
             const ref = want.out.subarray(h * Dv, (h + 1) * Dv);
             expect(Array.from(row, Number.isNaN), `head ${h}`).toEqual(Array.from(ref, Number.isNaN));
             expect(row.some(Number.isNaN), `head ${h} NaN`).toBe(n.nanHeads.includes(h));
-            for (let d = 0; d < Dv; d++) if (!Number.isNaN(ref[d] as number)) expect(Math.abs((row[d] as number) - (ref[d] as number))).toBeLessThan(2e-5 * (1 + Math.abs(ref[d] as number)));
+            for (let d = 0; d < Dv; d++) if (!Number.isNaN(ref[d])) expect(Math.abs((row[d] as number) - (ref[d] as number))).toBeLessThan(2e-5 * (1 + Math.abs(ref[d] as number)));
           }
         });
       }
