@@ -5,7 +5,7 @@
 // or given per kv head; MLA's shape (values read from the keys, 32 heads on one kv head) included.
 import { type Backend, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom } from '@attnkit/testkit';
+import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sparseAttention } from '../attention.js';
 
@@ -69,11 +69,9 @@ describe('sparseAttention with distinctIndices (decode)', () => {
           const want = await sparseAttention(q, k, v, list, { ...common, implementation: 'reference' });
           if (tb.name === 'gpujs-webgpu') expect(fast.dispatch.implementation).toBe('fused:webgpu-list-decode');
           else expect(fast.dispatch.declined).toMatch(/^webgpu-list-decode: /);
-          const got = await fast.out.data();
-          const ref = await want.out.data();
-          let worst = 0;
-          for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs((got[i] as number) - (ref[i] as number)) / (1 + Math.abs(ref[i] as number)));
-          expect(worst).toBeLessThan(2e-5); // f32 sums in another order against the f64-accumulated reference
+          // f32 sums in another order against the f64-accumulated reference
+          const cmp = compareArrays(await fast.out.data(), await want.out.data(), { atol: 2e-5, rtol: 2e-5 });
+          expect(cmp.pass, cmp.message).toBe(true);
           fast.out.dispose();
           want.out.dispose();
           expect(backend.memory().liveBuffers, 'nothing leaks').toBe(before);
