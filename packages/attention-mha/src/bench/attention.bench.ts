@@ -22,6 +22,7 @@ import { parseArgs } from 'node:util';
 import { type Backend, CpuBackend, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { attention } from '../attention.js';
+import { measureBandwidth } from './bandwidth.bench.js';
 import { type AttentionShape, ORT_THREADS, type PeerRun, initTfjsWasm, ortGroupQueryAttention, ortMultiHeadAttention, tfjsComposition } from './peers.bench.js';
 
 interface BenchRecord {
@@ -162,6 +163,11 @@ for (const u of unavailable) console.log(`  backend not available: ${u.name} (${
 const backends: { name: string; backend: Backend }[] = [];
 const plainCpu = new CpuBackend({ simd: false });
 for (const b of available) backends.push({ name: b.name, backend: await b.create() });
+// where the engine has relaxed SIMD (the bench script passes --experimental-wasm-relaxed-simd to
+// Node 20), `auto` runs the FMA tile; the mul + add tile, what Node 20 runs without the flag, too
+const cpuDefault = backends.find((b) => b.name === 'cpu')?.backend;
+const mulAddCpu = cpuDefault instanceof CpuBackend && cpuDefault.wasm?.relaxedSimd ? new CpuBackend({ fma: false }) : null;
+console.log(`cpu backend: ${cpuDefault?.info.adapter ?? 'not measured'}`);
 
 console.log('\n— causal prefill (GFLOP/s, 2·N²·d per head, 8 heads, batch 1) —');
 for (const D of PREFILL_D) {
@@ -175,6 +181,7 @@ for (const D of PREFILL_D) {
       await bench(name, `attnkit auto`, bname, flops, attnkitRun(backend, s, 'auto', (d) => (ran = d)), (ms) => ({ ...metric(ms), note: ran }));
       if (bname === 'cpu') {
         await bench(name, 'attnkit composed', bname, flops, attnkitRun(backend, s, 'composed', () => undefined), metric);
+        if (mulAddCpu) await bench(name, 'attnkit auto, mul+add', 'cpu fma: false', flops, attnkitRun(mulAddCpu, s, 'auto', () => undefined), metric);
         // the TypeScript kernel (cpu-flash) the SIMD one replaced, same run
         await bench(name, 'attnkit auto, simd off', 'cpu simd: false', flops, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
       }
@@ -182,6 +189,14 @@ for (const D of PREFILL_D) {
     await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', flops, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', flops, () => ortGroupQueryAttention(s), metric);
     await bench(name, 'matmul+softmax+matmul', 'tfjs-backend-wasm', flops, () => tfjsComposition(s), metric);
+  }
+}
+
+if (cpuDefault instanceof CpuBackend && DECODE_T.length > 0) {
+  console.log('\n— memory bandwidth of this machine (what decode is measured against) —');
+  for (const { label, gbPerS } of await measureBandwidth(cpuDefault)) {
+    records.push({ name: 'memory bandwidth', implementation: label, backend: 'cpu', metric: 'bandwidth', value: gbPerS, unit: 'GB/s' });
+    console.log(`${'memory bandwidth'.padEnd(34)} ${label.padEnd(61)} ${gbPerS.toFixed(2).padStart(9)} GB/s`);
   }
 }
 
@@ -203,7 +218,10 @@ for (const c of DECODE_CONFIGS) {
         records.push(bw);
         console.log(`${name.padEnd(34)} ${'attnkit auto (K/V bytes)'.padEnd(32)} ${bname.padEnd(28)} ${bw.value.toFixed(2).padStart(9)} GB/s ${''.padStart(14)} ${bw.perCpuSecond.toFixed(2).padStart(9)} GB per CPU-s`);
       }
-      if (bname === 'cpu') await bench(name, 'attnkit auto, simd off', 'cpu simd: false', work, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
+      if (bname === 'cpu') {
+        if (mulAddCpu) await bench(name, 'attnkit auto, mul+add', 'cpu fma: false', work, attnkitRun(mulAddCpu, s, 'auto', () => undefined), metric);
+        await bench(name, 'attnkit auto, simd off', 'cpu simd: false', work, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
+      }
     }
     if (c.Hq === c.Hkv) await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', work, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', work, () => ortGroupQueryAttention(s), metric);
@@ -213,6 +231,7 @@ for (const c of DECODE_CONFIGS) {
 
 for (const { backend } of backends) await backend.dispose();
 await plainCpu.dispose();
+await mulAddCpu?.dispose();
 printRatios();
 console.log(`load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 if (skipped.length > 0) {

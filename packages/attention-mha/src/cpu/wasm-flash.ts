@@ -1,10 +1,13 @@
 // The CPU fused attention kernel in WebAssembly SIMD (`cpu-wasm-flash`): the same flash
 // schedule as `cpu-flash` — row blocks of one kv-head group sharing each key tile, an online
-// softmax — with the tile math in `wasm-tile.ts`. The CPU backend's tensors live in JavaScript
-// arrays, so K/V are streamed through the backend's WebAssembly heap in key chunks: for prefill
-// one chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so each
-// key is read once from memory and the copy stays in cache while the tile reads it.
-// The softmax state of every query row (m, l, acc) stays in the heap across chunks.
+// softmax — with the tile math in `wasm-tile.ts`. K/V the backend keeps in its shared heap
+// (large tensors and cache storage: CpuBackend's resident arrays) are read in place, and every
+// call — prefill and decode — splits its row blocks (decode: its kv heads) over the worker
+// threads. K/V in JavaScript arrays are streamed through the heap in key chunks instead: for
+// prefill one chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so
+// each key is read once from memory and the copy stays in cache while the tile reads it (on the
+// calling thread, which is the one copying). The softmax state of every query row (m, l, acc)
+// stays in the heap across chunks.
 //
 // The sparse forms (key lists, key blocks) gather each query's keys instead (wasm-sparse.ts).
 // It declines (and `cpu-flash` runs) for what it does not cover: K/V not f32, an additive bias,
@@ -16,7 +19,7 @@ import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, wasm } fr
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { runWasmSparse } from './wasm-sparse.js';
 import { allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
-import { type FlashTile, TILE_KEYS, buildFlashTileModule } from './wasm-tile.js';
+import { type FlashTile, TILE_KEYS, flashTileModule } from './wasm-tile.js';
 
 /** Query rows per block (positions × the G heads of one group). */
 const BLOCK_ROWS = 32;
@@ -25,8 +28,6 @@ const STREAM_ROWS = 64;
 const STREAM_CHUNK_BYTES = 512 * 1024;
 /** Otherwise one chunk holds up to this much K/V (all of it, for most prefill calls). */
 const RESIDENT_CHUNK_BYTES = 128 * 1024 * 1024;
-/** Key rows readable past a tile (the score step reads keys up to n rounded up to 4). */
-const KEY_PAD_ROWS = 4;
 /** Row blocks per thread between two abort checkpoints (and two hand-offs to the workers). */
 const ROUND_BLOCKS = 8;
 
@@ -78,7 +79,7 @@ async function runWasmFlash(
   out: Float32Array,
   lse: Float32Array | null,
 ): Promise<void> {
-  const kernel = await heap.module('attention-mha/flash-tile', buildFlashTileModule);
+  const kernel = await flashTileModule(heap, p.D, p.Dv);
   const tile = wasm.exported<FlashTile>(kernel.instance, 'flashTile');
   const { B, S, Hq, Hkv, D, Dv, T } = p;
   const G = Hq / Hkv;
@@ -89,23 +90,31 @@ async function runWasmFlash(
   const vRow = v ? Hkv * Dv : kRow;
   const keyBytes = 4 * (kRow + (v ? vRow : 0));
   const rows = S * Hq;
-  const chunkKeys =
-    rows <= STREAM_ROWS
+  // K/V in the heap (and not behind a row map) are read where they are: no chunk copies
+  const kAt = heap.byteOffsetOf(k);
+  const vAt = v ? heap.byteOffsetOf(v) : null;
+  const inPlace: { readonly k: number; readonly v: number } | null = !p.rowMap && kAt !== null && (!v || vAt !== null) ? { k: kAt, v: vAt ?? kAt } : null;
+  const chunkKeys = inPlace
+    ? roundUp(T, TILE_KEYS)
+    : rows <= STREAM_ROWS
       ? Math.max(TILE_KEYS, Math.floor(STREAM_CHUNK_BYTES / keyBytes / TILE_KEYS) * TILE_KEYS)
       : Math.max(TILE_KEYS, Math.min(roundUp(T, TILE_KEYS), Math.floor(RESIDENT_CHUNK_BYTES / keyBytes / TILE_KEYS) * TILE_KEYS));
   const positionsPerBlock = Math.max(1, Math.floor(BLOCK_ROWS / G));
   const blockRows = positionsPerBlock * G;
-  // prefill splits row blocks over the worker threads; decode streams on the calling thread,
-  // which is the one that copies K/V into the heap (and is bound by that copy)
-  const pool = rows > STREAM_ROWS ? backend.wasmThreads : null;
+  // row blocks go over the worker threads, except when decode streams copies of K/V: then the
+  // calling thread, which copies, is the bottleneck and runs the tiles itself
+  const pool = inPlace || rows > STREAM_ROWS ? backend.wasmThreads : null;
   const threads = pool?.size ?? 1;
 
   // heap layout: queries and softmax state in row order [g][i][h within group]
   const state = allocState(heap, p);
   const { qs, acc, m, l } = state;
   const meta = heap.alloc(12 * S * G, p.fn);
-  const kChunk = heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * kRow, p.fn);
-  const vChunk = v ? heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * vRow, p.fn) : null;
+  // where the tiles read K/V: in place, or chunk regions the copies go to
+  const source: { readonly k: number; readonly v: number } | { readonly kChunk: wasm.WasmRegion; readonly vChunk: wasm.WasmRegion | null } = inPlace ?? {
+    kChunk: heap.alloc(4 * chunkKeys * kRow, p.fn),
+    vChunk: v ? heap.alloc(4 * chunkKeys * vRow, p.fn) : null,
+  };
   const scores = heap.alloc(4 * blockRows * TILE_KEYS * threads, p.fn); // one score block per thread
   const checkpoint = new AbortCheckpoint(p.signal, p.fn);
   try {
@@ -125,9 +134,19 @@ async function runWasmFlash(
       }
       for (let c0 = needFrom === Infinity ? needTo : Math.floor(needFrom / TILE_KEYS) * TILE_KEYS; c0 < needTo; c0 += chunkKeys) {
         const c1 = Math.min(needTo, c0 + chunkKeys);
-        copyKeys(heap, p, b, c0, c1, k, kRow, kChunk);
-        if (v && vChunk) copyKeys(heap, p, b, c0, c1, v, vRow, vChunk);
-        const vBase = vChunk ?? kChunk;
+        // byte addresses of logical key c0's K and V rows (all heads)
+        let kBase: number;
+        let vBase: number;
+        if ('kChunk' in source) {
+          const { kChunk, vChunk } = source;
+          copyKeys(heap, p, b, c0, c1, k, kRow, kChunk);
+          if (v && vChunk) copyKeys(heap, p, b, c0, c1, v, vRow, vChunk);
+          kBase = kChunk.byteOffset;
+          vBase = (vChunk ?? kChunk).byteOffset;
+        } else {
+          kBase = source.k + 4 * (b * T + c0) * kRow;
+          vBase = source.v + 4 * (b * T + c0) * vRow;
+        }
         /** The tile calls of row block `blk` of kv head g over this chunk, scoring into `s`. */
         const tileCalls = (g: number, blk: RowBlock, s: number): number[][] => {
           const calls: number[][] = [];
@@ -140,9 +159,9 @@ async function runWasmFlash(
                 qs.byteOffset + 4 * row0 * D,
                 R,
                 D,
-                kChunk.byteOffset + 4 * ((t - c0) * kRow + g * D),
+                kBase + 4 * ((t - c0) * kRow + g * D),
                 4 * kRow,
-                vBase.byteOffset + 4 * ((t - c0) * vRow + g * (v ? Dv : D)),
+                vBase + 4 * ((t - c0) * vRow + g * (v ? Dv : D)),
                 4 * vRow,
                 Dv,
                 Math.min(TILE_KEYS, end - t),
@@ -180,7 +199,7 @@ async function runWasmFlash(
     }
   } finally {
     releaseState(state);
-    for (const region of [meta, kChunk, vChunk, scores]) region?.release();
+    for (const region of 'kChunk' in source ? [meta, scores, source.kChunk, source.vChunk] : [meta, scores]) region?.release();
   }
 }
 

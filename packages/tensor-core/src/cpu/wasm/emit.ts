@@ -164,7 +164,19 @@ export const f32x4 = {
   div: simd(0xe7),
   min: simd(0xe8),
   max: simd(0xe9),
+  /**
+   * b < a ? b : a, lane-wise (one `minps` on x86, where `min` is ~6 instructions for its NaN and
+   * ±0 rules): a NaN in a is kept, a NaN in b ignored.
+   */
+  pmin: simd(0xea),
+  /** a < b ? b : a, lane-wise (one `maxps`): a NaN in a is kept, a NaN in b ignored. */
+  pmax: simd(0xeb),
   convert_i32x4_s: simd(0xfa),
+  /**
+   * a·b + c, fused or not as the engine chooses (relaxed SIMD: validate before use; Node 20 has
+   * it behind --experimental-wasm-relaxed-simd).
+   */
+  relaxed_madd: simd(0x105),
 };
 
 export const i32x4 = {

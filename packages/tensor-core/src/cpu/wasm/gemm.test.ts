@@ -78,7 +78,10 @@ describe('wasm SIMD gemm', () => {
       ] as const) {
         const a = rng.normalArray(M * K);
         const b = rng.normalArray(K * N);
-        using out = await op.matmul(op.tensor(backend, a, [M, K]), op.tensor(backend, b, [K, N]));
+        // B (6.6 MB in the second product) lives in the heap: disposed, it gives its region back
+        using ta = op.tensor(backend, a, [M, K]);
+        using tb = op.tensor(backend, b, [K, N]);
+        using out = await op.matmul(ta, tb);
         await expectWithin(out, ref.matmul64(a, [M, K], b, [K, N], false, false), `threaded matmul ${M}×${K}·${K}×${N}`);
       }
       expect(backend.wasm?.liveBytes()).toBe(0);
