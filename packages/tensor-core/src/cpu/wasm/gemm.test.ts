@@ -30,10 +30,20 @@ describe('wasm SIMD gemm', () => {
     [257, 9, 3],
     [3, 2049, 20],
   ];
+  // package.json runs these tests with --experimental-wasm-relaxed-simd (Node 20): the FMA
+  // micro-kernel where it validates, and the mul + add one
+  it('builds the FMA micro-kernel where relaxed SIMD validates', () => {
+    expect(new WasmHeap().relaxedSimd).toBe(true);
+  });
   for (const [M, N, K] of shapes) {
-    for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
-      it(`M ${M} N ${N} K ${K}${tA ? ' Aᵀ' : ''}${tB ? ' Bᵀ' : ''}`, async () => {
-        const heap = new WasmHeap();
+    for (const [tA, tB, fma] of [
+      [false, false, true],
+      [true, false, false],
+      [false, true, true],
+      [true, true, false],
+    ] as const) {
+      it(`M ${M} N ${N} K ${K}${tA ? ' Aᵀ' : ''}${tB ? ' Bᵀ' : ''}${fma ? ' (FMA)' : ' (mul + add)'}`, async () => {
+        const heap = new WasmHeap({ relaxedSimd: fma });
         const a = rng.normalArray(M * K);
         const b = rng.normalArray(K * N);
         const out = new Float32Array(M * N + 3).fill(Number.NaN);

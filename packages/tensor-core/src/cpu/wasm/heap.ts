@@ -102,7 +102,7 @@ export class WasmHeap {
     const api = webAssembly();
     if (!api) throw new BackendError({ fn: 'WasmHeap', expected: 'a runtime with WebAssembly', got: 'none' });
     this.#api = api;
-    this.relaxedSimd = options.relaxedSimd ?? relaxedSimdSupported();
+    this.relaxedSimd = options.relaxedSimd !== false && relaxedSimdSupported();
     const shared = options.shared === true;
     try {
       this.memory = shared ? new api.Memory({ initial: 16, maximum: MAX_SHARED_PAGES, shared: true }) : new api.Memory({ initial: 16 });
