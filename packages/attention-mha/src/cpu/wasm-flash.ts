@@ -18,7 +18,7 @@
 import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { runWasmSparse } from './wasm-sparse.js';
-import { allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
+import { type StatePointers, allocPartialStates, allocState, finishBatch, mergeState, releaseState, stageQueries } from './wasm-state.js';
 import { type FlashTile, TILE_KEYS, flashTileModule } from './wasm-tile.js';
 
 /** Query rows per block (positions × the G heads of one group). */
@@ -117,11 +117,14 @@ async function runWasmFlash(
   const kChunk = inPlace ? null : heap.alloc(4 * chunkKeys * kRow, p.fn);
   const vChunk = v && !inPlace ? heap.alloc(4 * chunkKeys * vRow, p.fn) : null;
   const scores = heap.alloc(4 * blockRows * TILE_KEYS * threads, p.fn); // one score block per thread
+  // decode over resident K/V splits the keys over the threads: partial states for all but the first
+  const parts = inPlace && pool && threads > 1 ? allocPartialStates(heap, p, threads - 1) : null;
   const checkpoint = new AbortCheckpoint(p.signal, p.fn);
   try {
     for (let b = 0; b < B; b++) {
       const len = p.lengths[b] ?? T;
       stageQueries(heap, p, b, q, state);
+      parts?.reset();
       const blocks = denseRowBlocks(heap, p, len, meta, positionsPerBlock);
       let needFrom = Infinity;
       let needTo = 0;
@@ -136,14 +139,18 @@ async function runWasmFlash(
       for (let c0 = needFrom === Infinity ? needTo : Math.floor(needFrom / TILE_KEYS) * TILE_KEYS; c0 < needTo; c0 += chunkKeys) {
         const c1 = Math.min(needTo, c0 + chunkKeys);
         const layout = chunkLayout(heap, p, b, c0, c1, { k, v, inPlace, kChunk, vChunk, chunkKeys, decode });
-        /** The tile calls of row block `blk` of kv head g over this chunk, scoring into `s`. */
-        const tileCalls = (g: number, blk: RowBlock, s: number): number[][] => {
+        /**
+         * The tile calls of row block `blk` of kv head g over keys [from, to) of this chunk,
+         * scoring into `s` and carrying the softmax state at `part` (the rows' own, or a
+         * split-key partial one).
+         */
+        const tileCalls = (g: number, blk: RowBlock, s: number, from: number, to: number, part: StatePointers): number[][] => {
           const calls: number[][] = [];
           const R = (blk.i1 - blk.i0) * G;
           const row0 = (g * S + blk.i0) * G;
-          const span = (from: number, to: number): void => {
-            const end = Math.min(to, c1);
-            for (let t = Math.max(from, c0); t < end; t += TILE_KEYS) {
+          const span = (lo: number, hi: number): void => {
+            const end = Math.min(hi, to);
+            for (let t = Math.max(lo, from); t < end; t += TILE_KEYS) {
               calls.push([
                 qs.byteOffset + 4 * row0 * D,
                 R,
@@ -156,9 +163,9 @@ async function runWasmFlash(
                 Math.min(TILE_KEYS, end - t),
                 t,
                 meta.byteOffset + 12 * blk.i0 * G,
-                m.byteOffset + 4 * row0,
-                l.byteOffset + 4 * row0,
-                acc.byteOffset + 4 * row0 * Dv,
+                part.m + 4 * row0,
+                part.l + 4 * row0,
+                part.acc + 4 * row0 * Dv,
                 s,
               ]);
             }
@@ -168,6 +175,22 @@ async function runWasmFlash(
           span(blk.lo, blk.hi);
           return calls;
         };
+        const scoreBlock = (t: number): number => scores.byteOffset + t * 4 * blockRows * TILE_KEYS;
+        const own: StatePointers = { m: m.byteOffset, l: l.byteOffset, acc: acc.byteOffset };
+        if (pool && parts) {
+          // decode over resident K/V: each thread streams a contiguous key range for every head
+          // (whole rows, sequential memory) into its own partial state, merged afterwards
+          const lists = Array.from({ length: threads }, (_, t) => {
+            const from = c0 + roundUp(Math.floor(((c1 - c0) * t) / threads), TILE_KEYS);
+            const to = t === threads - 1 ? c1 : c0 + roundUp(Math.floor(((c1 - c0) * (t + 1)) / threads), TILE_KEYS);
+            const part = t === 0 ? own : parts.pointers(t - 1);
+            return Array.from({ length: Hkv }, (_, g) => blocks.flatMap((blk) => tileCalls(g, blk, scoreBlock(t), from, to, part))).flat();
+          });
+          await pool.run(kernel, 'flashTile', lists);
+          for (let t = 1; t < threads; t++) mergeState(heap, p, state, parts.pointers(t - 1));
+          await checkpoint.check();
+          continue;
+        }
         const items = Array.from({ length: Hkv }, (_, g) => blocks.map((blk) => ({ g, blk }))).flat();
         for (let r0 = 0; r0 < items.length; r0 += ROUND_BLOCKS * threads) {
           // each block to the least-loaded thread (blocks differ in length under a causal mask)
@@ -175,7 +198,7 @@ async function runWasmFlash(
           const load = new Array<number>(threads).fill(0);
           for (const { g, blk } of items.slice(r0, r0 + ROUND_BLOCKS * threads)) {
             const t = load.indexOf(Math.min(...load));
-            const calls = tileCalls(g, blk, scores.byteOffset + t * 4 * blockRows * TILE_KEYS);
+            const calls = tileCalls(g, blk, scoreBlock(t), c0, c1, own);
             (lists[t] as number[][]).push(...calls);
             load[t] = (load[t] as number) + calls.length * (blk.i1 - blk.i0);
           }
@@ -188,6 +211,7 @@ async function runWasmFlash(
     }
   } finally {
     releaseState(state);
+    parts?.release();
     for (const region of [meta, scores, kChunk, vChunk]) region?.release();
   }
 }
