@@ -19,7 +19,7 @@ import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, wasm } fr
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { runWasmSparse } from './wasm-sparse.js';
 import { type StatePointers, allocPartialStates, allocState, finishBatch, mergeState, releaseState, stageQueries } from './wasm-state.js';
-import { type FlashTile, TILE_KEYS, flashTileModule } from './wasm-tile.js';
+import { type FlashSpan, TILE_KEYS, flashTileModule } from './wasm-tile.js';
 
 /** Query rows per block (positions × the G heads of one group). */
 const BLOCK_ROWS = 32;
@@ -80,7 +80,7 @@ async function runWasmFlash(
   lse: Float32Array | null,
 ): Promise<void> {
   const kernel = await flashTileModule(heap, p.D, p.Dv);
-  const tile = wasm.exported<FlashTile>(kernel.instance, 'flashTile');
+  const tile = wasm.exported<FlashSpan>(kernel.instance, 'flashSpan');
   const { B, S, Hq, Hkv, D, Dv, T } = p;
   const G = Hq / Hkv;
   const q = backend.view(inputs.q);
@@ -144,36 +144,38 @@ async function runWasmFlash(
          * scoring into `s` and carrying the softmax state at `part` (the rows' own, or a
          * split-key partial one).
          */
-        const tileCalls = (g: number, blk: RowBlock, s: number, from: number, to: number, part: StatePointers): number[][] => {
+        const tileCalls = (g: number, blk: RowBlock, s: number, from: number, to: number, part: StatePointers): { calls: number[][]; keys: number } => {
           const calls: number[][] = [];
+          let keys = 0;
           const R = (blk.i1 - blk.i0) * G;
           const row0 = (g * S + blk.i0) * G;
           const span = (lo: number, hi: number): void => {
+            const start = Math.max(lo, from);
             const end = Math.min(hi, to);
-            for (let t = Math.max(lo, from); t < end; t += TILE_KEYS) {
-              calls.push([
-                qs.byteOffset + 4 * row0 * D,
-                R,
-                D,
-                layout.k(g, t),
-                layout.kStride,
-                layout.v(g, t),
-                layout.vStride,
-                Dv,
-                Math.min(TILE_KEYS, end - t),
-                t,
-                meta.byteOffset + 12 * blk.i0 * G,
-                part.m + 4 * row0,
-                part.l + 4 * row0,
-                part.acc + 4 * row0 * Dv,
-                s,
-              ]);
-            }
+            if (start >= end) return;
+            keys += end - start;
+            calls.push([
+              qs.byteOffset + 4 * row0 * D,
+              R,
+              D,
+              layout.k(g, start),
+              layout.kStride,
+              layout.v(g, start),
+              layout.vStride,
+              Dv,
+              start,
+              end,
+              meta.byteOffset + 12 * blk.i0 * G,
+              part.m + 4 * row0,
+              part.l + 4 * row0,
+              part.acc + 4 * row0 * Dv,
+              s,
+            ]);
           };
           const sinkPart = Math.min(blk.sinks, blk.lo);
           if (sinkPart > 0) span(0, sinkPart);
           span(blk.lo, blk.hi);
-          return calls;
+          return { calls, keys };
         };
         const scoreBlock = (t: number): number => scores.byteOffset + t * 4 * blockRows * TILE_KEYS;
         const own: StatePointers = { m: m.byteOffset, l: l.byteOffset, acc: acc.byteOffset };
@@ -184,9 +186,9 @@ async function runWasmFlash(
             const from = c0 + roundUp(Math.floor(((c1 - c0) * t) / threads), TILE_KEYS);
             const to = t === threads - 1 ? c1 : c0 + roundUp(Math.floor(((c1 - c0) * (t + 1)) / threads), TILE_KEYS);
             const part = t === 0 ? own : parts.pointers(t - 1);
-            return Array.from({ length: Hkv }, (_, g) => blocks.flatMap((blk) => tileCalls(g, blk, scoreBlock(t), from, to, part))).flat();
+            return Array.from({ length: Hkv }, (_, g) => blocks.flatMap((blk) => tileCalls(g, blk, scoreBlock(t), from, to, part).calls)).flat();
           });
-          await pool.run(kernel, 'flashTile', lists);
+          await pool.run(kernel, 'flashSpan', lists);
           for (let t = 1; t < threads; t++) mergeState(heap, p, state, parts.pointers(t - 1));
           await checkpoint.check();
           continue;
@@ -198,11 +200,11 @@ async function runWasmFlash(
           const load = new Array<number>(threads).fill(0);
           for (const { g, blk } of items.slice(r0, r0 + ROUND_BLOCKS * threads)) {
             const t = load.indexOf(Math.min(...load));
-            const calls = tileCalls(g, blk, scoreBlock(t), c0, c1, own);
+            const { calls, keys } = tileCalls(g, blk, scoreBlock(t), c0, c1, own);
             (lists[t] as number[][]).push(...calls);
-            load[t] = (load[t] as number) + calls.length * (blk.i1 - blk.i0);
+            load[t] = (load[t] as number) + keys * (blk.i1 - blk.i0);
           }
-          if (pool && threads > 1) await pool.run(kernel, 'flashTile', lists);
+          if (pool && threads > 1) await pool.run(kernel, 'flashSpan', lists);
           else for (const args of lists[0] ?? []) tile(...args);
           await checkpoint.check();
         }

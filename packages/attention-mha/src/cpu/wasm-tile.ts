@@ -32,6 +32,8 @@ export const TILE_KEYS = 64;
 
 /** (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s): pointers and strides in bytes. */
 export type FlashTile = (...args: number[]) => void;
+/** (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s): the tiles of keys [from, to). */
+export type FlashSpan = (...args: number[]) => void;
 
 /** The compiled tile for head dims D and Dv on `heap` (built once per heap and shape). */
 export function flashTileModule(heap: wasm.WasmHeap, D: number, Dv: number): Promise<wasm.WasmKernelModule> {
@@ -285,7 +287,47 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   );
 
   f.body(scores, softmax, values);
-  return assembleModule(memory, [f]);
+  return assembleModule(memory, [f, buildSpan()]);
+}
+
+/**
+ * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s): the tiles of
+ * keys [from, to) in steps of TILE_KEYS, k and v the rows of key `from`: one call from
+ * JavaScript (and one entry in a worker's call list) per row block and key span.
+ */
+function buildSpan(): wasm.FunctionBuilder {
+  const f = new FunctionBuilder('flashSpan');
+  // the tile's parameters, with (n, t0) replaced by (from, to)
+  const q = f.param('i32');
+  const R = f.param('i32');
+  const D = f.param('i32');
+  const k = f.param('i32');
+  const kStride = f.param('i32');
+  const v = f.param('i32');
+  const vStride = f.param('i32');
+  const Dv = f.param('i32');
+  const from = f.param('i32');
+  const to = f.param('i32');
+  const tail = [f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32')]; // meta, m, l, acc, s
+  const t = f.local('i32');
+  const n = f.local('i32');
+  const FLASH_TILE = 0; // the module's first function
+  f.body(
+    set(t, get(from)),
+    block(
+      wasm.loop(
+        brIf(1, i32.ge_s(get(t), get(to))),
+        set(n, i32.sub(get(to), get(t))),
+        set(n, select(get(n), i32.const(TILE_KEYS), i32.lt_s(get(n), i32.const(TILE_KEYS)))),
+        wasm.call(FLASH_TILE, ...[q, R, D, k, kStride, v, vStride, Dv].map(get), get(n), get(t), ...tail.map(get)),
+        set(t, i32.add(get(t), i32.const(TILE_KEYS))),
+        set(k, i32.add(get(k), i32.mul(get(kStride), i32.const(TILE_KEYS)))),
+        set(v, i32.add(get(v), i32.mul(get(vStride), i32.const(TILE_KEYS)))),
+        br(0),
+      ),
+    ),
+  );
+  return f;
 }
 
 const seqOf = (...parts: readonly Expr[]): Expr => wasm.seq(...parts);

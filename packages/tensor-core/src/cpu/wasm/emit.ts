@@ -77,6 +77,8 @@ export const ifThen = (cond: Expr, then: readonly Expr[], otherwise?: readonly E
 export const br = (depth: number): Expr => [0x0c, ...uleb(depth)];
 export const brIf = (depth: number, cond: Expr): Expr => [...cond, 0x0d, ...uleb(depth)];
 export const select = (a: Expr, b: Expr, cond: Expr): Expr => [...a, ...b, ...cond, 0x1b];
+/** Calls function `index` of the module (its place in `assembleModule`'s list) with `args`. */
+export const call = (index: number, ...args: readonly Expr[]): Expr => [...args.flat(), 0x10, ...uleb(index)];
 
 /**
  * `for (i = from; i < to; i += step) body`, as block { loop { br_if 1 (i ≥ to); block { body };
