@@ -1,5 +1,6 @@
 // pnpm --filter @attnkit/attention-mha bench [-- --quick] [-- --backend cpu,gpujs-webasm]
 //   [-- --prefill-n 2048 --prefill-d 64,128 --decode-t 65536 --decode mha]   (a subset)
+//   ATTNKIT_ORT_THREADS=2 gives onnxruntime-node two intra-op threads (default 1)
 //
 // Causal prefill at N = 512, 2048, 8192 (d = 64 and 128, 8 heads) and single-token decode at
 // T = 1K … 64K (MHA 8 × 128 and GQA 32 query / 8 kv heads × 128), for attnkit on every backend
@@ -157,7 +158,7 @@ function attnkitRun(backend: Backend, s: AttentionShape, implementation: 'auto' 
 const loadAtStart = loadavg();
 const { available, skipped: unavailable } = await availableBackends();
 const tfjsInfo = await initTfjsWasm();
-console.log(`node ${process.version}; attnkit backends: ${available.map((b) => b.name).join(', ')}; onnxruntime-node (${ORT_THREADS} thread); ${tfjsInfo}`);
+console.log(`node ${process.version}; attnkit backends: ${available.map((b) => b.name).join(', ')}; onnxruntime-node (${ORT_THREADS} thread${ORT_THREADS > 1 ? 's' : ''}); ${tfjsInfo}`);
 console.log(`${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}; load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`);
 for (const u of unavailable) console.log(`  backend not available: ${u.name} (${u.reason})`);
 const backends: { name: string; backend: Backend }[] = [];
