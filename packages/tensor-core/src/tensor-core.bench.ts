@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { matmul, softmax, tensor } from './ops/index.js';
 import { availableBackends } from './testing/index.js';
 import { CpuBackend } from './cpu/backend.js';
+import { measureCeilings } from './cpu/wasm/ceiling.bench.js';
 
 const MATMUL = { M: 1024, K: 1024, N: 1024 };
 const SOFTMAX = { rows: 4096, cols: 4096 };
@@ -91,6 +92,14 @@ if (available.some((t) => t.name === 'cpu')) {
     { warmup: 1, iterations: 3, minTimeMs: 2000 },
   );
   report(matmulName, 'attnkit (plain TypeScript)', 'cpu simd: false', matmulFlops, mm);
+}
+
+// What 128-bit WebAssembly SIMD can do here at best, per core (the matmul is read against it)
+if (available.some((t) => t.name === 'cpu')) {
+  for (const c of await measureCeilings()) {
+    run.record({ name: 'wasm SIMD ceiling, 1 thread', implementation: c.label, backend: 'cpu', metric: 'throughput', value: c.gflops, unit: 'GFLOP/s' });
+    console.log(`${'wasm SIMD ceiling'.padEnd(24)} ${c.label.padEnd(54)} ${c.gflops.toFixed(2).padStart(8)} GFLOP/s`);
+  }
 }
 
 for (const peer of peers) {

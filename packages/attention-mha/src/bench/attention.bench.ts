@@ -1,5 +1,6 @@
 // pnpm --filter @attnkit/attention-mha bench [-- --quick] [-- --backend cpu,gpujs-webasm]
 //   [-- --prefill-n 2048 --prefill-d 64,128 --decode-t 65536 --decode mha]   (a subset)
+//   ATTNKIT_ORT_THREADS=2 gives onnxruntime-node two intra-op threads (default 1)
 //
 // Causal prefill at N = 512, 2048, 8192 (d = 64 and 128, 8 heads) and single-token decode at
 // T = 1K … 64K (MHA 8 × 128 and GQA 32 query / 8 kv heads × 128), for attnkit on every backend
@@ -22,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { type Backend, CpuBackend, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { attention } from '../attention.js';
+import { measureBandwidth } from './bandwidth.bench.js';
 import { type AttentionShape, ORT_THREADS, type PeerRun, initTfjsWasm, ortGroupQueryAttention, ortMultiHeadAttention, tfjsComposition } from './peers.bench.js';
 
 interface BenchRecord {
@@ -156,12 +158,17 @@ function attnkitRun(backend: Backend, s: AttentionShape, implementation: 'auto' 
 const loadAtStart = loadavg();
 const { available, skipped: unavailable } = await availableBackends();
 const tfjsInfo = await initTfjsWasm();
-console.log(`node ${process.version}; attnkit backends: ${available.map((b) => b.name).join(', ')}; onnxruntime-node (${ORT_THREADS} thread); ${tfjsInfo}`);
+console.log(`node ${process.version}; attnkit backends: ${available.map((b) => b.name).join(', ')}; onnxruntime-node (${ORT_THREADS} thread${ORT_THREADS > 1 ? 's' : ''}); ${tfjsInfo}`);
 console.log(`${cpus()[0]?.model ?? 'cpu'} × ${cpus().length}; load average ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}`);
 for (const u of unavailable) console.log(`  backend not available: ${u.name} (${u.reason})`);
 const backends: { name: string; backend: Backend }[] = [];
 const plainCpu = new CpuBackend({ simd: false });
 for (const b of available) backends.push({ name: b.name, backend: await b.create() });
+// where the engine has relaxed SIMD (the bench script passes --experimental-wasm-relaxed-simd to
+// Node 20), `auto` runs the FMA tile; the mul + add tile, what Node 20 runs without the flag, too
+const cpuDefault = backends.find((b) => b.name === 'cpu')?.backend;
+const mulAddCpu = cpuDefault instanceof CpuBackend && cpuDefault.wasm?.relaxedSimd ? new CpuBackend({ fma: false }) : null;
+console.log(`cpu backend: ${cpuDefault?.info.adapter ?? 'not measured'}`);
 
 console.log('\n— causal prefill (GFLOP/s, 2·N²·d per head, 8 heads, batch 1) —');
 for (const D of PREFILL_D) {
@@ -175,6 +182,7 @@ for (const D of PREFILL_D) {
       await bench(name, `attnkit auto`, bname, flops, attnkitRun(backend, s, 'auto', (d) => (ran = d)), (ms) => ({ ...metric(ms), note: ran }));
       if (bname === 'cpu') {
         await bench(name, 'attnkit composed', bname, flops, attnkitRun(backend, s, 'composed', () => undefined), metric);
+        if (mulAddCpu) await bench(name, 'attnkit auto, mul+add', 'cpu fma: false', flops, attnkitRun(mulAddCpu, s, 'auto', () => undefined), metric);
         // the TypeScript kernel (cpu-flash) the SIMD one replaced, same run
         await bench(name, 'attnkit auto, simd off', 'cpu simd: false', flops, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
       }
@@ -182,6 +190,14 @@ for (const D of PREFILL_D) {
     await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', flops, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', flops, () => ortGroupQueryAttention(s), metric);
     await bench(name, 'matmul+softmax+matmul', 'tfjs-backend-wasm', flops, () => tfjsComposition(s), metric);
+  }
+}
+
+if (cpuDefault instanceof CpuBackend && DECODE_T.length > 0) {
+  console.log('\n— memory bandwidth of this machine (what decode is measured against) —');
+  for (const { label, gbPerS } of await measureBandwidth(cpuDefault)) {
+    records.push({ name: 'memory bandwidth', implementation: label, backend: 'cpu', metric: 'bandwidth', value: gbPerS, unit: 'GB/s' });
+    console.log(`${'memory bandwidth'.padEnd(34)} ${label.padEnd(61)} ${gbPerS.toFixed(2).padStart(9)} GB/s`);
   }
 }
 
@@ -203,7 +219,10 @@ for (const c of DECODE_CONFIGS) {
         records.push(bw);
         console.log(`${name.padEnd(34)} ${'attnkit auto (K/V bytes)'.padEnd(32)} ${bname.padEnd(28)} ${bw.value.toFixed(2).padStart(9)} GB/s ${''.padStart(14)} ${bw.perCpuSecond.toFixed(2).padStart(9)} GB per CPU-s`);
       }
-      if (bname === 'cpu') await bench(name, 'attnkit auto, simd off', 'cpu simd: false', work, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
+      if (bname === 'cpu') {
+        if (mulAddCpu) await bench(name, 'attnkit auto, mul+add', 'cpu fma: false', work, attnkitRun(mulAddCpu, s, 'auto', () => undefined), metric);
+        await bench(name, 'attnkit auto, simd off', 'cpu simd: false', work, attnkitRun(plainCpu, s, 'auto', () => undefined), metric);
+      }
     }
     if (c.Hq === c.Hkv) await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', work, () => ortMultiHeadAttention(s), metric);
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', work, () => ortGroupQueryAttention(s), metric);
@@ -213,6 +232,7 @@ for (const c of DECODE_CONFIGS) {
 
 for (const { backend } of backends) await backend.dispose();
 await plainCpu.dispose();
+await mulAddCpu?.dispose();
 printRatios();
 console.log(`load average at start ${loadAtStart.map((x) => x.toFixed(2)).join(' ')}, at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 if (skipped.length > 0) {

@@ -32,7 +32,8 @@ const random = (n: number): Float32Array => {
   return a;
 };
 
-export const ORT_THREADS = 1;
+/** onnxruntime-node's intra-op threads: 1 by default, `ATTNKIT_ORT_THREADS=2` to give it both cores. */
+export const ORT_THREADS = Math.max(1, Number(process.env.ATTNKIT_ORT_THREADS ?? 1) || 1);
 
 /** The fixed dims of an input (inputs never use symbolic ones here). */
 const dims = (shape: readonly (number | string)[]): number[] => shape.map((d) => (typeof d === 'number' ? d : 1));

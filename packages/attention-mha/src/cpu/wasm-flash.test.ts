@@ -14,8 +14,17 @@ import type { AttentionResult } from '../types.js';
 // the same tolerance as the core's conformance suite: f32 arithmetic lands near 1e-6
 const TOLERANCE = { atol: 2e-5, rtol: 2e-4 };
 
-describe('cpu-wasm-flash', () => {
-  const backend = new CpuBackend();
+// package.json runs these tests with --experimental-wasm-relaxed-simd (Node 20), so both the
+// relaxed-SIMD FMA tile and the mul + add tile are checked
+describe.each([
+  { fma: true, label: 'relaxed-SIMD FMA' },
+  { fma: false, label: 'mul + add' },
+])('cpu-wasm-flash ($label)', ({ fma }) => {
+  const backend = new CpuBackend({ fma });
+
+  it('uses the tile it was asked for', () => {
+    expect(backend.wasm?.relaxedSimd).toBe(fma);
+  });
 
   it('matches the float64 reference on random problems it accepts', async () => {
     const rng = new SeededRandom(1201);
@@ -72,24 +81,39 @@ describe('cpu-wasm-flash', () => {
     });
   }
 
-  it('streams long K/V in chunks for decode (S = 1, 8 × 128 heads, keys over several chunks)', async () => {
+  it('decodes long K/V read in place from the heap, and streamed in chunks from JavaScript arrays', async () => {
     const rng = new SeededRandom(1202);
     for (const force of [
       { B: 1, S: 1, T: 700, Hq: 8, Hkv: 8, D: 128, Dv: 128, kvDType: 'f32' as const },
       { B: 2, S: 3, T: 333, Hq: 16, Hkv: 4, D: 64, Dv: 64, kvDType: 'f32' as const },
+      { B: 1, S: 1, T: 1027, Hq: 32, Hkv: 8, D: 64, Dv: 64, kvDType: 'f32' as const },
     ]) {
       const p = await randomProblem(backend, rng, { selection: 'dense', force });
+      // the same K/V as JavaScript arrays (a kernel output's storage): the chunked copy path
+      const kJs = backend.wrap(await p.k.data(), p.k.shape);
+      const vJs = p.v ? backend.wrap(await p.v.data(), p.v.shape) : null;
       try {
-        const result = await attention(p.q, p.k, p.v, p.options);
-        if (!p.options.bias) expect(result.dispatch.implementation).toBe('fused:cpu-wasm-flash');
-        const cmp = compareArrays(await result.out.data(), p.expected.out, TOLERANCE);
-        expect(cmp.pass, `${p.description}: ${cmp.message}`).toBe(true);
-        result.out.dispose();
-        result.lse?.dispose();
+        // f32 tensors of at least 1 MiB that the backend created live in its heap (read in place)
+        expect(backend.wasm?.byteOffsetOf(backend.view(p.k)) !== null).toBe(4 * p.k.size >= 2 ** 20);
+        expect(backend.wasm?.byteOffsetOf(backend.view(kJs))).toBeNull();
+        for (const [k, v] of [
+          [p.k, p.v],
+          [kJs, vJs],
+        ] as const) {
+          const result = await attention(p.q, k, v, p.options);
+          if (!p.options.bias) expect(result.dispatch.implementation).toBe('fused:cpu-wasm-flash');
+          const cmp = compareArrays(await result.out.data(), p.expected.out, TOLERANCE);
+          expect(cmp.pass, `${p.description}: ${cmp.message}`).toBe(true);
+          result.out.dispose();
+          result.lse?.dispose();
+        }
       } finally {
+        kJs.dispose();
+        vJs?.dispose();
         p.dispose();
       }
     }
+    expect(backend.wasm?.liveBytes()).toBe(0);
   });
 
   it('declines with a reason: no SIMD, quantised K/V', async () => {

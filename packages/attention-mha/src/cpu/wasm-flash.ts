@@ -1,10 +1,13 @@
 // The CPU fused attention kernel in WebAssembly SIMD (`cpu-wasm-flash`): the same flash
 // schedule as `cpu-flash` — row blocks of one kv-head group sharing each key tile, an online
-// softmax — with the tile math in `wasm-tile.ts`. The CPU backend's tensors live in JavaScript
-// arrays, so K/V are streamed through the backend's WebAssembly heap in key chunks: for prefill
-// one chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so each
-// key is read once from memory and the copy stays in cache while the tile reads it.
-// The softmax state of every query row (m, l, acc) stays in the heap across chunks.
+// softmax — with the tile math in `wasm-tile.ts`. K/V the backend keeps in its shared heap
+// (large tensors and cache storage: CpuBackend's resident arrays) are read in place, and every
+// call — prefill and decode — splits its row blocks (decode: its kv heads) over the worker
+// threads. K/V in JavaScript arrays are streamed through the heap in key chunks instead: for
+// prefill one chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so
+// each key is read once from memory and the copy stays in cache while the tile reads it (on the
+// calling thread, which is the one copying). The softmax state of every query row (m, l, acc)
+// stays in the heap across chunks.
 //
 // The sparse forms (key lists, key blocks) gather each query's keys instead (wasm-sparse.ts).
 // It declines (and `cpu-flash` runs) for what it does not cover: K/V not f32, an additive bias,
@@ -15,8 +18,8 @@
 import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { runWasmSparse } from './wasm-sparse.js';
-import { allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
-import { type FlashTile, TILE_KEYS, buildFlashTileModule } from './wasm-tile.js';
+import { type StatePointers, allocPartialStates, allocState, finishBatch, mergeState, releaseState, stageQueries } from './wasm-state.js';
+import { type FlashSpan, TILE_KEYS, flashTileModule } from './wasm-tile.js';
 
 /** Query rows per block (positions × the G heads of one group). */
 const BLOCK_ROWS = 32;
@@ -25,8 +28,6 @@ const STREAM_ROWS = 64;
 const STREAM_CHUNK_BYTES = 512 * 1024;
 /** Otherwise one chunk holds up to this much K/V (all of it, for most prefill calls). */
 const RESIDENT_CHUNK_BYTES = 128 * 1024 * 1024;
-/** Key rows readable past a tile (the score step reads keys up to n rounded up to 4). */
-const KEY_PAD_ROWS = 4;
 /** Row blocks per thread between two abort checkpoints (and two hand-offs to the workers). */
 const ROUND_BLOCKS = 8;
 
@@ -78,8 +79,8 @@ async function runWasmFlash(
   out: Float32Array,
   lse: Float32Array | null,
 ): Promise<void> {
-  const kernel = await heap.module('attention-mha/flash-tile', buildFlashTileModule);
-  const tile = wasm.exported<FlashTile>(kernel.instance, 'flashTile');
+  const kernel = await flashTileModule(heap, p.D, p.Dv);
+  const tile = wasm.exported<FlashSpan>(kernel.instance, 'flashSpan');
   const { B, S, Hq, Hkv, D, Dv, T } = p;
   const G = Hq / Hkv;
   const q = backend.view(inputs.q);
@@ -89,29 +90,41 @@ async function runWasmFlash(
   const vRow = v ? Hkv * Dv : kRow;
   const keyBytes = 4 * (kRow + (v ? vRow : 0));
   const rows = S * Hq;
-  const chunkKeys =
-    rows <= STREAM_ROWS
+  // Decode reads K/V in place when the backend keeps them in its heap (and no row map is in the
+  // way), else streams token-major copies through cache-sized chunks; prefill packs each chunk
+  // head-major ([Hkv][keys][D]), so a tile's 64 key rows are contiguous instead of Hkv·D·4 bytes
+  // apart (a stride that maps them onto a few L1 sets: 15% of the tile at Hkv 8, D 64).
+  const decode = rows <= STREAM_ROWS;
+  const kAt = heap.byteOffsetOf(k);
+  const vAt = v ? heap.byteOffsetOf(v) : null;
+  const inPlace: { readonly k: number; readonly v: number } | null = decode && !p.rowMap && kAt !== null && (!v || vAt !== null) ? { k: kAt, v: vAt ?? kAt } : null;
+  const chunkKeys = inPlace
+    ? roundUp(T, TILE_KEYS)
+    : decode
       ? Math.max(TILE_KEYS, Math.floor(STREAM_CHUNK_BYTES / keyBytes / TILE_KEYS) * TILE_KEYS)
       : Math.max(TILE_KEYS, Math.min(roundUp(T, TILE_KEYS), Math.floor(RESIDENT_CHUNK_BYTES / keyBytes / TILE_KEYS) * TILE_KEYS));
   const positionsPerBlock = Math.max(1, Math.floor(BLOCK_ROWS / G));
   const blockRows = positionsPerBlock * G;
-  // prefill splits row blocks over the worker threads; decode streams on the calling thread,
-  // which is the one that copies K/V into the heap (and is bound by that copy)
-  const pool = rows > STREAM_ROWS ? backend.wasmThreads : null;
+  // row blocks go over the worker threads, except when decode streams copies of K/V: then the
+  // calling thread, which copies, is the bottleneck and runs the tiles itself
+  const pool = inPlace || !decode ? backend.wasmThreads : null;
   const threads = pool?.size ?? 1;
 
   // heap layout: queries and softmax state in row order [g][i][h within group]
   const state = allocState(heap, p);
   const { qs, acc, m, l } = state;
   const meta = heap.alloc(12 * S * G, p.fn);
-  const kChunk = heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * kRow, p.fn);
-  const vChunk = v ? heap.alloc(4 * (chunkKeys + KEY_PAD_ROWS) * vRow, p.fn) : null;
+  const kChunk = inPlace ? null : heap.alloc(4 * chunkKeys * kRow, p.fn);
+  const vChunk = v && !inPlace ? heap.alloc(4 * chunkKeys * vRow, p.fn) : null;
   const scores = heap.alloc(4 * blockRows * TILE_KEYS * threads, p.fn); // one score block per thread
+  // decode over resident K/V splits the keys over the threads: partial states for all but the first
+  const parts = inPlace && pool && threads > 1 ? allocPartialStates(heap, p, threads - 1) : null;
   const checkpoint = new AbortCheckpoint(p.signal, p.fn);
   try {
     for (let b = 0; b < B; b++) {
       const len = p.lengths[b] ?? T;
       stageQueries(heap, p, b, q, state);
+      parts?.reset();
       const blocks = denseRowBlocks(heap, p, len, meta, positionsPerBlock);
       let needFrom = Infinity;
       let needTo = 0;
@@ -125,41 +138,61 @@ async function runWasmFlash(
       }
       for (let c0 = needFrom === Infinity ? needTo : Math.floor(needFrom / TILE_KEYS) * TILE_KEYS; c0 < needTo; c0 += chunkKeys) {
         const c1 = Math.min(needTo, c0 + chunkKeys);
-        copyKeys(heap, p, b, c0, c1, k, kRow, kChunk);
-        if (v && vChunk) copyKeys(heap, p, b, c0, c1, v, vRow, vChunk);
-        const vBase = vChunk ?? kChunk;
-        /** The tile calls of row block `blk` of kv head g over this chunk, scoring into `s`. */
-        const tileCalls = (g: number, blk: RowBlock, s: number): number[][] => {
+        const layout = chunkLayout(heap, p, b, c0, c1, { k, v, inPlace, kChunk, vChunk, chunkKeys, decode });
+        /**
+         * The tile calls of row block `blk` of kv head g over keys [from, to) of this chunk,
+         * scoring into `s` and carrying the softmax state at `part` (the rows' own, or a
+         * split-key partial one).
+         */
+        const tileCalls = (g: number, blk: RowBlock, s: number, from: number, to: number, part: StatePointers): { calls: number[][]; keys: number } => {
           const calls: number[][] = [];
+          let keys = 0;
           const R = (blk.i1 - blk.i0) * G;
           const row0 = (g * S + blk.i0) * G;
-          const span = (from: number, to: number): void => {
-            const end = Math.min(to, c1);
-            for (let t = Math.max(from, c0); t < end; t += TILE_KEYS) {
-              calls.push([
-                qs.byteOffset + 4 * row0 * D,
-                R,
-                D,
-                kChunk.byteOffset + 4 * ((t - c0) * kRow + g * D),
-                4 * kRow,
-                vBase.byteOffset + 4 * ((t - c0) * vRow + g * (v ? Dv : D)),
-                4 * vRow,
-                Dv,
-                Math.min(TILE_KEYS, end - t),
-                t,
-                meta.byteOffset + 12 * blk.i0 * G,
-                m.byteOffset + 4 * row0,
-                l.byteOffset + 4 * row0,
-                acc.byteOffset + 4 * row0 * Dv,
-                s,
-              ]);
-            }
+          const span = (lo: number, hi: number): void => {
+            const start = Math.max(lo, from);
+            const end = Math.min(hi, to);
+            if (start >= end) return;
+            keys += end - start;
+            calls.push([
+              qs.byteOffset + 4 * row0 * D,
+              R,
+              D,
+              layout.k(g, start),
+              layout.kStride,
+              layout.v(g, start),
+              layout.vStride,
+              Dv,
+              start,
+              end,
+              meta.byteOffset + 12 * blk.i0 * G,
+              part.m + 4 * row0,
+              part.l + 4 * row0,
+              part.acc + 4 * row0 * Dv,
+              s,
+            ]);
           };
           const sinkPart = Math.min(blk.sinks, blk.lo);
           if (sinkPart > 0) span(0, sinkPart);
           span(blk.lo, blk.hi);
-          return calls;
+          return { calls, keys };
         };
+        const scoreBlock = (t: number): number => scores.byteOffset + t * 4 * blockRows * TILE_KEYS;
+        const own: StatePointers = { m: m.byteOffset, l: l.byteOffset, acc: acc.byteOffset };
+        if (pool && parts) {
+          // decode over resident K/V: each thread streams a contiguous key range for every head
+          // (whole rows, sequential memory) into its own partial state, merged afterwards
+          const lists = Array.from({ length: threads }, (_, t) => {
+            const from = c0 + roundUp(Math.floor(((c1 - c0) * t) / threads), TILE_KEYS);
+            const to = t === threads - 1 ? c1 : c0 + roundUp(Math.floor(((c1 - c0) * (t + 1)) / threads), TILE_KEYS);
+            const part = t === 0 ? own : parts.pointers(t - 1);
+            return Array.from({ length: Hkv }, (_, g) => blocks.flatMap((blk) => tileCalls(g, blk, scoreBlock(t), from, to, part).calls)).flat();
+          });
+          await pool.run(kernel, 'flashSpan', lists);
+          for (let t = 1; t < threads; t++) mergeState(heap, p, state, parts.pointers(t - 1));
+          await checkpoint.check();
+          continue;
+        }
         const items = Array.from({ length: Hkv }, (_, g) => blocks.map((blk) => ({ g, blk }))).flat();
         for (let r0 = 0; r0 < items.length; r0 += ROUND_BLOCKS * threads) {
           // each block to the least-loaded thread (blocks differ in length under a causal mask)
@@ -167,11 +200,11 @@ async function runWasmFlash(
           const load = new Array<number>(threads).fill(0);
           for (const { g, blk } of items.slice(r0, r0 + ROUND_BLOCKS * threads)) {
             const t = load.indexOf(Math.min(...load));
-            const calls = tileCalls(g, blk, scores.byteOffset + t * 4 * blockRows * TILE_KEYS);
+            const { calls, keys } = tileCalls(g, blk, scoreBlock(t), c0, c1, own);
             (lists[t] as number[][]).push(...calls);
-            load[t] = (load[t] as number) + calls.length * (blk.i1 - blk.i0);
+            load[t] = (load[t] as number) + keys * (blk.i1 - blk.i0);
           }
-          if (pool && threads > 1) await pool.run(kernel, 'flashTile', lists);
+          if (pool && threads > 1) await pool.run(kernel, 'flashSpan', lists);
           else for (const args of lists[0] ?? []) tile(...args);
           await checkpoint.check();
         }
@@ -180,7 +213,8 @@ async function runWasmFlash(
     }
   } finally {
     releaseState(state);
-    for (const region of [meta, kChunk, vChunk, scores]) region?.release();
+    parts?.release();
+    for (const region of [meta, scores, kChunk, vChunk]) region?.release();
   }
 }
 
@@ -221,20 +255,98 @@ function denseRowBlocks(heap: wasm.WasmHeap, p: AttentionProblem, len: number, m
 }
 
 
+/** Where the tiles of one key chunk read K/V: the byte address of key t's row for kv head g, and the row strides. */
+interface ChunkLayout {
+  k(g: number, t: number): number;
+  v(g: number, t: number): number;
+  readonly kStride: number;
+  readonly vStride: number;
+}
+
+interface ChunkSources {
+  readonly k: Float32Array;
+  readonly v: Float32Array | null;
+  /** Byte offsets of K and V in the heap when they are read in place. */
+  readonly inPlace: { readonly k: number; readonly v: number } | null;
+  readonly kChunk: wasm.WasmRegion | null;
+  readonly vChunk: wasm.WasmRegion | null;
+  readonly chunkKeys: number;
+  /** Token-major chunk copies (decode) rather than head-major packing (prefill). */
+  readonly decode: boolean;
+}
+
+/** Makes keys c0..c1−1 of batch b readable by the tiles (copying or packing them unless in place). */
+function chunkLayout(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: number, c1: number, src: ChunkSources): ChunkLayout {
+  const { Hkv, D, Dv, T } = p;
+  const vWidth = src.v ? Dv : D; // values from keys read the key row
+  const kRow = Hkv * D;
+  const vRow = Hkv * vWidth;
+  if (src.inPlace) {
+    const { k: kAt, v: vAt } = src.inPlace;
+    return { k: (g, t) => kAt + 4 * ((b * T + t) * kRow + g * D), v: (g, t) => vAt + 4 * ((b * T + t) * vRow + g * vWidth), kStride: 4 * kRow, vStride: 4 * vRow };
+  }
+  const { kChunk, vChunk, chunkKeys } = src;
+  if (!kChunk) throw new BackendError({ fn: p.fn, expected: 'a K chunk region when K/V are not read in place', got: 'none' });
+  const vRegion = vChunk ?? kChunk;
+  if (src.decode) {
+    copyKeys(heap, p, b, c0, c1, src.k, kRow, kChunk);
+    if (src.v && vChunk) copyKeys(heap, p, b, c0, c1, src.v, vRow, vChunk);
+    return {
+      k: (g, t) => kChunk.byteOffset + 4 * ((t - c0) * kRow + g * D),
+      v: (g, t) => vRegion.byteOffset + 4 * ((t - c0) * vRow + g * vWidth),
+      kStride: 4 * kRow,
+      vStride: 4 * vRow,
+    };
+  }
+  packKeys(heap, p, b, c0, c1, src.k, D, kChunk, chunkKeys);
+  if (src.v && vChunk) packKeys(heap, p, b, c0, c1, src.v, Dv, vChunk, chunkKeys);
+  return {
+    k: (g, t) => kChunk.byteOffset + 4 * ((g * chunkKeys + t - c0) * D),
+    v: (g, t) => vRegion.byteOffset + 4 * ((g * chunkKeys + t - c0) * vWidth),
+    kStride: 4 * D,
+    vStride: 4 * vWidth,
+  };
+}
+
+/** The storage row of logical key t of batch b, or −1 where a row map leaves it unmapped. */
+function storageRow(p: AttentionProblem, b: number, t: number): number {
+  const { rowMap, T, poolRows } = p;
+  if (!rowMap) return b * T + t;
+  const row = rowMap[b * T + t] as number;
+  // entries of keys no query sees are not checked (or are −1): those rows are never read unmasked
+  return row >= 0 && row < poolRows ? row : -1;
+}
+
+/** K or V rows of logical keys c0..c1−1 of batch b into `dst` head-major: [Hkv][chunkKeys][width]. */
+function packKeys(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: number, c1: number, src: Float32Array, width: number, dst: wasm.WasmRegion, chunkKeys: number): void {
+  const f32 = heap.f32;
+  const { Hkv } = p;
+  for (let t = c0; t < c1; t++) {
+    const row = storageRow(p, b, t);
+    for (let g = 0; g < Hkv; g++) {
+      const at = dst.index + (g * chunkKeys + t - c0) * width;
+      if (row < 0) {
+        f32.fill(0, at, at + width);
+        continue;
+      }
+      const from = (row * Hkv + g) * width;
+      for (let d = 0; d < width; d++) f32[at + d] = src[from + d] as number;
+    }
+  }
+}
+
 /** K or V rows of logical keys c0..c1−1 of batch b into the chunk region (all heads per row). */
 function copyKeys(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: number, c1: number, src: Float32Array, rowFloats: number, dst: wasm.WasmRegion): void {
   const f32 = heap.f32;
-  const { rowMap, T, poolRows } = p;
+  const { rowMap, T } = p;
   if (!rowMap) {
     f32.set(src.subarray((b * T + c0) * rowFloats, (b * T + c1) * rowFloats), dst.index);
     return;
   }
   for (let t = c0; t < c1; t++) {
-    const row = rowMap[b * T + t] as number;
+    const row = storageRow(p, b, t);
     const at = dst.index + (t - c0) * rowFloats;
-    // entries of keys no query sees are not checked (or are −1): those rows are never read unmasked
-    if (row >= 0 && row < poolRows) f32.set(src.subarray(row * rowFloats, (row + 1) * rowFloats), at);
+    if (row >= 0) f32.set(src.subarray(row * rowFloats, (row + 1) * rowFloats), at);
     else f32.fill(0, at, at + rowFloats);
   }
 }
-

@@ -8,7 +8,7 @@ import { AbortCheckpoint, type CpuBackend, wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionProblem } from '../problem.js';
 import { ListedKeys } from './listed-keys.js';
 import { allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
-import { type FlashTile, TILE_KEYS, buildFlashTileModule } from './wasm-tile.js';
+import { type FlashTile, TILE_KEYS, flashTileModule } from './wasm-tile.js';
 
 export async function runWasmSparse(
   backend: CpuBackend,
@@ -20,7 +20,7 @@ export async function runWasmSparse(
 ): Promise<void> {
   const { selection } = p;
   if (selection.kind === 'dense') return;
-  const kernel = await heap.module('attention-mha/flash-tile', buildFlashTileModule);
+  const kernel = await flashTileModule(heap, p.D, p.Dv);
   const tile = wasm.exported<FlashTile>(kernel.instance, 'flashTile');
   const { B, S, Hq, Hkv, D, Dv, T, causal, rowMap } = p;
   const G = Hq / Hkv;
@@ -33,7 +33,7 @@ export async function runWasmSparse(
   const maxKeys = list.length;
 
   const state = allocState(heap, p);
-  const kRows = heap.alloc(4 * (maxKeys + 4) * D, p.fn); // + 4 rows the score step may read past a tile
+  const kRows = heap.alloc(4 * maxKeys * D, p.fn);
   const vRows = v ? heap.alloc(4 * maxKeys * Dv, p.fn) : null;
   const meta = heap.alloc(12 * G, p.fn);
   const scores = heap.alloc(4 * G * TILE_KEYS, p.fn);

@@ -69,3 +69,61 @@ export function finishBatch(
     }
   }
 }
+
+/** Byte addresses of a softmax state's m, l and acc (row 0). */
+export interface StatePointers {
+  readonly m: number;
+  readonly l: number;
+  readonly acc: number;
+}
+
+/** `count` partial softmax states of S·Hq rows (split-key decode), each [acc | m | l]. */
+export interface PartialStates {
+  pointers(i: number): StatePointers;
+  /** Every partial state back to m −∞, l 0, acc 0. */
+  reset(): void;
+  release(): void;
+}
+
+export function allocPartialStates(heap: wasm.WasmHeap, p: AttentionProblem, count: number): PartialStates {
+  const rows = p.S * p.Hq;
+  const floats = rows * (p.Dv + 2);
+  const region = heap.alloc(4 * floats * count, p.fn);
+  const at = (i: number): number => region.byteOffset + 4 * floats * i;
+  return {
+    pointers: (i) => ({ acc: at(i), m: at(i) + 4 * rows * p.Dv, l: at(i) + 4 * rows * (p.Dv + 1) }),
+    reset: () => {
+      const f32 = heap.f32;
+      for (let i = 0; i < count; i++) {
+        const base = at(i) / 4;
+        f32.fill(0, base, base + rows * p.Dv);
+        f32.fill(-Infinity, base + rows * p.Dv, base + rows * (p.Dv + 1));
+        f32.fill(0, base + rows * (p.Dv + 1), base + floats);
+      }
+    },
+    release: () => region.release(),
+  };
+}
+
+/**
+ * Folds a partial state (keys another thread saw) into the rows' own: with M = max(m, m'),
+ * l ← l·e^(m − M) + l'·e^(m' − M) and acc likewise. A side that saw no key (m = −∞) adds nothing.
+ */
+export function mergeState(heap: wasm.WasmHeap, p: AttentionProblem, own: StateRegions, part: StatePointers): void {
+  const { Dv } = p;
+  const rows = p.S * p.Hq;
+  const f32 = heap.f32;
+  for (let r = 0; r < rows; r++) {
+    const mp = f32[part.m / 4 + r] as number;
+    if (mp === -Infinity) continue;
+    const mo = f32[own.m.index + r] as number;
+    const mNew = Math.max(mo, mp);
+    const so = mo === -Infinity ? 0 : Math.exp(mo - mNew);
+    const sp = Math.exp(mp - mNew);
+    f32[own.m.index + r] = mNew;
+    f32[own.l.index + r] = (f32[own.l.index + r] as number) * so + (f32[part.l / 4 + r] as number) * sp;
+    const a = own.acc.index + r * Dv;
+    const b = part.acc / 4 + r * Dv;
+    for (let d = 0; d < Dv; d++) f32[a + d] = (f32[a + d] as number) * so + (f32[b + d] as number) * sp;
+  }
+}

@@ -7,14 +7,21 @@
 //               exp), l ← l·e^(m_old − m_new) + Σp, acc ← acc·e^(m_old − m_new)
 //   3. values   acc[r] += Σ_j p[r, j]·v_j       2 rows × 16 channels per step: eight accumulators
 //
+// A module is built for one (D, Dv): the loops over D (scores) and over channel blocks (values)
+// are unrolled, so every load and store has a constant offset from a row pointer (V8 folds it
+// into the address) and no loop counter competes with the f32x4 work for issue slots. Where the
+// engine validates relaxed SIMD, multiply-adds are `f32x4.relaxed_madd` (one FMA instead of a
+// multiply and an add); elsewhere mul + add.
+//
 // Layout (bytes): q [R, D] f32; meta [R] × {sinkEnd, lo, hi} i32 in logical key positions;
-// m, l [R] f32; acc [R, Dv] f32; s [R, TILE_KEYS] f32 scratch. D and Dv are multiples of 4.
-// Step 1 reads key rows up to n rounded up to 4: the caller keeps 3 readable rows past the
-// tile (their scores are masked, whatever they hold). Step 3 reads exactly n value rows.
+// m, l [R] f32; acc [R, Dv] f32; s [R, TILE_KEYS] f32 scratch. D and Dv are multiples of 4 and
+// equal the module's. Only the n key and value rows of the tile are read (the score step's
+// last group of 4 keys repeats row j for the lanes past n; their scores are masked), so K/V can
+// be read in place from a tensor's storage.
 
 import { wasm } from '@attnkit/tensor-core';
 
-const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, set, v128, vectorExp } =
+const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp } =
   wasm;
 type Expr = wasm.Expr;
 type Local = wasm.Local;
@@ -25,20 +32,36 @@ export const TILE_KEYS = 64;
 
 /** (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s): pointers and strides in bytes. */
 export type FlashTile = (...args: number[]) => void;
+/** (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s): the tiles of keys [from, to). */
+export type FlashSpan = (...args: number[]) => void;
+
+/** The compiled tile for head dims D and Dv on `heap` (built once per heap and shape). */
+export function flashTileModule(heap: wasm.WasmHeap, D: number, Dv: number): Promise<wasm.WasmKernelModule> {
+  const fma = heap.relaxedSimd;
+  return heap.module(`attention-mha/flash-tile/${D}x${Dv}${fma ? '/fma' : ''}`, (memory) => buildFlashTileModule(memory, { D, Dv, fma }));
+}
 
 const NEG_INF = f32x4.splat(f32.const(-Infinity));
 const ZERO = v128.const(new Array<number>(16).fill(0));
 
-export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
+export interface FlashTileShape {
+  readonly D: number;
+  readonly Dv: number;
+  /** Use `f32x4.relaxed_madd` (the engine must validate relaxed SIMD). */
+  readonly fma: boolean;
+}
+
+export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape): Uint8Array<ArrayBuffer> {
+  const { D: DIM, Dv: DIM_V, fma } = shape;
   const f = new FunctionBuilder('flashTile');
   const q = f.param('i32');
   const R = f.param('i32');
-  const D = f.param('i32');
+  f.param('i32'); // D: the module's
   const k = f.param('i32');
   const kStride = f.param('i32');
   const v = f.param('i32');
   const vStride = f.param('i32');
-  const Dv = f.param('i32');
+  f.param('i32'); // Dv: the module's
   const n = f.param('i32');
   const t0 = f.param('i32');
   const meta = f.param('i32');
@@ -68,60 +91,67 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
   const mOld = f.local('f32');
   const mNew = f.local('f32');
   const corr = f.local('f32');
-  const exp = vectorExp(f);
+  const exp = vectorExp(f, { fma });
   const V = (i: number): Local => vec[i] as Local;
   const C = (i: number): Local => c[i] as Local;
-  const zeroAll = (count: number): Expr => vec.slice(0, count).flatMap((a) => set(a, ZERO));
   const add = (a: Local, e: Expr): Expr => set(a, f32x4.add(get(a), e));
+  /** a += b·c */
+  const madd = (a: Local, b: Expr, cc: Expr): Expr => set(a, fma ? f32x4.relaxed_madd(b, cc, get(a)) : f32x4.add(get(a), f32x4.mul(b, cc)));
   const DB = get(dBytes); // row bytes of q and k
   const DvB = get(dvBytes);
   const sRowOf = (row: Expr): Expr => i32.add(get(s), i32.mul(row, i32.const(TILE_KEYS * 4)));
-  const keyAt = (i: number): Expr => get(kp[i] as Local);
-  // kp[i] = the address of key row j + i, computed once per step (not per loaded vector)
-  const keyRows = seqOf(set(kj, i32.add(get(k), i32.mul(get(j), get(kStride)))), ...[0, 1, 2, 3].map((i) => set(kp[i] as Local, i > 0 ? i32.add(get(kp[i - 1] as Local), get(kStride)) : get(kj))));
+  const keyAt = (i: number): Local => kp[i] as Local;
+  // kp[i] = the address of key row j + i; in the tile's last group of 4 when n is not a multiple
+  // of 4, rows past n repeat the row before (a select per row, kept out of the main loop, where
+  // it measured 9% of the tile)
+  const keyRows = (clamp: boolean): Expr =>
+    seqOf(
+      set(kj, i32.add(get(k), i32.mul(get(j), get(kStride)))),
+      set(keyAt(0), get(kj)),
+      ...[1, 2, 3].map((i) => {
+        const next = i32.add(get(keyAt(i - 1)), get(kStride));
+        return set(keyAt(i), clamp ? select(next, get(keyAt(i - 1)), i32.lt_s(i32.add(get(j), i32.const(i)), get(n))) : next);
+      }),
+    );
+  /** `group` for the key groups j = 0, 4, … below n: whole groups, then a clamped partial one. */
+  const keyGroups = (group: Expr): Expr =>
+    seqOf(forRange(j, i32.const(0), i32.and(get(n), i32.const(-4)), 4, keyRows(false), group), ifThen(i32.lt_s(get(j), get(nPad)), [keyRows(true), group]));
 
   // --- 1. scores ------------------------------------------------------------------------------
-  // the four key rows j..j+3 of this step start at kj, kj + kStride, …
-  const scorePair = forRange(
-    j,
-    i32.const(0),
-    get(nPad),
-    4,
-    keyRows,
-    zeroAll(8),
-    forRange(
-      o,
-      i32.const(0),
-      DB,
-      16,
-      set(x, v128.load(i32.add(get(rowA), get(o)))),
-      set(y, v128.load(i32.add(get(rowB), get(o)))),
-      ...[0, 1, 2, 3].map((i) => set(C(i), v128.load(i32.add(keyAt(i), get(o))))),
-      ...[0, 1, 2, 3].flatMap((i) => [add(V(i), f32x4.mul(get(x), get(C(i)))), add(V(4 + i), f32x4.mul(get(y), get(C(i))))]),
+  // D in a loop of 16-byte steps: unrolling it (fully, or by 2) measured 1.2–1.45× slower in V8
+  const scorePair = keyGroups(
+    seqOf(
+      ...vec.map((a) => set(a, ZERO)),
+      forRange(
+        o,
+        i32.const(0),
+        DB,
+        16,
+        set(x, v128.load(i32.add(get(rowA), get(o)))),
+        set(y, v128.load(i32.add(get(rowB), get(o)))),
+        ...[0, 1, 2, 3].flatMap((i) => [set(C(i), v128.load(i32.add(get(keyAt(i)), get(o)))), madd(V(i), get(x), get(C(i))), madd(V(4 + i), get(y), get(C(i)))]),
+      ),
+      v128.store(i32.add(sRowOf(get(r)), i32.mul(get(j), i32.const(4))), reduce4(V(0), V(1), V(2), V(3), t1, t2)),
+      v128.store(i32.add(sRowOf(i32.add(get(r), i32.const(1))), i32.mul(get(j), i32.const(4))), reduce4(V(4), V(5), V(6), V(7), t1, t2)),
     ),
-    v128.store(i32.add(sRowOf(get(r)), i32.mul(get(j), i32.const(4))), reduce4(V(0), V(1), V(2), V(3), t1, t2)),
-    v128.store(i32.add(sRowOf(i32.add(get(r), i32.const(1))), i32.mul(get(j), i32.const(4))), reduce4(V(4), V(5), V(6), V(7), t1, t2)),
   );
-  const scoreSingle = forRange(
-    j,
-    i32.const(0),
-    get(nPad),
-    4,
-    keyRows,
-    zeroAll(4),
-    forRange(
-      o,
-      i32.const(0),
-      DB,
-      16,
-      set(x, v128.load(i32.add(get(rowA), get(o)))),
-      ...[0, 1, 2, 3].map((i) => add(V(i), f32x4.mul(get(x), v128.load(i32.add(keyAt(i), get(o)))))),
+  const scoreSingle = keyGroups(
+    seqOf(
+      ...vec.slice(0, 4).map((a) => set(a, ZERO)),
+      forRange(
+        o,
+        i32.const(0),
+        DB,
+        16,
+        set(x, v128.load(i32.add(get(rowA), get(o)))),
+        ...[0, 1, 2, 3].map((i) => madd(V(i), get(x), v128.load(i32.add(get(keyAt(i)), get(o))))),
+      ),
+      v128.store(i32.add(sRowOf(get(r)), i32.mul(get(j), i32.const(4))), reduce4(V(0), V(1), V(2), V(3), t1, t2)),
     ),
-    v128.store(i32.add(sRowOf(get(r)), i32.mul(get(j), i32.const(4))), reduce4(V(0), V(1), V(2), V(3), t1, t2)),
   );
   const scores = seqOf(
-    set(dBytes, i32.mul(get(D), i32.const(4))),
-    set(dvBytes, i32.mul(get(Dv), i32.const(4))),
+    set(dBytes, i32.const(4 * DIM)),
+    set(dvBytes, i32.const(4 * DIM_V)),
     set(nPad, i32.and(i32.add(get(n), i32.const(3)), i32.const(-4))),
     set(r, i32.const(0)),
     block(
@@ -197,53 +227,49 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
   );
 
   // --- 3. acc += P·V ---------------------------------------------------------------------------
-  // rows rowA/rowB of acc, probability rows sRow / sRow + TILE_KEYS·4; channel blocks of 16, then 4
-  const pvPair = (width: number): Expr => {
-    const vectors = width / 4;
+  // rows rowA/rowB of acc, probability rows sRow / sRow + TILE_KEYS·4; channel blocks of 16, then
+  // 4, at constant offsets; kj walks the value rows, o the probabilities (bytes)
+  const blocks: { off: number; vectors: number }[] = [];
+  for (let off = 0; off < 4 * DIM_V; ) {
+    const vectors = off + 64 <= 4 * DIM_V ? 4 : 1;
+    blocks.push({ off, vectors });
+    off += 16 * vectors;
+  }
+  const pvPair = ({ off, vectors }: { off: number; vectors: number }): Expr => {
+    const lanes = Array.from({ length: vectors }, (_, i) => i);
     return seqOf(
-      ...Array.from({ length: vectors }, (_, i) => [set(V(i), v128.load(i32.add(get(rowA), get(o)), 16 * i)), set(V(4 + i), v128.load(i32.add(get(rowB), get(o)), 16 * i))]).flat(),
-      set(kj, i32.add(get(v), get(o))),
+      ...lanes.flatMap((i) => [set(V(i), v128.load(get(rowA), off + 16 * i)), set(V(4 + i), v128.load(get(rowB), off + 16 * i))]),
+      set(kj, get(v)),
       forRange(
-        j,
+        o,
         i32.const(0),
-        get(n),
-        1,
-        set(x, v128.load32_splat(i32.add(get(sRow), i32.mul(get(j), i32.const(4))))),
-        set(y, v128.load32_splat(i32.add(get(sRow), i32.mul(get(j), i32.const(4))), TILE_KEYS * 4)),
-        ...Array.from({ length: vectors }, (_, i) => [
-          set(C(i), v128.load(get(kj), 16 * i)),
-          add(V(i), f32x4.mul(get(x), get(C(i)))),
-          add(V(4 + i), f32x4.mul(get(y), get(C(i)))),
-        ]).flat(),
+        i32.shl(get(n), i32.const(2)),
+        4,
+        set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
+        set(y, v128.load32_splat(i32.add(get(sRow), get(o)), TILE_KEYS * 4)),
+        ...lanes.flatMap((i) => [set(C(i), v128.load(get(kj), off + 16 * i)), madd(V(i), get(x), get(C(i))), madd(V(4 + i), get(y), get(C(i)))]),
         set(kj, i32.add(get(kj), get(vStride))),
       ),
-      ...Array.from({ length: vectors }, (_, i) => [v128.store(i32.add(get(rowA), get(o)), get(V(i)), 16 * i), v128.store(i32.add(get(rowB), get(o)), get(V(4 + i)), 16 * i)]).flat(),
+      ...lanes.flatMap((i) => [v128.store(get(rowA), get(V(i)), off + 16 * i), v128.store(get(rowB), get(V(4 + i)), off + 16 * i)]),
     );
   };
-  const pvSingle = (width: number): Expr => {
-    const vectors = width / 4;
+  const pvSingle = ({ off, vectors }: { off: number; vectors: number }): Expr => {
+    const lanes = Array.from({ length: vectors }, (_, i) => i);
     return seqOf(
-      ...Array.from({ length: vectors }, (_, i) => set(V(i), v128.load(i32.add(get(rowA), get(o)), 16 * i))),
-      set(kj, i32.add(get(v), get(o))),
+      ...lanes.map((i) => set(V(i), v128.load(get(rowA), off + 16 * i))),
+      set(kj, get(v)),
       forRange(
-        j,
+        o,
         i32.const(0),
-        get(n),
-        1,
-        set(x, v128.load32_splat(i32.add(get(sRow), i32.mul(get(j), i32.const(4))))),
-        ...Array.from({ length: vectors }, (_, i) => add(V(i), f32x4.mul(get(x), v128.load(get(kj), 16 * i)))),
+        i32.shl(get(n), i32.const(2)),
+        4,
+        set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
+        ...lanes.map((i) => madd(V(i), get(x), v128.load(get(kj), off + 16 * i))),
         set(kj, i32.add(get(kj), get(vStride))),
       ),
-      ...Array.from({ length: vectors }, (_, i) => v128.store(i32.add(get(rowA), get(o)), get(V(i)), 16 * i)),
+      ...lanes.map((i) => v128.store(get(rowA), get(V(i)), off + 16 * i)),
     );
   };
-  // channel blocks: 16 wide while they fit, then 4 wide
-  const channels = (body: (width: number) => Expr): Expr =>
-    seqOf(
-      set(o, i32.const(0)),
-      block(wasm.loop(brIf(1, i32.gt_s(i32.add(get(o), i32.const(64)), DvB)), body(16), set(o, i32.add(get(o), i32.const(64))), br(0))),
-      block(wasm.loop(brIf(1, i32.ge_s(get(o), DvB)), body(4), set(o, i32.add(get(o), i32.const(16))), br(0))),
-    );
   const values = seqOf(
     set(r, i32.const(0)),
     block(
@@ -252,16 +278,56 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
         set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
         set(rowB, i32.add(get(rowA), DvB)),
         set(sRow, sRowOf(get(r))),
-        channels(pvPair),
+        ...blocks.map(pvPair),
         set(r, i32.add(get(r), i32.const(2))),
         br(0),
       ),
     ),
-    ifThen(i32.lt_s(get(r), get(R)), [set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))), set(sRow, sRowOf(get(r))), channels(pvSingle)]),
+    ifThen(i32.lt_s(get(r), get(R)), [set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))), set(sRow, sRowOf(get(r))), ...blocks.map(pvSingle)]),
   );
 
   f.body(scores, softmax, values);
-  return assembleModule(memory, [f]);
+  return assembleModule(memory, [f, buildSpan()]);
+}
+
+/**
+ * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s): the tiles of
+ * keys [from, to) in steps of TILE_KEYS, k and v the rows of key `from`: one call from
+ * JavaScript (and one entry in a worker's call list) per row block and key span.
+ */
+function buildSpan(): wasm.FunctionBuilder {
+  const f = new FunctionBuilder('flashSpan');
+  // the tile's parameters, with (n, t0) replaced by (from, to)
+  const q = f.param('i32');
+  const R = f.param('i32');
+  const D = f.param('i32');
+  const k = f.param('i32');
+  const kStride = f.param('i32');
+  const v = f.param('i32');
+  const vStride = f.param('i32');
+  const Dv = f.param('i32');
+  const from = f.param('i32');
+  const to = f.param('i32');
+  const tail = [f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32')]; // meta, m, l, acc, s
+  const t = f.local('i32');
+  const n = f.local('i32');
+  const FLASH_TILE = 0; // the module's first function
+  f.body(
+    set(t, get(from)),
+    block(
+      wasm.loop(
+        brIf(1, i32.ge_s(get(t), get(to))),
+        set(n, i32.sub(get(to), get(t))),
+        set(n, select(get(n), i32.const(TILE_KEYS), i32.lt_s(get(n), i32.const(TILE_KEYS)))),
+        wasm.call(FLASH_TILE, ...[q, R, D, k, kStride, v, vStride, Dv].map(get), get(n), get(t), ...tail.map(get)),
+        set(t, i32.add(get(t), i32.const(TILE_KEYS))),
+        set(k, i32.add(get(k), i32.mul(get(kStride), i32.const(TILE_KEYS)))),
+        set(v, i32.add(get(v), i32.mul(get(vStride), i32.const(TILE_KEYS)))),
+        br(0),
+      ),
+    ),
+  );
+  return f;
 }
 
 const seqOf = (...parts: readonly Expr[]): Expr => wasm.seq(...parts);

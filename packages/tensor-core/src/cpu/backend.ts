@@ -24,7 +24,16 @@ const CPU_INFO: BackendInfo = {
 interface Entry {
   readonly storage: CpuStorage;
   refs: number;
+  /** Storage inside the shared WebAssembly heap: given back when the last reference goes. */
+  readonly resident?: { release(): void };
 }
+
+/**
+ * f32 tensors of at least this many bytes that the backend creates (`upload`, `zeros`: inputs,
+ * weights, KV-cache storage) live in the shared WebAssembly heap when it has one, so SIMD
+ * kernels read them in place; smaller ones (and kernel outputs) are JavaScript arrays.
+ */
+const RESIDENT_MIN_BYTES = 1 << 20;
 
 /** Options of `new CpuBackend(...)`. */
 export interface CpuBackendOptions {
@@ -39,6 +48,12 @@ export interface CpuBackendOptions {
    * cross-origin-isolated page); without them the backend runs on one thread.
    */
   readonly threads?: number;
+  /**
+   * Let the SIMD kernels use relaxed SIMD's fused multiply-add (`f32x4.relaxed_madd`) where the
+   * engine validates it (default true; Node 20 needs `--experimental-wasm-relaxed-simd`). false
+   * keeps mul + add everywhere.
+   */
+  readonly fma?: boolean;
 }
 
 /**
@@ -72,9 +87,9 @@ export class CpuBackend implements Backend {
     this.wasmUnavailable = options.simd === false ? 'SIMD kernels switched off (simd: false)' : wasmSimdUnsupportedReason();
     const threads = Math.max(1, Math.floor(options.threads ?? defaultThreadCount()));
     this.threadsUnavailable = this.wasmUnavailable ?? (threads === 1 ? 'one thread requested (or one core available)' : threadsUnavailableReason());
-    this.wasm = this.wasmUnavailable === null ? new WasmHeap({ shared: this.threadsUnavailable === null }) : null;
+    this.wasm = this.wasmUnavailable === null ? new WasmHeap({ shared: this.threadsUnavailable === null, ...(options.fma === false ? { relaxedSimd: false } : {}) }) : null;
     this.wasmThreads = this.wasm && this.threadsUnavailable === null ? new WasmThreadPool(this.wasm, threads) : null;
-    const simd = this.wasmThreads ? `WebAssembly SIMD, ${this.wasmThreads.size} threads` : 'WebAssembly SIMD';
+    const simd = `WebAssembly SIMD${this.wasm?.relaxedSimd ? ' (relaxed FMA)' : ''}${this.wasmThreads ? `, ${this.wasmThreads.size} threads` : ''}`;
     this.info = { ...CPU_INFO, adapter: this.wasm ? `JavaScript typed arrays, ${simd}` : 'JavaScript typed arrays' };
     this.kernels = cpuKernels(this);
   }
@@ -91,7 +106,7 @@ export class CpuBackend implements Backend {
     switch (dtype) {
       case 'f32':
         if (!(values instanceof Float32Array)) throw new DTypeError({ fn: 'upload', expected: 'a Float32Array for f32', got: values.constructor.name });
-        return this.adopt({ dtype, data: values.slice() }, shape);
+        return this.#adoptF32(values.length, shape, values);
       case 'i32':
         if (!(values instanceof Int32Array)) throw new DTypeError({ fn: 'upload', expected: 'an Int32Array for i32', got: values.constructor.name });
         return this.adopt({ dtype, data: values.slice() }, shape);
@@ -107,7 +122,7 @@ export class CpuBackend implements Backend {
     const n = sizeOf(shape);
     switch (dtype) {
       case 'f32':
-        return this.adopt({ dtype, data: new Float32Array(n) }, shape);
+        return this.#adoptF32(n, shape, null);
       case 'i32':
         return this.adopt({ dtype, data: new Int32Array(n) }, shape);
       case 'f16':
@@ -151,7 +166,10 @@ export class CpuBackend implements Backend {
     const entry = this.#store.get(dataId);
     if (!entry) return;
     this.#liveTensors--;
-    if (--entry.refs === 0) this.#store.delete(dataId);
+    if (--entry.refs === 0) {
+      this.#store.delete(dataId);
+      entry.resident?.release();
+    }
   }
 
   memory(): MemoryReport {
@@ -162,6 +180,7 @@ export class CpuBackend implements Backend {
 
   dispose(): Promise<void> {
     this.wasmThreads?.terminate();
+    for (const entry of this.#store.values()) entry.resident?.release();
     this.#store.clear();
     this.#liveTensors = 0;
     this.#disposed = true;
@@ -191,13 +210,17 @@ export class CpuBackend implements Backend {
 
   /** Wraps storage the caller just created (and no longer touches) as a new tensor. */
   adopt(storage: CpuStorage, shape: Shape): Tensor {
+    return this.#adopt(storage, shape, undefined);
+  }
+
+  #adopt(storage: CpuStorage, shape: Shape, resident: Entry['resident']): Tensor {
     if (this.#disposed) throw new BackendError({ fn: 'CpuBackend', expected: 'a live backend', got: 'a disposed one' });
     const n = sizeOf(shape);
     if (storage.data.length !== n) {
       throw new ShapeError({ fn: 'CpuBackend.adopt', expected: `${n} elements for ${formatShape(shape)}`, got: String(storage.data.length) });
     }
     const dataId: DataId = { id: this.#nextId++ };
-    this.#store.set(dataId, { storage, refs: 1 });
+    this.#store.set(dataId, resident ? { storage, refs: 1, resident } : { storage, refs: 1 });
     this.#liveTensors++;
     const blockSize = isQuantized(storage.dtype) && 'blockSize' in storage ? storage.blockSize : undefined;
     return new Tensor(this, dataId, shape, storage.dtype, blockSize);
@@ -206,6 +229,14 @@ export class CpuBackend implements Backend {
   /** Wraps a fresh f32 array as a tensor (the common case for kernel outputs). */
   wrap(data: Float32Array, shape: Shape): Tensor {
     return this.adopt({ dtype: 'f32', data }, shape);
+  }
+
+  /** A new f32 tensor of n values (a copy of `values`, or zeros), resident in the heap when large. */
+  #adoptF32(n: number, shape: Shape, values: Float32Array | null): Tensor {
+    const resident = 4 * n >= RESIDENT_MIN_BYTES ? (this.wasm?.allocResident(n, 'CpuBackend') ?? null) : null;
+    if (!resident) return this.adopt({ dtype: 'f32', data: values ? values.slice() : new Float32Array(n) }, shape);
+    if (values) resident.data.set(values);
+    return this.#adopt({ dtype: 'f32', data: resident.data }, shape, resident);
   }
 
   #entry(t: Tensor, fn: string): Entry {

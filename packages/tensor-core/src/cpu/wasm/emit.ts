@@ -77,6 +77,8 @@ export const ifThen = (cond: Expr, then: readonly Expr[], otherwise?: readonly E
 export const br = (depth: number): Expr => [0x0c, ...uleb(depth)];
 export const brIf = (depth: number, cond: Expr): Expr => [...cond, 0x0d, ...uleb(depth)];
 export const select = (a: Expr, b: Expr, cond: Expr): Expr => [...a, ...b, ...cond, 0x1b];
+/** Calls function `index` of the module (its place in `assembleModule`'s list) with `args`. */
+export const call = (index: number, ...args: readonly Expr[]): Expr => [...args.flat(), 0x10, ...uleb(index)];
 
 /**
  * `for (i = from; i < to; i += step) body`, as block { loop { br_if 1 (i ≥ to); block { body };
@@ -164,7 +166,19 @@ export const f32x4 = {
   div: simd(0xe7),
   min: simd(0xe8),
   max: simd(0xe9),
+  /**
+   * b < a ? b : a, lane-wise (one `minps` on x86, where `min` is ~6 instructions for its NaN and
+   * ±0 rules): a NaN in a is kept, a NaN in b ignored.
+   */
+  pmin: simd(0xea),
+  /** a < b ? b : a, lane-wise (one `maxps`): a NaN in a is kept, a NaN in b ignored. */
+  pmax: simd(0xeb),
   convert_i32x4_s: simd(0xfa),
+  /**
+   * a·b + c, fused or not as the engine chooses (relaxed SIMD: validate before use; Node 20 has
+   * it behind --experimental-wasm-relaxed-simd).
+   */
+  relaxed_madd: simd(0x105),
 };
 
 export const i32x4 = {

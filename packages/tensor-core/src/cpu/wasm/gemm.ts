@@ -7,8 +7,9 @@
 // Packing reads any of the four transpose layouts, so MatMul and Linear share one kernel; edge
 // panels are zero-padded and C is computed into a padded buffer, copied out row by row.
 //
-// Relaxed-SIMD FMA (f32x4.relaxed_madd) is not used: Node 20's V8 ships it behind
-// --experimental-wasm-relaxed-simd, so mul + add is what runs everywhere.
+// Where the engine validates relaxed SIMD (Node 22+, browsers; Node 20 behind
+// --experimental-wasm-relaxed-simd) each multiply-add is one `f32x4.relaxed_madd` (an FMA on
+// x86 with FMA3); elsewhere mul + add. The module is built once per heap for one of the two.
 
 import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, f32x4, forRange, get, i32, ifThen, loop, seq, set, v128 } from './emit.js';
 import { type WasmHeap, exported } from './heap.js';
@@ -25,7 +26,7 @@ const MROWS = 4096;
 type GemmMacro = (...args: number[]) => void;
 
 /** The macro-kernel: every (B panel, A panel) pair of one packed block, C += or = A·B. */
-function buildGemmModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
+export function buildGemmModule(memory: MemoryImport, fma: boolean): Uint8Array<ArrayBuffer> {
   const f = new FunctionBuilder('gemm4x8');
   const aPack = f.param('i32');
   const bPack = f.param('i32');
@@ -47,6 +48,7 @@ function buildGemmModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
   const b1 = f.local('v128');
   const a = f.local('v128');
 
+  const madd = (acc: Local, x: Expr, y: Expr): Expr => set(acc, fma ? f32x4.relaxed_madd(x, y, get(acc)) : f32x4.add(get(acc), f32x4.mul(x, y)));
   const row = (r: number): Expr => i32.add(get(cp), i32.mul(get(ldc), i32.const(r)));
   const accAt = (r: number, h: number): Local => (acc[r] as Local[])[h] as Local;
   const loadC = ROWS.flatMap((r) => [set(accAt(r, 0), v128.load(row(r))), set(accAt(r, 1), v128.load(row(r), 16))]);
@@ -59,8 +61,8 @@ function buildGemmModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
       set(b1, v128.load(get(bp), bOff + 16)),
       ...ROWS.flatMap((r) => [
         set(a, v128.load32_splat(get(ap), aOff + 4 * r)),
-        set(accAt(r, 0), f32x4.add(get(accAt(r, 0)), f32x4.mul(get(a), get(b0)))),
-        set(accAt(r, 1), f32x4.add(get(accAt(r, 1)), f32x4.mul(get(a), get(b1)))),
+        madd(accAt(r, 0), get(a), get(b0)),
+        madd(accAt(r, 1), get(a), get(b1)),
       ]),
     );
 
@@ -79,14 +81,14 @@ function buildGemmModule(memory: MemoryImport): Uint8Array<ArrayBuffer> {
         set(bp, i32.add(get(bPack), i32.mul(get(jp), i32.mul(get(kc), i32.const(NR * 4))))),
         set(cp, i32.add(i32.add(get(c), i32.mul(get(jp), i32.const(NR * 4))), i32.mul(get(ip), i32.mul(get(ldc), i32.const(MR))))),
         ifThen(get(accumulate), loadC, zeroC),
-        // kc is even (the packers pad it): two k steps per iteration
+        // one k step per iteration: with two, V8 hoists the second step's six loads above the
+        // first step's arithmetic and spills accumulators to the stack (seen in --print-wasm-code)
         set(k, get(kc)),
         loop(
           step(0, 0),
-          step(MR * 4, NR * 4),
-          set(ap, i32.add(get(ap), i32.const(2 * MR * 4))),
-          set(bp, i32.add(get(bp), i32.const(2 * NR * 4))),
-          set(k, i32.sub(get(k), i32.const(2))),
+          set(ap, i32.add(get(ap), i32.const(MR * 4))),
+          set(bp, i32.add(get(bp), i32.const(NR * 4))),
+          set(k, i32.sub(get(k), i32.const(1))),
           brIf(0, i32.gt_s(get(k), i32.const(0))),
         ),
         ...storeC,
@@ -123,7 +125,8 @@ const PARALLEL_MIN_MACS = 1 << 22;
  * has packed both operands into the shared heap. Every heap region is released on return.
  */
 export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> {
-  const kernel = await heap.module('tensor-core/gemm4x8', buildGemmModule);
+  const fma = heap.relaxedSimd;
+  const kernel = await heap.module(`tensor-core/gemm4x8${fma ? '/fma' : ''}`, (memory) => buildGemmModule(memory, fma));
   const macro = exported<GemmMacro>(kernel.instance, 'gemm4x8');
   const { M, N, K } = p;
   if (M === 0 || N === 0) return;

@@ -5,14 +5,23 @@
 // The memory grows on demand and never shrinks; views must be taken again after any growth,
 // which `f32` / `i32` do. A shared heap (SharedArrayBuffer) is what worker threads run on
 // (threads.ts); it needs a declared maximum, MAX_SHARED_PAGES.
+// A shared heap also holds resident arrays (`allocResident`): the CpuBackend's large f32
+// tensors (K/V caches among them) live there, so kernels read them in place instead of copying
+// them in per call. A shared memory never detaches its buffer when it grows, so such views stay
+// valid; an unshared one does, so it holds none.
 
 import { BackendError } from '../../errors.js';
 import { type WasmApi, type WasmInstance, type WasmMemory, type WasmModule, webAssembly } from './api.js';
 import { type Expr, FunctionBuilder, type MemoryImport, assembleModule, f32x4, get } from './emit.js';
 
 const PAGE_BYTES = 65536;
-/** 1 GiB: the most a shared heap may grow to (a shared memory reserves its maximum up front). */
-const MAX_SHARED_PAGES = 16384;
+/**
+ * 2 GiB: the most a shared heap may grow to (a shared memory reserves its maximum as address
+ * space up front). Below 2^31, so byte offsets stay positive i32 values in the kernels.
+ */
+const MAX_SHARED_PAGES = 32768;
+/** Resident arrays may take this share of a shared heap; the rest stays for kernels' scratch. */
+const RESIDENT_SHARE = 0.75;
 const REGION_ALIGN = 64;
 
 /** A region of the heap, in bytes. Release it when the call that took it ends. */
@@ -40,6 +49,24 @@ export function wasmSimdUnsupportedReason(): string | null {
 
 const drop = (e: Expr): Expr => [...e, 0x1a];
 
+/**
+ * Whether this engine validates relaxed SIMD (`f32x4.relaxed_madd`): kernels then use one FMA
+ * per multiply-add. Node 20 has it behind `--experimental-wasm-relaxed-simd`; Node 22+ and
+ * current browsers ship it.
+ */
+export function relaxedSimdSupported(): boolean {
+  const api = webAssembly();
+  if (!api) return false;
+  const probe = new FunctionBuilder('probe');
+  const x = probe.param('v128');
+  probe.body(drop(f32x4.relaxed_madd(get(x), get(x), get(x))));
+  try {
+    return api.validate(assembleModule({ minPages: 1 }, [probe]));
+  } catch {
+    return false;
+  }
+}
+
 /** A compiled kernel module and its instance on the heap's memory. */
 export interface WasmKernelModule {
   readonly key: string;
@@ -53,21 +80,29 @@ export class WasmHeap {
   readonly memoryImport: MemoryImport;
   /** Bytes the heap can grow to (no limit but the engine's when not shared). */
   readonly maxBytes: number;
+  /** The engine validates relaxed SIMD: kernels may use `f32x4.relaxed_madd` (see relaxedSimdSupported). */
+  readonly relaxedSimd: boolean;
   readonly #api: WasmApi;
   readonly #live: { start: number; end: number }[] = [];
   readonly #modules = new Map<string, Promise<WasmKernelModule>>();
+  /** Every buffer object this memory has had (a shared memory's changes on growth). */
+  readonly #buffers = new WeakSet<ArrayBufferLike>();
+  #residentBytes = 0;
   #f32: Float32Array;
   #i32: Int32Array;
 
   /**
    * `shared`: back the heap with a SharedArrayBuffer, so worker threads can run kernels on it.
+   * `relaxedSimd`: false keeps kernels on mul + add where the engine has relaxed SIMD (default:
+   * use it where validated).
    * Throws a BackendError where the runtime has no WebAssembly (check `wasmSimdUnsupportedReason`
    * first) or cannot create a shared memory.
    */
-  constructor(options: { shared?: boolean } = {}) {
+  constructor(options: { shared?: boolean; relaxedSimd?: boolean } = {}) {
     const api = webAssembly();
     if (!api) throw new BackendError({ fn: 'WasmHeap', expected: 'a runtime with WebAssembly', got: 'none' });
     this.#api = api;
+    this.relaxedSimd = options.relaxedSimd !== false && relaxedSimdSupported();
     const shared = options.shared === true;
     try {
       this.memory = shared ? new api.Memory({ initial: 16, maximum: MAX_SHARED_PAGES, shared: true }) : new api.Memory({ initial: 16 });
@@ -78,6 +113,7 @@ export class WasmHeap {
     this.maxBytes = shared ? MAX_SHARED_PAGES * PAGE_BYTES : 2 ** 32 - PAGE_BYTES;
     this.#f32 = new Float32Array(this.memory.buffer);
     this.#i32 = new Int32Array(this.memory.buffer);
+    this.#buffers.add(this.memory.buffer);
   }
 
   get shared(): boolean {
@@ -86,13 +122,59 @@ export class WasmHeap {
 
   /** The whole heap as f32 (a fresh view after growth). */
   get f32(): Float32Array {
-    if (this.#f32.buffer !== this.memory.buffer) this.#f32 = new Float32Array(this.memory.buffer);
+    if (this.#f32.buffer !== this.memory.buffer) {
+      this.#f32 = new Float32Array(this.memory.buffer);
+      this.#buffers.add(this.memory.buffer);
+    }
     return this.#f32;
   }
 
   get i32(): Int32Array {
-    if (this.#i32.buffer !== this.memory.buffer) this.#i32 = new Int32Array(this.memory.buffer);
+    if (this.#i32.buffer !== this.memory.buffer) {
+      this.#i32 = new Int32Array(this.memory.buffer);
+      this.#buffers.add(this.memory.buffer);
+    }
     return this.#i32;
+  }
+
+  /**
+   * A zero-filled f32 array of `count` values inside a shared heap, held until `release()`:
+   * storage that kernels read in place (`byteOffsetOf`). Null when the heap is not shared or
+   * resident arrays already hold their share of it (RESIDENT_SHARE): the caller then uses a
+   * JavaScript array.
+   */
+  allocResident(count: number, fn: string): { readonly data: Float32Array; release(): void } | null {
+    const bytes = 4 * count;
+    if (!this.shared || this.#residentBytes + bytes > RESIDENT_SHARE * this.maxBytes) return null;
+    let region: WasmRegion;
+    try {
+      region = this.alloc(bytes, fn);
+    } catch {
+      return null; // the engine refused to grow the memory: plain arrays still work
+    }
+    const data = this.f32.subarray(region.index, region.index + count);
+    data.fill(0); // a region may have held an earlier call's scratch
+    this.#residentBytes += region.byteLength;
+    let released = false;
+    return {
+      data,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#residentBytes -= region.byteLength;
+        region.release();
+      },
+    };
+  }
+
+  /** Bytes held by resident arrays. */
+  residentBytes(): number {
+    return this.#residentBytes;
+  }
+
+  /** The byte offset of `a` in this heap's memory, or null when `a` lives elsewhere. */
+  byteOffsetOf(a: Float32Array): number | null {
+    return this.#buffers.has(a.buffer) ? a.byteOffset : null;
   }
 
   /** The module `build` assembles for this heap's memory, compiled and instantiated once per key. */
@@ -143,7 +225,7 @@ export class WasmHeap {
     };
   }
 
-  /** Bytes held by live regions (tests check that calls give everything back). */
+  /** Bytes held by live regions, resident arrays included (tests check that calls give everything back). */
   liveBytes(): number {
     return this.#live.reduce((s, r) => s + r.end - r.start, 0);
   }

@@ -3,7 +3,7 @@
 // dot products around it), horizontal max / sum, and the 4-vector reduction that turns four
 // dot-product accumulators into one vector of four sums.
 
-import { type Expr, type FunctionBuilder, type Local, f32, f32x4, get, i32, i32x4, i32x4Const, seq, set, shuffle32, tee, v128 } from './emit.js';
+import { type Expr, type FunctionBuilder, type Local, f32, f32x4, get, i32, i32x4, seq, set, shuffle32, tee, v128 } from './emit.js';
 
 const LOG2E = 1.4426950408889634;
 // ln 2 split so that n·LN2_HI is exact in f32 for |n| ≤ 2^9 (Cody–Waite range reduction)
@@ -12,6 +12,8 @@ const LN2_LO = -2.12194440e-4;
 /** Below this e^x is under 2^−126 (f32's smallest normal): the result is flushed to 0. */
 export const EXP_UNDERFLOW = -87.33654475;
 const EXP_OVERFLOW = 88.37626266;
+/** 2^23 + 127: adding it to an integer-valued f32 n ∈ [−127, 128] leaves n + 127 in the low bits. */
+const EXPONENT_MAGIC = 8388608 + 127;
 // minimax coefficients of (e^r − 1 − r)/r² on [−ln2/2, ln2/2] (Cephes expf)
 const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1] as const;
 
@@ -20,26 +22,33 @@ const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.166579589
  * polynomial (Cephes' expf), 2^n assembled in the exponent bits. Relative error ≤ 2 ulp in
  * f32 for results ≥ 2^−126 (tested against Math.exp: see vector.test.ts); results below that
  * (x < −87.34, and x = −∞) are exactly 0. NaN stays NaN. Needs three v128 temporaries of `f`.
+ * `fma`: the polynomial's multiply-adds as `f32x4.relaxed_madd` (the engine must validate
+ * relaxed SIMD; whether it fuses is the engine's choice, and both stay within the bound).
  */
-export function vectorExp(f: FunctionBuilder): (x: Expr) => Expr {
+export function vectorExp(f: FunctionBuilder, options: { readonly fma?: boolean } = {}): (x: Expr) => Expr {
   const x = f.local('v128');
   const n = f.local('v128');
   const r = f.local('v128');
   const splat = (c: number): Expr => f32x4.splat(f32.const(c));
+  // a·b + c: relaxed SIMD's FMA where the caller validated it (one rounding instead of two)
+  const madd = (a: Expr, b: Expr, c: Expr): Expr => (options.fma === true ? f32x4.relaxed_madd(a, b, c) : f32x4.add(f32x4.mul(a, b), c));
   return (input: Expr): Expr => {
     let poly: Expr = splat(EXP_POLY[0]);
-    for (const c of EXP_POLY.slice(1)) poly = f32x4.add(f32x4.mul(poly, get(r)), splat(c));
+    for (const c of EXP_POLY.slice(1)) poly = madd(poly, get(r), splat(c));
     return seq(
-      set(x, f32x4.min(input, splat(EXP_OVERFLOW))),
+      // pmin / pmax: one instruction each, and a NaN input stays NaN (it is their first operand)
+      set(x, f32x4.pmin(input, splat(EXP_OVERFLOW))),
       // r holds the clamped x until it becomes the reduced argument
-      set(r, f32x4.max(get(x), splat(EXP_UNDERFLOW))),
+      set(r, f32x4.pmax(get(x), splat(EXP_UNDERFLOW))),
       set(n, f32x4.nearest(f32x4.mul(get(r), splat(LOG2E)))),
       set(r, f32x4.sub(f32x4.sub(get(r), f32x4.mul(get(n), splat(LN2_HI))), f32x4.mul(get(n), splat(LN2_LO)))),
-      // e^r = 1 + r + r²·poly(r); then · 2^n, and 0 where x underflows (−∞ included)
+      // e^r = 1 + r + r²·poly(r); then · 2^n, and 0 where x underflows (−∞ included). 2^n's bits:
+      // n + 127 is an integer in [1, 255], so (n + 127 + 2^23)'s low mantissa bits hold it, and
+      // a shift by 23 moves it into the exponent field (cheaper than trunc_sat, ~7 instructions)
       v128.and(
         f32x4.mul(
-          f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(get(r), get(r)), poly), get(r)), splat(1)),
-          i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(get(n)), i32x4Const([127, 127, 127, 127])), i32.const(23)),
+          f32x4.add(madd(f32x4.mul(get(r), get(r)), poly, get(r)), splat(1)),
+          i32x4.shl(f32x4.add(get(n), splat(EXPONENT_MAGIC)), i32.const(23)),
         ),
         v128.not(f32x4.lt(get(x), splat(EXP_UNDERFLOW))),
       ),
