@@ -68,6 +68,10 @@ interface RowBlock {
   readonly sinks: number;
   readonly lo: number;
   readonly hi: number;
+  /** Keys every row of the block sees: [0, allSinks) and [allLo, allHi) (tiles inside need no mask on P·V). */
+  readonly allSinks: number;
+  readonly allLo: number;
+  readonly allHi: number;
 }
 
 async function runWasmFlash(
@@ -152,6 +156,8 @@ async function runWasmFlash(
                 l.byteOffset + 4 * row0,
                 acc.byteOffset + 4 * row0 * Dv,
                 s,
+                // a tile some row of the block does not wholly see: P·V keeps each row's own keys
+                isEdge(blk, t, t + Math.min(TILE_KEYS, end - t)) ? 1 : 0,
               ]);
             }
           };
@@ -185,6 +191,11 @@ async function runWasmFlash(
 }
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/** Whether keys [t, end) are not all seen by every row of the block (a mask edge runs through them). */
+function isEdge(blk: RowBlock, t: number, end: number): boolean {
+  return !(end <= blk.allSinks || (t >= blk.allLo && end <= blk.allHi));
+}
 const mib = (bytes: number): number => Math.ceil(bytes / 2 ** 20);
 
 /** Each row's visible key ranges (into `meta`) and the row blocks of batch b with their spans. */
@@ -198,6 +209,9 @@ function denseRowBlocks(heap: wasm.WasmHeap, p: AttentionProblem, len: number, m
     let lo = Infinity;
     let hi = 0;
     let sinks = 0;
+    let allLo = 0;
+    let allHi = Infinity;
+    let allSinks = Infinity;
     for (let i = i0; i < i1; i++) {
       const pos = len - S + i; // bottom-right: the S queries end the sequence
       const rowHi = causal ? Math.min(pos + 1, len) : len;
@@ -214,8 +228,11 @@ function denseRowBlocks(heap: wasm.WasmHeap, p: AttentionProblem, len: number, m
         hi = Math.max(hi, rowHi);
       }
       sinks = Math.max(sinks, sinkEnd);
+      allLo = Math.max(allLo, rowLo);
+      allHi = Math.min(allHi, rowHi);
+      allSinks = Math.min(allSinks, sinkEnd);
     }
-    blocks.push({ i0, i1, sinks, lo: lo === Infinity ? 0 : lo, hi });
+    blocks.push({ i0, i1, sinks, lo: lo === Infinity ? 0 : lo, hi, allSinks, allLo, allHi });
   }
   return blocks;
 }

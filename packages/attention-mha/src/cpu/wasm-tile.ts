@@ -6,6 +6,7 @@
 //   2. softmax  mask (sinks ∪ [lo, hi), keys < t0 + n), row max, p = e^(s − m_new) (polynomial
 //               exp), l ← l·e^(m_old − m_new) + Σp, acc ← acc·e^(m_old − m_new)
 //   3. values   acc[r] += Σ_j p[r, j]·v_j       2 rows × 16 channels per step: eight accumulators
+//               (on an edge tile, only over the keys row r sees)
 //
 // Layout (bytes): q [R, D] f32; meta [R] × {sinkEnd, lo, hi} i32 in logical key positions;
 // m, l [R] f32; acc [R, Dv] f32; s [R, TILE_KEYS] f32 scratch. D and Dv are multiples of 4.
@@ -23,7 +24,10 @@ type MemoryImport = wasm.MemoryImport;
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
 
-/** (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s): pointers and strides in bytes. */
+/**
+ * (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s, edge): pointers and strides
+ * in bytes; edge = 1 when a mask edge passes between the rows inside the tile (see step 3).
+ */
 export type FlashTile = (...args: number[]) => void;
 
 const NEG_INF = f32x4.splat(f32.const(-Infinity));
@@ -46,6 +50,7 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
   const l = f.param('i32');
   const acc = f.param('i32');
   const s = f.param('i32');
+  const edge = f.param('i32');
 
   const r = f.local('i32');
   const j = f.local('i32');
@@ -68,6 +73,11 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
   const mOld = f.local('f32');
   const mNew = f.local('f32');
   const corr = f.local('f32');
+  // step 3 on an edge tile: the two rows' visible ranges, the key position, the keep masks
+  const bounds = Array.from({ length: 6 }, () => f.local('i32')); // sinkEnd, lo, hi of rows A, B
+  const tj = f.local('i32');
+  const keepA = f.local('v128');
+  const keepB = f.local('v128');
   const exp = vectorExp(f);
   const V = (i: number): Local => vec[i] as Local;
   const C = (i: number): Local => c[i] as Local;
@@ -197,8 +207,17 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
   );
 
   // --- 3. acc += P·V ---------------------------------------------------------------------------
-  // rows rowA/rowB of acc, probability rows sRow / sRow + TILE_KEYS·4; channel blocks of 16, then 4
-  const pvPair = (width: number): Expr => {
+  // rows rowA/rowB of acc, probability rows sRow / sRow + TILE_KEYS·4; channel blocks of 16, then 4.
+  // Every key of the tile enters (0·NaN is NaN, so a NaN value of a visible key reaches its row)
+  // except on an edge tile, where each product is kept only for a key its row sees: a hidden
+  // key's p is 0, and 0 times a NaN in its value must not reach the row.
+  const B_ = (i: number): Local => bounds[i] as Local;
+  const sees = (row: number): Expr =>
+    i32.or(i32.lt_s(get(tj), get(B_(3 * row))), i32.and(i32.ge_s(get(tj), get(B_(3 * row + 1))), i32.lt_s(get(tj), get(B_(3 * row + 2)))));
+  const keepOf = (row: number): Expr => i32x4.splat(i32.sub(i32.const(0), sees(row))); // all ones or all zeros
+  const loadBounds = (row: number): Expr => seqOf(...[0, 1, 2].map((field) => set(B_(3 * row + field), i32.load(i32.add(get(meta), i32.mul(get(r), i32.const(12))), 12 * row + 4 * field))));
+  const term = (p: Local, value: Expr, keep: Local | null): Expr => (keep ? v128.and(f32x4.mul(get(p), value), get(keep)) : f32x4.mul(get(p), value));
+  const pvPair = (masked: boolean) => (width: number): Expr => {
     const vectors = width / 4;
     return seqOf(
       ...Array.from({ length: vectors }, (_, i) => [set(V(i), v128.load(i32.add(get(rowA), get(o)), 16 * i)), set(V(4 + i), v128.load(i32.add(get(rowB), get(o)), 16 * i))]).flat(),
@@ -210,17 +229,18 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
         1,
         set(x, v128.load32_splat(i32.add(get(sRow), i32.mul(get(j), i32.const(4))))),
         set(y, v128.load32_splat(i32.add(get(sRow), i32.mul(get(j), i32.const(4))), TILE_KEYS * 4)),
+        ...(masked ? [set(tj, i32.add(get(t0), get(j))), set(keepA, keepOf(0)), set(keepB, keepOf(1))] : []),
         ...Array.from({ length: vectors }, (_, i) => [
           set(C(i), v128.load(get(kj), 16 * i)),
-          add(V(i), f32x4.mul(get(x), get(C(i)))),
-          add(V(4 + i), f32x4.mul(get(y), get(C(i)))),
+          add(V(i), term(x, get(C(i)), masked ? keepA : null)),
+          add(V(4 + i), term(y, get(C(i)), masked ? keepB : null)),
         ]).flat(),
         set(kj, i32.add(get(kj), get(vStride))),
       ),
       ...Array.from({ length: vectors }, (_, i) => [v128.store(i32.add(get(rowA), get(o)), get(V(i)), 16 * i), v128.store(i32.add(get(rowB), get(o)), get(V(4 + i)), 16 * i)]).flat(),
     );
   };
-  const pvSingle = (width: number): Expr => {
+  const pvSingle = (masked: boolean) => (width: number): Expr => {
     const vectors = width / 4;
     return seqOf(
       ...Array.from({ length: vectors }, (_, i) => set(V(i), v128.load(i32.add(get(rowA), get(o)), 16 * i))),
@@ -231,7 +251,8 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
         get(n),
         1,
         set(x, v128.load32_splat(i32.add(get(sRow), i32.mul(get(j), i32.const(4))))),
-        ...Array.from({ length: vectors }, (_, i) => add(V(i), f32x4.mul(get(x), v128.load(get(kj), 16 * i)))),
+        ...(masked ? [set(tj, i32.add(get(t0), get(j))), set(keepA, keepOf(0))] : []),
+        ...Array.from({ length: vectors }, (_, i) => add(V(i), term(x, v128.load(get(kj), 16 * i), masked ? keepA : null))),
         set(kj, i32.add(get(kj), get(vStride))),
       ),
       ...Array.from({ length: vectors }, (_, i) => v128.store(i32.add(get(rowA), get(o)), get(V(i)), 16 * i)),
@@ -244,23 +265,30 @@ export function buildFlashTileModule(memory: MemoryImport): Uint8Array<ArrayBuff
       block(wasm.loop(brIf(1, i32.gt_s(i32.add(get(o), i32.const(64)), DvB)), body(16), set(o, i32.add(get(o), i32.const(64))), br(0))),
       block(wasm.loop(brIf(1, i32.ge_s(get(o), DvB)), body(4), set(o, i32.add(get(o), i32.const(16))), br(0))),
     );
-  const values = seqOf(
-    set(r, i32.const(0)),
-    block(
-      wasm.loop(
-        brIf(1, i32.ge_s(i32.add(get(r), i32.const(1)), get(R))),
-        set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
-        set(rowB, i32.add(get(rowA), DvB)),
-        set(sRow, sRowOf(get(r))),
-        channels(pvPair),
-        set(r, i32.add(get(r), i32.const(2))),
-        br(0),
+  const values = (masked: boolean): Expr =>
+    seqOf(
+      set(r, i32.const(0)),
+      block(
+        wasm.loop(
+          brIf(1, i32.ge_s(i32.add(get(r), i32.const(1)), get(R))),
+          set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
+          set(rowB, i32.add(get(rowA), DvB)),
+          set(sRow, sRowOf(get(r))),
+          ...(masked ? [loadBounds(0), loadBounds(1)] : []),
+          channels(pvPair(masked)),
+          set(r, i32.add(get(r), i32.const(2))),
+          br(0),
+        ),
       ),
-    ),
-    ifThen(i32.lt_s(get(r), get(R)), [set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))), set(sRow, sRowOf(get(r))), channels(pvSingle)]),
-  );
+      ifThen(i32.lt_s(get(r), get(R)), [
+        set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
+        set(sRow, sRowOf(get(r))),
+        ...(masked ? [loadBounds(0)] : []),
+        channels(pvSingle(masked)),
+      ]),
+    );
 
-  f.body(scores, softmax, values);
+  f.body(scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
   return assembleModule(memory, [f]);
 }
 
