@@ -60,14 +60,16 @@ export interface KernelContracts {
   };
   /**
    * softmax(scale·x + mask) over the last axis. `mask` is additive (0 or −∞) and broadcasts to x.
-   * A row whose every entry is −∞ gives all zeros (an empty attention set outputs 0).
+   * An entry whose mask is −∞ is hidden: probability exactly 0 whatever x holds (NaN, ±∞). Among
+   * the visible entries NaN propagates (a NaN or +∞ makes the row NaN). A row with no visible
+   * entry, or whose visible entries are all −∞, gives all zeros (an empty attention set outputs 0).
    */
   Softmax: {
     inputs: { readonly x: Tensor; readonly mask: Tensor | null };
     attrs: { readonly scale: number };
     output: Tensor;
   };
-  /** ln Σ exp(scale·x + mask) over the last axis → x.shape without its last axis (−∞ for an empty row). */
+  /** ln Σ exp(scale·x + mask) over the last axis → x.shape without its last axis (−∞ for an empty row; hidden entries and NaN as in Softmax). */
   LogSumExp: {
     inputs: { readonly x: Tensor; readonly mask: Tensor | null };
     attrs: { readonly scale: number };

@@ -8,6 +8,9 @@
 // TILE_KEYS with an online softmax (running max m, running sum l, rescaled accumulator), so no
 // score matrix exists anywhere. Without subgroups, LANES is 1 and a row is one invocation.
 //
+// A call with an AbortSignal dispatches the query tiles in chunks (firstTile names a chunk's
+// first tile), so it can stop between them; without a signal one dispatch covers every tile.
+//
 // Measured on an H100 through Dawn/Vulkan (f32, causal, N = 8192, d = 128, 16 heads):
 // ROWS 4, LANES 8, ROW_GROUPS 32, TILE_KEYS 16 → 19.5 TFLOP/s (PyTorch SDPA f32: 43.1).
 // TILE_KEYS 32 spills the score registers and runs 5× slower.
@@ -53,6 +56,7 @@ ${PARAMS_WGSL}
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;      // valid keys per sequence
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;  // [B, S, Hq, Dv]
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;      // [B, S, Hq]
+@group(0) @binding(7) var<uniform> firstTile: vec4<u32>;             // x: query tile of workgroup 0 (chunked dispatch)
 var<workgroup> sharedLength: u32;
 var<workgroup> kTile: array<vec4<f32>, ${BC * (D / 4)}>;
 var<workgroup> vTile: array<vec4<f32>, ${BC * (Dv / 4)}>;
@@ -70,7 +74,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   // Loaded through workgroup memory so the key loop's bound is provably uniform (barriers inside).
   if (li == 0u) { sharedLength = lengths[b]; }
   let len = workgroupUniformLoad(&sharedLength);
-  let row0 = wg.x * ${BR}u;                 // first query of this workgroup
+  let row0 = (firstTile.x + wg.x) * ${BR}u; // first query of this workgroup
   let offset = len - P.S;                   // bottom-right: query i sits at position offset + i
   var qr: array<vec4<f32>, ${R * QV}>;
   var acc: array<vec4<f32>, ${R * OV}>;
