@@ -125,7 +125,7 @@ export interface KernelContracts {
     attrs: Record<string, never>;
     output: Tensor;
   };
-  /** The k largest entries of the last axis, descending; equal values keep the lower index first. */
+  /** The k largest entries of the last axis, descending; equal values keep the lower index first; NaN ranks as −∞ (tied with it by index). */
   TopK: {
     inputs: { readonly x: Tensor };
     attrs: { readonly k: number };
