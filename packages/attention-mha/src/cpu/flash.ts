@@ -10,7 +10,7 @@ import { AbortCheckpoint, BackendError, type CpuStorage, isCpuBackend } from '@a
 import type { AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
 import { KvTileRows } from './kv-rows.js';
 import { ListedKeys } from './listed-keys.js';
-import { accumulateTile, accumulateVisible, scoreTile, softmaxTile } from './tile-math.js';
+import { accumulateTile, accumulateVisible, scoreTile, softmaxTile, valuesFinite } from './tile-math.js';
 
 /** Keys per tile: 64 rows of D ≤ 128 f32 stay within L1/L2 while a row block sweeps them. */
 const TILE_KEYS = 64;
@@ -163,8 +163,11 @@ class FlashCpu {
       // after the bias: a hidden key's score is −∞ whatever its bias or K holds (NaN included)
       const edge = this.#maskDense(R, t0, n);
       softmaxTile(this.#s, R, n, TILE_KEYS, this.#m, this.#l, this.#acc, this.#p.Dv);
-      if (edge) accumulateVisible(this.#s, this.#visible, R, n, TILE_KEYS, this.#vRows.data, this.#vRows.offsets, this.#p.Dv, this.#acc);
-      else accumulateTile(this.#s, R, n, TILE_KEYS, this.#vRows.data, this.#vRows.offsets, this.#p.Dv, this.#acc);
+      // A hidden key's weight is 0, which is harmless unless its value is not finite: only then
+      // does an edge tile take the per-row loop (one pass over the tile's values decides).
+      const vRows = this.#vRows;
+      if (edge && !valuesFinite(vRows.data, vRows.offsets, n, this.#p.Dv)) accumulateVisible(this.#s, this.#visible, R, n, TILE_KEYS, vRows.data, vRows.offsets, this.#p.Dv, this.#acc);
+      else accumulateTile(this.#s, R, n, TILE_KEYS, vRows.data, vRows.offsets, this.#p.Dv, this.#acc);
       await this.#checkpoint.check();
     }
   }

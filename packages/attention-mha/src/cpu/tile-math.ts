@@ -278,3 +278,15 @@ export function accumulateVisible(
     }
   }
 }
+
+/** Whether the n value rows v[vOff[j] .. vOff[j] + Dv) are all finite (x − x is 0 only for a finite x). */
+export function valuesFinite(v: Float32Array, vOff: Int32Array, n: number, Dv: number): boolean {
+  for (let j = 0; j < n; j++) {
+    const o = vOff[j] as number;
+    for (let d = 0; d < Dv; d++) {
+      const x = v[o + d] as number;
+      if (x - x !== 0) return false;
+    }
+  }
+  return true;
+}
