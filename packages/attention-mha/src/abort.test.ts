@@ -25,8 +25,8 @@ for (const testBackend of available) {
       await backend.dispose();
     });
 
-    // D = 6 keeps the WGSL kernel out (it needs multiples of 4 and runs a prefill as one
-    // dispatch, checked only before it is submitted): on WebGPU 'auto' is the gpu.js flash kernel.
+    // D = 6 keeps the WGSL kernel out (it needs multiples of 4; its chunked prefill is stopped at
+    // each checkpoint in webgpu-flash.test.ts): on WebGPU 'auto' is the gpu.js flash kernel.
     for (const implementation of ['auto', 'composed'] as const) {
       it(`attention (${implementation}) stops between tiles and releases what it allocated`, async () => {
         const rng = new SeededRandom(3);

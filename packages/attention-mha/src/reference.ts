@@ -1,5 +1,11 @@
 // The plain reference of the attention core: loops over host arrays, float64 accumulation,
 // one readable function for every mask. The fast kernels are tested against it.
+//
+// Non-finite inputs ("NaN and infinity" in apps/docs/guide/errors.md; every implementation follows it):
+// the result is the defining formula over the visible keys only, in IEEE arithmetic. A masked
+// key contributes nothing, NaN or not; a NaN score or a +∞ one makes the row NaN; a −∞ score
+// is weight 0, but its value still enters the sum (0·NaN = NaN); a row whose visible scores
+// are all −∞ (or that sees no key) outputs zeros and lse −∞.
 
 export interface HostKV {
   /** Keys: [B, T, Hkv, D] contiguous, or a row pool [R, Hkv, D] addressed through rowMap. */
@@ -94,19 +100,20 @@ export function attentionReference(query: HostQuery, kv: HostKV, options: Refere
           let s = options.scale * dot;
           if (options.bias) s += biasAt(options.bias, b, h, i, t);
           scores[j] = s;
-          if (s > max) max = s;
+          if (s > max || Number.isNaN(s)) max = s; // a NaN score makes the row NaN (it sticks: NaN > x is false)
         }
         const oOff = ((b * S + i) * Hq + h) * Dv;
         if (max === -Infinity) {
-          lse[(b * S + i) * Hq + h] = -Infinity; // nothing visible: output stays 0
+          // nothing visible, or every visible score −∞: output stays 0 (whatever the values hold)
+          lse[(b * S + i) * Hq + h] = -Infinity;
           continue;
         }
-        // 3. softmax-weighted sum of the values
+        // 3. softmax-weighted sum of the values. Every visible key's value enters the sum, even
+        //    at weight 0: IEEE 0·NaN is NaN, so a NaN value of a visible key reaches the row.
         acc.fill(0);
         let sum = 0;
         for (let j = 0; j < n; j++) {
           const w = Math.exp((scores[j] as number) - max);
-          if (w === 0) continue;
           sum += w;
           const t = keys[j] as number;
           const row = rowMap ? (rowMap[b * T + t] as number) : b * T + t;

@@ -185,6 +185,32 @@ for (const backendFactory of available) {
       }
     });
 
+    it('ranks NaN index scores as −∞ (after every number, ties by index, before hidden keys) through every implementation', async () => {
+      const { indexer } = randomIndexer(backend, 41);
+      using _indexer = indexer;
+      const { indexNHeads: HI, indexHeadDim: DI, indexTopk: K } = CONFIG;
+      const T = 12;
+      const S = 4; // queries at positions 8–11: 9–12 visible keys, more than K = 7
+      const rng = new SeededRandom(43);
+      const w = rng.normalArray(S * HI, 0.3);
+      w.fill(Number.NaN, HI, 2 * HI); // query 1: every score NaN
+      const k = rng.normalArray(T * DI);
+      k.fill(Number.NaN, 3 * DI, 4 * DI); // key 3: ReLU(NaN) = 0, so a score of exactly 0
+      using q = tensor(backend, rng.normalArray(S * HI * DI), [1, S, HI, DI]);
+      using weights = tensor(backend, w, [1, S, HI]);
+      using cache = new IndexerKeyCache(backend, { batchSize: 1, keyDim: DI });
+      using rows = tensor(backend, k, [1, T, 1, DI]);
+      const view = await cache.updateAndFetch(rows, null);
+      const queries = { q, weights, dispose: () => undefined, [Symbol.dispose]: () => undefined };
+      using ref = await indexer.select(queries, view, { implementation: 'reference' });
+      const refPicks = await lists(ref);
+      expect(refPicks[1], 'query 1: the first K visible keys, by index').toEqual(Array.from({ length: K }, (_, t) => t));
+      for (const implementation of ['composed', 'auto'] as const) {
+        using got = await indexer.select(queries, view, { implementation });
+        expect(await lists(got), `${implementation} (${got.dispatch.implementation})`).toEqual(refPicks);
+      }
+    });
+
     it('decodes token by token exactly as it prefills', async () => {
       const { indexer, host } = randomIndexer(backend, 31);
       using _indexer = indexer;

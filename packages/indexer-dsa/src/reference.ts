@@ -44,12 +44,13 @@ export function indexerReference(inputs: IndexerReferenceInputs): IndexerReferen
         for (let j = 0; j < HI; j++) {
           let dot = 0;
           for (let d = 0; d < DI; d++) dot += (q[(row * HI + j) * DI + d] as number) * (keys[(b * T + t) * DI + d] as number);
-          score += (weights[row * HI + j] as number) * Math.max(dot, 0);
+          score += (weights[row * HI + j] as number) * (dot > 0 ? dot : 0); // ReLU(NaN) = 0, as the kernels
         }
         scores[row * T + t] = score;
-        visible.push({ t, score: Math.fround(score) });
+        // a NaN score ranks as −∞: after every number, ties toward the lower index
+        visible.push({ t, score: Number.isNaN(score) ? -Infinity : Math.fround(score) });
       }
-      visible.sort((x, y) => y.score - x.score || x.t - y.t);
+      visible.sort((x, y) => (x.score === y.score ? x.t - y.t : y.score - x.score));
       for (let r = 0; r < Math.min(K, visible.length); r++) indices[row * K + r] = (visible[r] as { t: number }).t;
     }
   }

@@ -379,7 +379,11 @@ for (const target of available) {
       expectRelative(await s.data(), await dc.data(), 2 * ref.U, 'odd scattered rows');
     });
 
-    it('topK: descending, ties to the lower index, NaN after every number', async () => {
+    it('topK: descending, ties to the lower index, NaN ranked as −∞', async () => {
+      const specials = await op.topK(onCpu([Number.NaN, -Infinity, 1, Number.NaN, 2], [5]), 5);
+      expect(Array.from(await specials.indices.dataInt()), 'the reference order: numbers, then −∞ and NaN by index').toEqual([4, 2, 0, 1, 3]);
+      specials.values.dispose();
+      specials.indices.dispose();
       const rows = [3, 1, 3, 2, NaN, 5, 5, 0, -1, 7, 1, 1, -Infinity, 2, 2, 2, NaN, 0];
       for (const [values, shape] of [
         [rows, [3, 6]],

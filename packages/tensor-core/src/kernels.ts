@@ -60,14 +60,16 @@ export interface KernelContracts {
   };
   /**
    * softmax(scale·x + mask) over the last axis. `mask` is additive (0 or −∞) and broadcasts to x.
-   * A row whose every entry is −∞ gives all zeros (an empty attention set outputs 0).
+   * An entry whose mask is −∞ is hidden: probability exactly 0 whatever x holds (NaN, ±∞). Among
+   * the visible entries NaN propagates (a NaN or +∞ makes the row NaN). A row with no visible
+   * entry, or whose visible entries are all −∞, gives all zeros (an empty attention set outputs 0).
    */
   Softmax: {
     inputs: { readonly x: Tensor; readonly mask: Tensor | null };
     attrs: { readonly scale: number };
     output: Tensor;
   };
-  /** ln Σ exp(scale·x + mask) over the last axis → x.shape without its last axis (−∞ for an empty row). */
+  /** ln Σ exp(scale·x + mask) over the last axis → x.shape without its last axis (−∞ for an empty row; hidden entries and NaN as in Softmax). */
   LogSumExp: {
     inputs: { readonly x: Tensor; readonly mask: Tensor | null };
     attrs: { readonly scale: number };
@@ -123,7 +125,7 @@ export interface KernelContracts {
     attrs: Record<string, never>;
     output: Tensor;
   };
-  /** The k largest entries of the last axis, descending; equal values keep the lower index first. */
+  /** The k largest entries of the last axis, descending; equal values keep the lower index first; NaN ranks as −∞ (tied with it by index). */
   TopK: {
     inputs: { readonly x: Tensor };
     attrs: { readonly k: number };

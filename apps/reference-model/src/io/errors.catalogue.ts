@@ -1,9 +1,11 @@
 // The reference model's rows of the bad-input catalogue (apps/docs/guide/errors.md): malformed
-// safetensors files. The reader checks everything a file claims before it uses a byte of it; a
-// refused file leaves the buffer untouched and the next file parses.
+// safetensors files, then malformed config.json files (../model/config.catalogue.ts). The reader
+// checks everything a file claims before it uses a byte of it; a refused file leaves the buffer
+// untouched and the next file parses.
 
 import type { Backend } from '@attnkit/tensor-core';
 import type { CatalogueRow, CatalogueScene, CatalogueSection } from '@attnkit/testkit';
+import { configRows } from '../model/config.catalogue.js';
 import { entryValues, parseSafetensors, serializeSafetensors } from './safetensors.js';
 
 export interface FileScene extends CatalogueScene {
@@ -66,6 +68,7 @@ const rows: CatalogueRow<FileScene>[] = [
   { kind: 'file', input: 'trailing bytes after the last tensor', call: 'parseSafetensors(bytes)', error: 'FormatError', message: /expected model\.safetensors: the data section to end with the last tensor \(8 bytes\), got 12 bytes/, run: () => parseSafetensors(fileWithHeader({ x: F32x2 }, 12), 'model.safetensors') },
   { kind: 'file', input: '__metadata__ that is not an object', call: 'parseSafetensors(bytes)', error: 'FormatError', message: /expected model\.safetensors: __metadata__ to be an object of strings, got "pt"/, run: () => parseSafetensors(fileWithHeader({ __metadata__: 'pt' }, 0), 'model.safetensors') },
   { kind: 'dtype', input: 'reading values of an I64 tensor', call: 'entryValues(entry)', error: 'FormatError', message: /\[entryValues\] expected tensor "ids" stored as F32, F16 or BF16, got I64/, run: () => i64Values() },
+  ...configRows<FileScene>(),
 ];
 
 function invalidUtf8(): Uint8Array {
@@ -84,7 +87,7 @@ function i64Values(): unknown {
 export const REFERENCE_MODEL_CATALOGUE: CatalogueSection<Backend, FileScene> = {
   package: '@attnkit/reference-model',
   summary:
-    'The safetensors reader of the reference model (`apps/reference-model/src/io/safetensors.ts`): every claim of a file is checked before a byte of it is used, and a well-formed file parses after each refusal. (The `config.json` loader rows: see the follow-up below.)',
+    'The safetensors reader (`apps/reference-model/src/io/safetensors.ts`) and the `config.json` / checkpoint loader (`src/model/config.ts`, `checkpoint.ts`, rows in `src/model/config.catalogue.ts`) of the reference model: every claim of a file is checked before a byte of it is used or a tensor allocated, and a well-formed file parses after each refusal.',
   source: 'apps/reference-model/src/io/errors.catalogue.ts',
   scene: fileScene,
   rows,

@@ -20,6 +20,12 @@ import {
   tensor,
   transpose,
   add,
+  affine,
+  exp,
+  minimum,
+  neg,
+  relu,
+  sub,
   zeros,
 } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem } from '../problem.js';
@@ -42,6 +48,8 @@ export async function composedAttention(backend: Backend, inputs: AttentionInput
   using bias4 = inputs.bias && p.biasShape ? reshape(inputs.bias, p.biasShape) : null;
 
   const chunk = Math.max(1, Math.min(S, Math.floor(SCORE_BUDGET / Math.max(1, B * Hq * T))));
+  // NaN-safe values for P·V, made on the first chunk where some query does not see some key
+  let safe: SafeValues | null = null;
   const checkpoint = new AbortCheckpoint(p.signal, p.fn, 0);
   const outs: Tensor[] = [];
   const lses: Tensor[] = [];
@@ -55,7 +63,9 @@ export async function composedAttention(backend: Backend, inputs: AttentionInput
       using scores = await matmul(qT, k5, { transposeB: true }); // [B, Hkv, G, Sc, T]
       using mask = await chunkMask(backend, p, bias4, i0, Sc, G);
       using probs = await softmax(scores, { scale: p.scale, mask });
-      using o5 = await matmul(probs, v5); // [B, Hkv, G, Sc, Dv]
+      const vis = visibilityMask(p, i0, Sc);
+      if (vis && !safe && vis.data.some((x) => x !== 0)) safe = await hiddenSafeValues(v5);
+      using o5 = await valuesProduct(backend, p, probs, v5, safe && vis ? vis : null, safe, Sc); // [B, Hkv, G, Sc, Dv]
       using oT = await transpose(o5, [0, 3, 1, 2, 4]); // [B, Sc, Hkv, G, Dv]
       outs.push(reshape(oT, [B, Sc, Hq, Dv]));
       if (p.returnLse) {
@@ -73,7 +83,68 @@ export async function composedAttention(backend: Backend, inputs: AttentionInput
     }
   } finally {
     for (const t of [...outs, ...lses]) t.dispose();
+    safe?.[Symbol.dispose]();
   }
+}
+
+/** V with every non-finite value replaced by a finite one, and the 0/1 flag of which were not. */
+interface SafeValues extends Disposable {
+  /** [B, Hkv, 1, T, Dv]: NaN → 0, ±∞ → ±FLT_MAX, finite values exact. */
+  readonly finite: Tensor;
+  /** [B, Hkv, 1, T, Dv]: 1 where V is NaN or ±∞, else 0. */
+  readonly flag: Tensor;
+}
+
+const FLT_MAX = 3.4028234663852886e38;
+
+/**
+ * P·V as a matrix product weights a hidden key by 0, and 0 · NaN is NaN: a non-finite value of a
+ * key hidden from one query would reach it. So where a mask hides keys the product runs on
+ * finite values, and a row that sees a non-finite value (counted as visible · flag) gets NaN
+ * added back. Primitives only: relu(NaN) = 0 on every backend, min against FLT_MAX clips ±∞, and
+ * x·0 + 1 is NaN exactly for a non-finite x.
+ */
+async function hiddenSafeValues(v5: Tensor): Promise<SafeValues> {
+  const backend = v5.backend;
+  using max = tensor(backend, Float32Array.of(FLT_MAX), [1]);
+  using positive = await relu(v5);
+  using negated = await neg(v5);
+  using negative = await relu(negated);
+  using positiveClipped = await minimum(positive, max);
+  using negativeClipped = await minimum(negative, max);
+  const finite = await sub(positiveClipped, negativeClipped);
+  try {
+    using oneOrNaN = await affine(v5, 0, 1);
+    using oneOrZero = await relu(oneOrNaN);
+    const flag = await affine(oneOrZero, -1, 1);
+    return {
+      finite,
+      flag,
+      [Symbol.dispose]() {
+        finite.dispose();
+        flag.dispose();
+      },
+    };
+  } catch (error) {
+    finite.dispose();
+    throw error;
+  }
+}
+
+/**
+ * probs · V → [B, Hkv, G, Sc, Dv]. With a visibility mask `vis` (and the safe values), a hidden
+ * key's non-finite value stays out (see hiddenSafeValues); a visible ±∞ value gives NaN here
+ * rather than ±∞. Without one, the plain product: IEEE as it stands.
+ */
+async function valuesProduct(backend: Backend, p: AttentionProblem, probs: Tensor, v5: Tensor, vis: { data: Float32Array; heads: number } | null, safe: SafeValues | null, Sc: number): Promise<Tensor> {
+  if (!vis || !safe) return matmul(probs, v5);
+  using finiteProduct = await matmul(probs, safe.finite);
+  using seen = tensor(backend, vis.data.map((x) => (x === 0 ? 1 : 0)), [p.B, vis.heads, 1, Sc, p.T]); // 1 where visible
+  using hits = await matmul(seen, safe.flag); // [B, Hkv, 1, Sc, Dv]: visible non-finite values per channel
+  using scaled = await affine(hits, 1e30, 0);
+  using huge = await exp(scaled); // 1 without a hit, +∞ with one or more
+  using nanWhereHit = await affine(huge, 0, 0); // 0, or ∞ · 0 = NaN
+  return await add(finiteProduct, nanWhereHit);
 }
 
 /** The chunks concatenated along S; a single chunk is taken out of the list (the caller disposes the rest). */

@@ -10,7 +10,7 @@ import { AbortCheckpoint, BackendError, type CpuStorage, isCpuBackend } from '@a
 import type { AttentionOutputs, AttentionProblem, FusedAttentionKernel } from '../problem.js';
 import { KvTileRows } from './kv-rows.js';
 import { ListedKeys } from './listed-keys.js';
-import { accumulateTile, scoreTile, softmaxTile } from './tile-math.js';
+import { accumulateTile, accumulateVisible, scoreTile, softmaxTile, valuesFinite } from './tile-math.js';
 
 /** Keys per tile: 64 rows of D ≤ 128 f32 stay within L1/L2 while a row block sweeps them. */
 const TILE_KEYS = 64;
@@ -66,6 +66,7 @@ class FlashCpu {
   readonly #lo: Int32Array; // [rows] dense: first key of the window part
   readonly #hi: Int32Array; // [rows] dense: one past the last visible key
   readonly #sinkEnd: Int32Array; // [rows] dense: keys below this are attention sinks
+  readonly #visible: Uint8Array; // [rows, TILE_KEYS] an edge tile's visible keys (1) per row
   readonly #tileKeys = new Int32Array(TILE_KEYS);
   readonly #kRows: KvTileRows;
   readonly #vRows: KvTileRows;
@@ -85,6 +86,7 @@ class FlashCpu {
     this.#rowsMax = rows;
     this.#qs = new Float64Array(rows * D);
     this.#s = new Float64Array(rows * TILE_KEYS);
+    this.#visible = new Uint8Array(rows * TILE_KEYS);
     this.#m = new Float64Array(rows);
     this.#l = new Float64Array(rows);
     this.#acc = new Float64Array(rows * Dv);
@@ -157,31 +159,47 @@ class FlashCpu {
       for (let j = 0; j < n; j++) keys[j] = t0 + j;
       this.#loadTile(b, g, n);
       scoreTile(this.#qs, R, this.#p.D, this.#kRows.data, this.#kRows.offsets, n, this.#s, TILE_KEYS);
-      this.#maskDense(R, t0, n);
       this.#addBias(R, n);
+      // after the bias: a hidden key's score is −∞ whatever its bias or K holds (NaN included)
+      const edge = this.#maskDense(R, t0, n);
       softmaxTile(this.#s, R, n, TILE_KEYS, this.#m, this.#l, this.#acc, this.#p.Dv);
-      accumulateTile(this.#s, R, n, TILE_KEYS, this.#vRows.data, this.#vRows.offsets, this.#p.Dv, this.#acc);
+      // A hidden key's weight is 0, which is harmless unless its value is not finite: only then
+      // does an edge tile take the per-row loop (one pass over the tile's values decides).
+      const vRows = this.#vRows;
+      if (edge && !valuesFinite(vRows.data, vRows.offsets, n, this.#p.Dv)) accumulateVisible(this.#s, this.#visible, R, n, TILE_KEYS, vRows.data, vRows.offsets, this.#p.Dv, this.#acc);
+      else accumulateTile(this.#s, R, n, TILE_KEYS, vRows.data, vRows.offsets, this.#p.Dv, this.#acc);
       await this.#checkpoint.check();
     }
   }
 
-  /** −∞ on keys t0..t0+n−1 outside a row's [0, sinkEnd) ∪ [lo, hi). */
-  #maskDense(R: number, t0: number, n: number): void {
+  /**
+   * −∞ on keys t0..t0+n−1 outside a row's [0, sinkEnd) ∪ [lo, hi). Returns whether the tile is
+   * an edge (some key hidden from some row); then #visible holds each row's visible keys, so
+   * their values are summed and the hidden ones skipped.
+   */
+  #maskDense(R: number, t0: number, n: number): boolean {
     const s = this.#s;
     const t1 = t0 + n;
+    let edge = false;
     for (let r = 0; r < R; r++) {
       const lo = this.#lo[r] as number;
       const hi = this.#hi[r] as number;
       const sinkEnd = this.#sinkEnd[r] as number;
-      if (t0 >= lo && t1 <= hi) continue; // the whole tile is visible
-      if (t1 <= sinkEnd) continue;
+      if ((t0 >= lo && t1 <= hi) || t1 <= sinkEnd) continue; // the whole tile is visible
+      if (!edge) {
+        // rows before this one saw the whole tile
+        this.#visible.fill(1, 0, R * TILE_KEYS);
+        edge = true;
+      }
       const o = r * TILE_KEYS;
       for (let j = 0; j < n; j++) {
         const t = t0 + j;
         if (t < sinkEnd || (t >= lo && t < hi)) continue;
         s[o + j] = -Infinity;
+        this.#visible[o + j] = 0;
       }
     }
+    return edge;
   }
 
   // --- sparse: per-query key lists -----------------------------------------------------------
@@ -269,7 +287,10 @@ class FlashCpu {
     }
   }
 
-  /** out = acc / l and lse = m + ln l; a row that saw no key outputs zeros and lse −∞. */
+  /**
+   * out = acc / l and lse = m + ln l; a row that saw no key (or only −∞ scores: l = 0) outputs
+   * zeros and lse −∞. A NaN l (a NaN or +∞ score) makes the row NaN.
+   */
   #finishRows(R: number): void {
     const { Dv } = this.#p;
     const { out, lse } = this.#a;
@@ -278,11 +299,11 @@ class FlashCpu {
       const l = this.#l[r] as number;
       const o = at * Dv;
       const a = r * Dv;
-      if (l > 0) {
+      if (l !== 0) {
         const inv = 1 / l;
         for (let d = 0; d < Dv; d++) out[o + d] = (this.#acc[a + d] as number) * inv;
       }
-      if (lse) lse[at] = l > 0 ? (this.#m[r] as number) + Math.log(l) : -Infinity;
+      if (lse) lse[at] = l !== 0 ? (this.#m[r] as number) + Math.log(l) : -Infinity;
     }
   }
 }

@@ -116,6 +116,9 @@ export function scoreTile(
  * exp(s − m_new), each row's running max m and sum l are updated, and its accumulator is
  * rescaled by exp(m_old − m_new). A row whose tile scores are all −∞ contributes nothing
  * (its probabilities are set to 0 and its state is left alone), so −∞ never meets −∞.
+ * NaN propagates: the max skips it (x > mx is false), but exp(NaN − m) is NaN, so l (and the
+ * accumulator, through P·V) become NaN; a tile whose scores are all NaN or −∞ sets m and l to
+ * NaN itself (the only case the sum would miss).
  */
 export function softmaxTile(
   s: Float64Array,
@@ -135,6 +138,13 @@ export function softmaxTile(
       if (x > mx) mx = x;
     }
     if (mx === -Infinity) {
+      for (let j = 0; j < n; j++) {
+        if (Number.isNaN(s[o + j])) {
+          m[r] = NaN;
+          l[r] = NaN;
+          break;
+        }
+      }
       s.fill(0, o, o + n);
       continue;
     }
@@ -159,7 +169,11 @@ export function softmaxTile(
   }
 }
 
-/** acc[r] += Σ_j p[r, j] · v[vOff[j] .. vOff[j] + Dv), blocked 2 rows × 4 keys. */
+/**
+ * acc[r] += Σ_j p[r, j] · v[vOff[j] .. vOff[j] + Dv), blocked 2 rows × 4 keys. Every key of
+ * the tile enters, even at weight 0 (0·NaN is NaN): the tile must hold only keys the R rows
+ * see — a tile with keys hidden from some rows goes through accumulateVisible.
+ */
 export function accumulateTile(
   p: Float64Array,
   R: number,
@@ -187,7 +201,6 @@ export function accumulateTile(
       const w11 = p[p1 + j + 1] as number;
       const w12 = p[p1 + j + 2] as number;
       const w13 = p[p1 + j + 3] as number;
-      if (w00 + w01 + w02 + w03 + w10 + w11 + w12 + w13 === 0) continue; // masked quad
       const v0 = vOff[j] as number;
       const v1 = vOff[j + 1] as number;
       const v2 = vOff[j + 2] as number;
@@ -204,7 +217,6 @@ export function accumulateTile(
     for (; j < n; j++) {
       const w0 = p[p0 + j] as number;
       const w1 = p[p1 + j] as number;
-      if (w0 + w1 === 0) continue;
       const vj = vOff[j] as number;
       for (let d = 0; d < Dv; d++) {
         const x = v[vj + d] as number;
@@ -222,7 +234,6 @@ export function accumulateTile(
       const w1 = p[p0 + j + 1] as number;
       const w2 = p[p0 + j + 2] as number;
       const w3 = p[p0 + j + 3] as number;
-      if (w0 + w1 + w2 + w3 === 0) continue;
       const v0 = vOff[j] as number;
       const v1 = vOff[j + 1] as number;
       const v2 = vOff[j + 2] as number;
@@ -234,9 +245,48 @@ export function accumulateTile(
     }
     for (; j < n; j++) {
       const w = p[p0 + j] as number;
-      if (w === 0) continue;
       const vj = vOff[j] as number;
       for (let d = 0; d < Dv; d++) acc[a0 + d] = (acc[a0 + d] as number) + w * (v[vj + d] as number);
     }
   }
+}
+
+/**
+ * acc[r] += Σ p[r, j] · v_j over the keys j the row sees (visible[r·stride + j] = 1): the tiles
+ * where a mask edge passes between the rows (the causal diagonal, a window's edge). A hidden
+ * key is skipped, not weighted by 0, so a NaN in its value never reaches the row.
+ */
+export function accumulateVisible(
+  p: Float64Array,
+  visible: Uint8Array,
+  R: number,
+  n: number,
+  stride: number,
+  v: Float32Array,
+  vOff: Int32Array,
+  Dv: number,
+  acc: Float64Array,
+): void {
+  for (let r = 0; r < R; r++) {
+    const p0 = r * stride;
+    const a0 = r * Dv;
+    for (let j = 0; j < n; j++) {
+      if (visible[p0 + j] === 0) continue;
+      const w = p[p0 + j] as number;
+      const vj = vOff[j] as number;
+      for (let d = 0; d < Dv; d++) acc[a0 + d] = (acc[a0 + d] as number) + w * (v[vj + d] as number);
+    }
+  }
+}
+
+/** Whether the n value rows v[vOff[j] .. vOff[j] + Dv) are all finite (x − x is 0 only for a finite x). */
+export function valuesFinite(v: Float32Array, vOff: Int32Array, n: number, Dv: number): boolean {
+  for (let j = 0; j < n; j++) {
+    const o = vOff[j] as number;
+    for (let d = 0; d < Dv; d++) {
+      const x = v[o + d] as number;
+      if (x - x !== 0) return false;
+    }
+  }
+  return true;
 }

@@ -69,6 +69,10 @@ interface RowBlock {
   readonly sinks: number;
   readonly lo: number;
   readonly hi: number;
+  /** Keys every row of the block sees: [0, allSinks) and [allLo, allHi) (tiles inside need no mask on P·V). */
+  readonly allSinks: number;
+  readonly allLo: number;
+  readonly allHi: number;
 }
 
 async function runWasmFlash(
@@ -149,9 +153,9 @@ async function runWasmFlash(
           let keys = 0;
           const R = (blk.i1 - blk.i0) * G;
           const row0 = (g * S + blk.i0) * G;
-          const span = (lo: number, hi: number): void => {
-            const start = Math.max(lo, from);
-            const end = Math.min(hi, to);
+          // keys every row of the block sees take the plain P·V; the rest of a span (tiles that
+          // some row sees only in part) the per-row masked one, so a hidden key's NaN stays out
+          const push = (start: number, end: number, edge: boolean): void => {
             if (start >= end) return;
             keys += end - start;
             calls.push([
@@ -170,7 +174,21 @@ async function runWasmFlash(
               part.l + 4 * row0,
               part.acc + 4 * row0 * Dv,
               s,
+              edge ? 1 : 0,
             ]);
+          };
+          const span = (lo: number, hi: number): void => {
+            const start = Math.max(lo, from);
+            const end = Math.min(hi, to);
+            if (start >= end) return;
+            if (!isEdge(blk, start, end)) return push(start, end, false);
+            // the whole tiles (counted from `start`) inside [allLo, allHi) need no mask
+            const a = start + Math.ceil(Math.max(0, blk.allLo - start) / TILE_KEYS) * TILE_KEYS;
+            const z = a + Math.floor(Math.max(0, Math.min(end, blk.allHi) - a) / TILE_KEYS) * TILE_KEYS;
+            if (z <= a) return push(start, end, true);
+            push(start, a, true);
+            push(a, z, false);
+            push(z, end, true);
           };
           const sinkPart = Math.min(blk.sinks, blk.lo);
           if (sinkPart > 0) span(0, sinkPart);
@@ -219,6 +237,11 @@ async function runWasmFlash(
 }
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/** Whether keys [t, end) are not all seen by every row of the block (a mask edge runs through them). */
+function isEdge(blk: RowBlock, t: number, end: number): boolean {
+  return !(end <= blk.allSinks || (t >= blk.allLo && end <= blk.allHi));
+}
 const mib = (bytes: number): number => Math.ceil(bytes / 2 ** 20);
 
 /** Each row's visible key ranges (into `meta`) and the row blocks of batch b with their spans. */
@@ -232,6 +255,9 @@ function denseRowBlocks(heap: wasm.WasmHeap, p: AttentionProblem, len: number, m
     let lo = Infinity;
     let hi = 0;
     let sinks = 0;
+    let allLo = 0;
+    let allHi = Infinity;
+    let allSinks = Infinity;
     for (let i = i0; i < i1; i++) {
       const pos = len - S + i; // bottom-right: the S queries end the sequence
       const rowHi = causal ? Math.min(pos + 1, len) : len;
@@ -248,8 +274,11 @@ function denseRowBlocks(heap: wasm.WasmHeap, p: AttentionProblem, len: number, m
         hi = Math.max(hi, rowHi);
       }
       sinks = Math.max(sinks, sinkEnd);
+      allLo = Math.max(allLo, rowLo);
+      allHi = Math.min(allHi, rowHi);
+      allSinks = Math.min(allSinks, sinkEnd);
     }
-    blocks.push({ i0, i1, sinks, lo: lo === Infinity ? 0 : lo, hi });
+    blocks.push({ i0, i1, sinks, lo: lo === Infinity ? 0 : lo, hi, allSinks, allLo, allHi });
   }
   return blocks;
 }

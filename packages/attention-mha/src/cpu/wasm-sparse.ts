@@ -76,6 +76,7 @@ export async function runWasmSparse(
               state.l.byteOffset + 4 * row0,
               state.acc.byteOffset + 4 * row0 * Dv,
               scores.byteOffset,
+              0, // every gathered key is visible to every row: never an edge
             );
           }
           await checkpoint.check();

@@ -59,12 +59,13 @@ export function finishBatch(
         const row = (g * S + i) * G + hh;
         const at = (b * S + i) * Hq + g * G + hh;
         const sum = f32[r.l.index + row] as number;
-        if (sum > 0) {
+        // l = 0: no visible key (or only −∞ scores) → zeros, lse −∞; a NaN l makes the row NaN
+        if (sum !== 0) {
           const inv = 1 / sum;
           const a = r.acc.index + row * Dv;
           for (let d = 0; d < Dv; d++) out[at * Dv + d] = (f32[a + d] as number) * inv;
         }
-        if (lse) lse[at] = sum > 0 ? (f32[r.m.index + row] as number) + Math.log(sum) : -Infinity;
+        if (lse) lse[at] = sum !== 0 ? (f32[r.m.index + row] as number) + Math.log(sum) : -Infinity;
       }
     }
   }

@@ -6,6 +6,7 @@
 //   2. softmax  mask (sinks ∪ [lo, hi), keys < t0 + n), row max, p = e^(s − m_new) (polynomial
 //               exp), l ← l·e^(m_old − m_new) + Σp, acc ← acc·e^(m_old − m_new)
 //   3. values   acc[r] += Σ_j p[r, j]·v_j       2 rows × 16 channels per step: eight accumulators
+//               (on an edge tile, only over the keys row r sees)
 //
 // A module is built for one (D, Dv): the loops over D (scores) and over channel blocks (values)
 // are unrolled, so every load and store has a constant offset from a row pointer (V8 folds it
@@ -30,9 +31,12 @@ type MemoryImport = wasm.MemoryImport;
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
 
-/** (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s): pointers and strides in bytes. */
+/**
+ * (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s, edge): pointers and strides
+ * in bytes; edge = 1 when a mask edge passes between the rows inside the tile (see step 3).
+ */
 export type FlashTile = (...args: number[]) => void;
-/** (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s): the tiles of keys [from, to). */
+/** (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s, edge): the tiles of keys [from, to). */
 export type FlashSpan = (...args: number[]) => void;
 
 /** The compiled tile for head dims D and Dv on `heap` (built once per heap and shape). */
@@ -69,6 +73,7 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const l = f.param('i32');
   const acc = f.param('i32');
   const s = f.param('i32');
+  const edge = f.param('i32');
 
   const r = f.local('i32');
   const j = f.local('i32');
@@ -91,6 +96,11 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const mOld = f.local('f32');
   const mNew = f.local('f32');
   const corr = f.local('f32');
+  // step 3 on an edge tile: the two rows' visible ranges, the key position, the keep masks
+  const bounds = Array.from({ length: 6 }, () => f.local('i32')); // sinkEnd, lo, hi of rows A, B
+  const tj = f.local('i32');
+  const keepA = f.local('v128');
+  const keepB = f.local('v128');
   const exp = vectorExp(f, { fma });
   const V = (i: number): Local => vec[i] as Local;
   const C = (i: number): Local => c[i] as Local;
@@ -228,14 +238,24 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
 
   // --- 3. acc += P·V ---------------------------------------------------------------------------
   // rows rowA/rowB of acc, probability rows sRow / sRow + TILE_KEYS·4; channel blocks of 16, then
-  // 4, at constant offsets; kj walks the value rows, o the probabilities (bytes)
+  // 4, at constant offsets; kj walks the value rows, o the probabilities (bytes). Every key of the
+  // tile enters (0·NaN is NaN, so a NaN value of a visible key reaches its row) except on an edge
+  // tile, where each product is kept only for a key its row sees (tj walks the key positions): a
+  // hidden key's p is 0, and 0 times a NaN in its value must not reach the row.
   const blocks: { off: number; vectors: number }[] = [];
   for (let off = 0; off < 4 * DIM_V; ) {
     const vectors = off + 64 <= 4 * DIM_V ? 4 : 1;
     blocks.push({ off, vectors });
     off += 16 * vectors;
   }
-  const pvPair = ({ off, vectors }: { off: number; vectors: number }): Expr => {
+  const B_ = (i: number): Local => bounds[i] as Local;
+  const sees = (row: number): Expr =>
+    i32.or(i32.lt_s(get(tj), get(B_(3 * row))), i32.and(i32.ge_s(get(tj), get(B_(3 * row + 1))), i32.lt_s(get(tj), get(B_(3 * row + 2)))));
+  const keepOf = (row: number): Expr => i32x4.splat(i32.sub(i32.const(0), sees(row))); // all ones or all zeros
+  const loadBounds = (row: number): Expr => seqOf(...[0, 1, 2].map((field) => set(B_(3 * row + field), i32.load(i32.add(get(meta), i32.mul(get(r), i32.const(12))), 12 * row + 4 * field))));
+  /** a += p·value, or on an edge tile a += (p·value) & keep */
+  const accumulate = (a: Local, p: Local, value: Expr, keep: Local | null): Expr => (keep ? add(a, v128.and(f32x4.mul(get(p), value), get(keep))) : madd(a, get(p), value));
+  const pvPair = (masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
     const lanes = Array.from({ length: vectors }, (_, i) => i);
     return seqOf(
       ...lanes.flatMap((i) => [set(V(i), v128.load(get(rowA), off + 16 * i)), set(V(4 + i), v128.load(get(rowB), off + 16 * i))]),
@@ -247,13 +267,14 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
         4,
         set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
         set(y, v128.load32_splat(i32.add(get(sRow), get(o)), TILE_KEYS * 4)),
-        ...lanes.flatMap((i) => [set(C(i), v128.load(get(kj), off + 16 * i)), madd(V(i), get(x), get(C(i))), madd(V(4 + i), get(y), get(C(i)))]),
+        ...(masked ? [set(keepA, keepOf(0)), set(keepB, keepOf(1)), set(tj, i32.add(get(tj), i32.const(1)))] : []),
+        ...lanes.flatMap((i) => [set(C(i), v128.load(get(kj), off + 16 * i)), accumulate(V(i), x, get(C(i)), masked ? keepA : null), accumulate(V(4 + i), y, get(C(i)), masked ? keepB : null)]),
         set(kj, i32.add(get(kj), get(vStride))),
       ),
       ...lanes.flatMap((i) => [v128.store(get(rowA), get(V(i)), off + 16 * i), v128.store(get(rowB), get(V(4 + i)), off + 16 * i)]),
     );
   };
-  const pvSingle = ({ off, vectors }: { off: number; vectors: number }): Expr => {
+  const pvSingle = (masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
     const lanes = Array.from({ length: vectors }, (_, i) => i);
     return seqOf(
       ...lanes.map((i) => set(V(i), v128.load(get(rowA), off + 16 * i))),
@@ -264,36 +285,47 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
         i32.shl(get(n), i32.const(2)),
         4,
         set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
-        ...lanes.map((i) => madd(V(i), get(x), v128.load(get(kj), off + 16 * i))),
+        ...(masked ? [set(keepA, keepOf(0)), set(tj, i32.add(get(tj), i32.const(1)))] : []),
+        ...lanes.map((i) => accumulate(V(i), x, v128.load(get(kj), off + 16 * i), masked ? keepA : null)),
         set(kj, i32.add(get(kj), get(vStride))),
       ),
       ...lanes.map((i) => v128.store(get(rowA), get(V(i)), off + 16 * i)),
     );
   };
-  const values = seqOf(
-    set(r, i32.const(0)),
-    block(
-      wasm.loop(
-        brIf(1, i32.ge_s(i32.add(get(r), i32.const(1)), get(R))),
-        set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
-        set(rowB, i32.add(get(rowA), DvB)),
-        set(sRow, sRowOf(get(r))),
-        ...blocks.map(pvPair),
-        set(r, i32.add(get(r), i32.const(2))),
-        br(0),
+  // each channel block walks the tile's keys again: tj restarts at t0 (on an edge tile)
+  const restart = (masked: boolean): Expr[] => (masked ? [set(tj, get(t0))] : []);
+  const values = (masked: boolean): Expr =>
+    seqOf(
+      set(r, i32.const(0)),
+      block(
+        wasm.loop(
+          brIf(1, i32.ge_s(i32.add(get(r), i32.const(1)), get(R))),
+          set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
+          set(rowB, i32.add(get(rowA), DvB)),
+          set(sRow, sRowOf(get(r))),
+          ...(masked ? [loadBounds(0), loadBounds(1)] : []),
+          ...blocks.flatMap((blk) => [...restart(masked), pvPair(masked)(blk)]),
+          set(r, i32.add(get(r), i32.const(2))),
+          br(0),
+        ),
       ),
-    ),
-    ifThen(i32.lt_s(get(r), get(R)), [set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))), set(sRow, sRowOf(get(r))), ...blocks.map(pvSingle)]),
-  );
+      ifThen(i32.lt_s(get(r), get(R)), [
+        set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
+        set(sRow, sRowOf(get(r))),
+        ...(masked ? [loadBounds(0)] : []),
+        ...blocks.flatMap((blk) => [...restart(masked), pvSingle(masked)(blk)]),
+      ]),
+    );
 
-  f.body(scores, softmax, values);
+  f.body(scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
   return assembleModule(memory, [f, buildSpan()]);
 }
 
 /**
- * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s): the tiles of
- * keys [from, to) in steps of TILE_KEYS, k and v the rows of key `from`: one call from
- * JavaScript (and one entry in a worker's call list) per row block and key span.
+ * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s, edge): the tiles
+ * of keys [from, to) in steps of TILE_KEYS, k and v the rows of key `from`, every tile with the
+ * same `edge`: one call from JavaScript (and one entry in a worker's call list) per row block and
+ * key span.
  */
 function buildSpan(): wasm.FunctionBuilder {
   const f = new FunctionBuilder('flashSpan');
@@ -308,7 +340,7 @@ function buildSpan(): wasm.FunctionBuilder {
   const Dv = f.param('i32');
   const from = f.param('i32');
   const to = f.param('i32');
-  const tail = [f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32')]; // meta, m, l, acc, s
+  const tail = [f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32'), f.param('i32')]; // meta, m, l, acc, s, edge
   const t = f.local('i32');
   const n = f.local('i32');
   const FLASH_TILE = 0; // the module's first function

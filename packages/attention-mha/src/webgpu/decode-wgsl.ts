@@ -7,6 +7,10 @@
 // lane, the dot product one subgroupAdd, and each subgroup keeps its own online softmax. Subgroups are merged in workgroup memory and every split writes its partial
 // (unnormalised output, max, sum); a second pass combines the splits per query head.
 //
+// NaN: keys outside [t0, t1) and the window are never read; every read key's value enters its
+// row (0·NaN is NaN), and an empty partial is told by l == 0 — never by l > 0, which a NaN l
+// fails — so a NaN score or value reaches the output and lse (the errors guide's rule).
+//
 // Measured on an H100 through Dawn/Vulkan (f32, T = 64K, 16 heads, d = 128): 0.82 ms per token,
 // 1.3 TB/s of K/V (PyTorch SDPA f32 in the same run: 6.19 ms).
 
@@ -127,7 +131,8 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     var lAll = 0.0;
     var o = vec4<f32>(0.0);
     for (var w = 0u; w < ${W}u; w++) {
-      let f = select(0.0, exp(subMax[w * ${HT}u + j] - mAll), subSum[w * ${HT}u + j] > 0.0);
+      // a subgroup that saw no key (l = 0) weighs 0; a NaN l is not 0, so NaN carries on
+      let f = select(exp(subMax[w * ${HT}u + j] - mAll), 0.0, subSum[w * ${HT}u + j] == 0.0);
       lAll += subSum[w * ${HT}u + j] * f;
       o += subAcc[(w * ${HT}u + j) * ${Dv / 4}u + x] * f;
     }
@@ -155,21 +160,22 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var lAll = 0.0;
   for (var s = 0u; s < P.splits; s++) {
     let base = (bh * P.splits + s) * ${Dv + 2}u;
-    if (partial[base + ${Dv + 1}u] > 0.0) { mAll = max(mAll, partial[base + ${Dv}u]); }
+    if (partial[base + ${Dv + 1}u] != 0.0) { mAll = max(mAll, partial[base + ${Dv}u]); }
   }
   for (var s = 0u; s < P.splits; s++) {
     let base = (bh * P.splits + s) * ${Dv + 2}u;
     let ls = partial[base + ${Dv + 1}u];
-    if (ls > 0.0) { lAll += ls * exp(partial[base + ${Dv}u] - mAll); }
+    lAll += ls * select(exp(partial[base + ${Dv}u] - mAll), 0.0, ls == 0.0);
   }
   for (var d = li; d < ${Dv}u; d += 64u) {
     var sum = 0.0;
     for (var s = 0u; s < P.splits; s++) {
       let base = (bh * P.splits + s) * ${Dv + 2}u;
-      if (partial[base + ${Dv + 1}u] > 0.0) { sum += partial[base + d] * exp(partial[base + ${Dv}u] - mAll); }
+      // every split's output enters (an empty split holds zeros): 0·NaN from a visible key stays NaN
+      sum += partial[base + d] * select(exp(partial[base + ${Dv}u] - mAll), 0.0, partial[base + ${Dv + 1}u] == 0.0);
     }
-    o[bh * ${Dv}u + d] = select(0.0, sum / lAll, lAll > 0.0);
+    o[bh * ${Dv}u + d] = select(sum / lAll, 0.0, lAll == 0.0);
   }
-  if (li == 0u) { lse[bh] = select(bitcast<f32>(0xff800000u | (P.B & 0u)), mAll + log(lAll), lAll > 0.0); }
+  if (li == 0u) { lse[bh] = select(mAll + log(lAll), bitcast<f32>(0xff800000u | (P.B & 0u)), lAll == 0.0); }
 }`;
 }

@@ -8,6 +8,9 @@
 // TILE_KEYS with an online softmax (running max m, running sum l, rescaled accumulator), so no
 // score matrix exists anywhere. Without subgroups, LANES is 1 and a row is one invocation.
 //
+// A call with an AbortSignal dispatches the query tiles in chunks (firstTile names a chunk's
+// first tile), so it can stop between them; without a signal one dispatch covers every tile.
+//
 // Measured on an H100 through Dawn/Vulkan (f32, causal, N = 8192, d = 128, 16 heads):
 // ROWS 4, LANES 8, ROW_GROUPS 32, TILE_KEYS 16 → 19.5 TFLOP/s (PyTorch SDPA f32: 43.1).
 // TILE_KEYS 32 spills the score registers and runs 5× slower.
@@ -54,11 +57,13 @@ ${PARAMS_WGSL}
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;      // valid keys per sequence
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;  // [B, S, Hq, Dv]
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;      // [B, S, Hq]
+@group(0) @binding(7) var<uniform> firstTile: vec4<u32>;             // x: query tile of workgroup 0 (chunked dispatch)
 var<workgroup> sharedLength: u32;
 var<workgroup> kTile: array<vec4<f32>, ${BC * (D / 4)}>;
 var<workgroup> vTile: array<vec4<f32>, ${BC * (Dv / 4)}>;
 
 const NEG = -3.0e38;
+const HIDDEN = -1.0; // the weight of a hidden key (real weights are ≥ 0 or NaN)
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -70,7 +75,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   // Loaded through workgroup memory so the key loop's bound is provably uniform (barriers inside).
   if (li == 0u) { sharedLength = lengths[b]; }
   let len = workgroupUniformLoad(&sharedLength);
-  let row0 = wg.x * ${BR}u;                 // first query of this workgroup
+  let row0 = (firstTile.x + wg.x) * ${BR}u; // first query of this workgroup
   let offset = len - P.S;                   // bottom-right: query i sits at position offset + i
   var qr: array<vec4<f32>, ${R * QV}>;
   var acc: array<vec4<f32>, ${R * OV}>;
@@ -89,6 +94,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var kEnd = len;
   if (P.causal == 1u) { kEnd = min(len, lastPos + 1u); }
   let firstPos = offset + row0;
+  // Keys every real row of this workgroup sees: [0, sinks) ∪ [loAll, hiAll).
+  var hiAll = len;
+  if (P.causal == 1u) { hiAll = min(len, firstPos + 1u); }
+  var loAll = 0u;
+  if (P.window > 0u) { loAll = lastPos + 1u - min(P.window, lastPos + 1u); }
   for (var t0 = 0u; t0 < kEnd; t0 += ${BC}u) {
     // Tiles wholly before every query's window (and past the sinks) hold nothing visible.
     if (P.window > 0u && t0 >= P.sinks && t0 + ${BC}u + P.window <= firstPos + 1u) { continue; }
@@ -131,31 +141,50 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       l[r] = l[r] * rescale;
       for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] * rescale; }
       for (var c = 0u; c < ${BC}u; c++) {
+        // Hidden keys (exactly NEG) get the weight HIDDEN, which the P·V step of an edge tile
+        // skips. A NaN score is "visible" (NaN == NEG is false): exp(NaN − m) = NaN reaches l.
         let s = p[r * ${BC}u + c];
-        let w = select(0.0, exp(s - mNew), s > NEG);
+        let hidden = s == NEG;
+        let w = select(exp(s - mNew), HIDDEN, hidden);
         p[r * ${BC}u + c] = w;
-        l[r] = l[r] + w;
+        l[r] = l[r] + select(w, 0.0, hidden);
       }
       m[r] = mNew;
     }
-    for (var c = 0u; c < ${BC}u; c++) {
-      var vr: array<vec4<f32>, ${OV}>;
-      for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
-      for (var r = 0u; r < ${R}u; r++) {
-        let w = p[r * ${BC}u + c];
-        for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + w * vr[x]; }
+    // Inside the band every row sees every key (uniform test): the plain P·V. On an edge tile a
+    // hidden key's product is dropped, as 0 · a NaN in its value would otherwise reach the row.
+    let edge = !(t0 + ${BC}u <= hiAll && (t0 >= loAll || t0 + ${BC}u <= P.sinks));
+    if (edge) {
+      for (var c = 0u; c < ${BC}u; c++) {
+        var vr: array<vec4<f32>, ${OV}>;
+        for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
+        for (var r = 0u; r < ${R}u; r++) {
+          let w = p[r * ${BC}u + c];
+          let seen = w != HIDDEN;
+          for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + select(vec4<f32>(0.0), w * vr[x], seen); }
+        }
+      }
+    } else {
+      for (var c = 0u; c < ${BC}u; c++) {
+        var vr: array<vec4<f32>, ${OV}>;
+        for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
+        for (var r = 0u; r < ${R}u; r++) {
+          let w = p[r * ${BC}u + c];
+          for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + w * vr[x]; }
+        }
       }
     }
   }
   for (var r = 0u; r < ${R}u; r++) {
     let i = row0 + rowGroup * ${R}u + r;
     if (i < P.S) {
-      // A query that sees no key outputs zeros and an lse of −∞ (built at run time: a constant
-      // −∞ is not a valid WGSL value).
-      let inv = select(0.0, 1.0 / l[r], l[r] > 0.0);
+      // A query that sees no key (or only −∞ scores: l == 0) outputs zeros and an lse of −∞
+      // (built at run time: a constant −∞ is not a valid WGSL value). A NaN l is not 0: NaN out.
+      let empty = l[r] == 0.0;
+      let inv = 1.0 / l[r];
       let oBase = ((b * P.S + i) * P.Hq + h) * ${Dv / 4}u + lane;
-      for (var x = 0u; x < ${OV}u; x++) { o[oBase + x * ${L}u] = acc[r * ${OV}u + x] * inv; }
-      if (lane == 0u) { lse[(b * P.S + i) * P.Hq + h] = select(bitcast<f32>(0xff800000u | (P.B & 0u)), m[r] + log(l[r]), l[r] > 0.0); }
+      for (var x = 0u; x < ${OV}u; x++) { o[oBase + x * ${L}u] = select(acc[r * ${OV}u + x] * inv, vec4<f32>(0.0), empty); }
+      if (lane == 0u) { lse[(b * P.S + i) * P.Hq + h] = select(m[r] + log(l[r]), bitcast<f32>(0xff800000u | (P.B & 0u)), empty); }
     }
   }
 }`;

@@ -1,10 +1,11 @@
 // The WGSL fused kernel against the float64 reference, on the gpujs-webgpu backend (lavapipe in
 // CI): causal prefill, chunks, decode, windows with sinks, GQA/MQA, ragged lengths, V read from
-// the keys (MLA's latent), empty rows.
+// the keys (MLA's latent), empty rows; a prefill with a signal stops between its chunks.
 import { createBackend, tensor, type Backend } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
+import { SeededRandom, abortAtRead, abortEverywhere, compareArrays } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { attention } from '../attention.js';
 import { planAttention } from '../plan.js';
 import { attentionReference } from '../reference.js';
 import type { AttentionOptions } from '../types.js';
@@ -88,6 +89,31 @@ describe.skipIf(!hasWebgpu)('webgpu-flash (WGSL fused attention)', () => {
       lse?.dispose();
     });
   }
+
+  it('a long prefill with a signal stops between its query-tile chunks and releases what it allocated', async () => {
+    const rng = new SeededRandom(77);
+    const S = 2048;
+    using q = tensor(backend, rng.normalArray(S * 2 * 8), [1, S, 2, 8]);
+    using k = tensor(backend, rng.normalArray(S * 2 * 8), [1, S, 2, 8]);
+    // the chunked result is the single dispatch's, and the fused WGSL kernel is what ran
+    const whole = await attention(q, k, k);
+    const counted = abortAtRead(Number.POSITIVE_INFINITY);
+    const chunked = await attention(q, k, k, { signal: counted.signal });
+    expect(chunked.dispatch.implementation).toBe('fused:webgpu-flash');
+    expect(Array.from(await chunked.out.data())).toEqual(Array.from(await whole.out.data()));
+    whole.out.dispose();
+    chunked.out.dispose();
+    // a one-tile prefill reads the signal only before it submits: the long one once per chunk more
+    const short = abortAtRead(Number.POSITIVE_INFINITY);
+    using q2 = tensor(backend, rng.normalArray(2 * 2 * 8), [1, 2, 2, 8]);
+    (await attention(q2, k, k, { signal: short.signal, kvLengths: [2] })).out.dispose();
+    expect(counted.reads() - short.reads(), 'checkpoints between the chunks').toBeGreaterThanOrEqual(8);
+    // stopped at every one of them: AbortedError, nothing left allocated
+    const midway = await abortEverywhere(backend, counted.reads(), async (signal) => {
+      (await attention(q, k, k, { signal })).out.dispose();
+    });
+    expect(midway).toBeGreaterThanOrEqual(8);
+  });
 
   it('declines what it does not implement, with the reason', async () => {
     using q = tensor(backend, new Float32Array(2 * 6), [1, 1, 2, 6]);

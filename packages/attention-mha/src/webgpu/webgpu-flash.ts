@@ -6,7 +6,7 @@
 // available runs the split-K decode kernel and its combine pass.
 
 /// <reference types="@webgpu/types" />
-import { type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
+import { AbortCheckpoint, type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { combineWgsl, decodeWgsl } from './decode-wgsl.js';
 import { type PrefillVariant, prefillWgsl } from './prefill-wgsl.js';
@@ -23,12 +23,13 @@ export const webgpuFlashKernel: FusedAttentionKernel = {
     if (!isWebGpuHost(backend)) throw new Error('webgpu-flash ran on a backend it does not support');
     const device = backend.webgpu.device;
     const subgroupSize = fixedSubgroupSize(device);
-    // Everything below only encodes and submits: the promise is settled, the GPU works on.
+    // Everything below only encodes and submits: the promise settles while the GPU works on
+    // (a prefill with a signal yields between its chunks).
     const decodeFits = subgroupSize > 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
     if (problem.S === 1 && decodeFits) {
       return Promise.resolve(runDecode(backend, inputs, problem, subgroupSize));
     }
-    return Promise.resolve(runPrefill(backend, inputs, problem, subgroupSize));
+    return runPrefill(backend, inputs, problem, subgroupSize);
   },
 };
 
@@ -96,7 +97,10 @@ function pipeline(backend: WebGpuHost, key: string, code: () => string): GPUComp
   });
 }
 
-function runPrefill(backend: WebGpuHost, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): AttentionOutputs {
+/** A prefill with a signal is submitted in about this many chunks of query tiles, checked between. */
+const PREFILL_CHUNKS = 16;
+
+async function runPrefill(backend: WebGpuHost, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): Promise<AttentionOutputs> {
   const access = backend.webgpu;
   const { device } = access;
   const variant = prefillVariant(problem, subgroupSize, inputs.v === null, device.limits.maxComputeWorkgroupStorageSize);
@@ -105,22 +109,39 @@ function runPrefill(backend: WebGpuHost, inputs: AttentionInputs, problem: Atten
   const out = access.allocate([problem.B, problem.S, problem.Hq, problem.Dv]);
   const lse = access.allocate([problem.B, problem.S, problem.Hq]);
   const { params, lengths } = bindParams(device, problem, 0, 0);
+  const firstTile = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const k = access.buffer(inputs.k);
   const bindGroup = device.createBindGroup({
     layout: pipe.getBindGroupLayout(0),
-    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, access.buffer(out), access.buffer(lse)].map(
+    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, access.buffer(out), access.buffer(lse), firstTile].map(
       (buffer, binding) => ({ binding, resource: { buffer } }),
     ),
   });
-  const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
-  pass.setPipeline(pipe);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(Math.ceil(problem.S / (variant.rowGroups * variant.rows)), problem.Hq, problem.B);
-  pass.end();
-  device.queue.submit([encoder.finish()]);
-  params.destroy(); // freed once the queued work no longer needs it
-  lengths.destroy();
+  // Without a signal one dispatch takes every query tile; with one, chunks of tiles go in
+  // separate submissions with a checkpoint between them. Buffers destroyed here are freed once
+  // the work already queued no longer needs them (an abort stops only what is not yet submitted).
+  const tiles = Math.ceil(problem.S / (variant.rowGroups * variant.rows));
+  const perChunk = problem.signal ? Math.max(1, Math.ceil(tiles / PREFILL_CHUNKS)) : tiles;
+  const checkpoint = new AbortCheckpoint(problem.signal, problem.fn, 0);
+  try {
+    for (let first = 0; first < tiles; first += perChunk) {
+      if (first > 0) await checkpoint.check();
+      device.queue.writeBuffer(firstTile, 0, Uint32Array.from([first, 0, 0, 0])); // ordered with the submissions
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(Math.min(perChunk, tiles - first), problem.Hq, problem.B);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+    }
+  } catch (error) {
+    out.dispose();
+    lse.dispose();
+    throw error;
+  } finally {
+    for (const b of [params, lengths, firstTile]) b.destroy();
+  }
   return finish(out, lse, problem);
 }
 

@@ -3,7 +3,7 @@
 // through Dawn). It finds the k-th largest key by radix select (four 8-bit histogram passes over
 // the row in workgroup atomics), gathers the keys above it plus the lowest-indexed keys equal to
 // it, and sorts those k in workgroup memory with a bitonic network. Same total order as the
-// reference: larger first, equal values by lower index (−0 equals +0), NaN after every number.
+// reference: larger first, equal values by lower index (−0 equals +0), NaN ranked as −∞.
 /// <reference types="@webgpu/types" />
 
 import type { GpujsBackend } from './backend.js';
@@ -27,11 +27,12 @@ var<workgroup> slot: atomic<u32>;
 var<workgroup> candKey: array<u32, ${P}>;
 var<workgroup> candIndex: array<u32, ${P}>;
 
-// An order-preserving u32 of a value: larger value, larger key; both zeros one key; NaN lowest.
-// Tested on the bits: shader compilers may fold a 'v != v' test away.
+// An order-preserving u32 of a value: larger value, larger key; both zeros one key; NaN the
+// key of −∞ (ranked as −∞, ties by index). Tested on the bits: shader compilers may fold a
+// 'v != v' test away.
 fn sortKey(v: f32) -> u32 {
   let raw = bitcast<u32>(v);
-  if ((raw & 0x7f800000u) == 0x7f800000u && (raw & 0x007fffffu) != 0u) { return 0u; }
+  if ((raw & 0x7f800000u) == 0x7f800000u && (raw & 0x007fffffu) != 0u) { return 0x007fffffu; }
   let bits = select(raw, 0u, (raw & 0x7fffffffu) == 0u);
   return select(bits | 0x80000000u, ~bits, (bits & 0x80000000u) != 0u);
 }

@@ -73,7 +73,7 @@ export async function scatterRows(dst: Tensor, src: Tensor, indices: Tensor): Pr
   return backend.kernels.ScatterRows({ dst, src, indices }, {});
 }
 
-/** The k largest values of the last axis with their i32 indices; ties keep the lower index first. */
+/** The k largest values of the last axis with their i32 indices; ties keep the lower index first; NaN ranks as −∞ (tied with it by index). */
 export async function topK(x: Tensor, k: number): Promise<{ values: Tensor; indices: Tensor }> {
   const fn = 'topK';
   const backend = sameBackend(fn, x);

@@ -19,7 +19,7 @@ function checkMask(fn: string, x: Tensor, mask: Tensor | null): void {
   }
 }
 
-/** softmax(scale·x + mask) over the last axis; an all −∞ row gives zeros. */
+/** softmax(scale·x + mask) over the last axis; a −∞ mask entry is 0 whatever x holds, an all −∞ row gives zeros, NaN among the visible entries makes the row NaN. */
 export async function softmax(x: Tensor, options: SoftmaxOptions = {}): Promise<Tensor> {
   const fn = 'softmax';
   const mask = options.mask ?? null;

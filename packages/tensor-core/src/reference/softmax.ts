@@ -1,8 +1,27 @@
 // Masked softmax and log-sum-exp over the last axis. The mask is additive (0 or −∞) and is
-// addressed through a per-row offset so it can broadcast; a row that is entirely −∞ yields
-// zeros (softmax) or −∞ (lse), never NaN.
+// addressed through a per-row offset so it can broadcast. An entry whose mask is −∞ is hidden:
+// probability 0 whatever x holds there (NaN and ±∞ included). Among the visible entries NaN
+// propagates (a NaN or a +∞ makes the row NaN); a row with no visible entry, or whose visible
+// entries are all −∞, yields zeros (softmax) or −∞ (lse).
 
 const NO_MASK = new Float32Array(0);
+
+/** scale·x + mask, or −∞ where the mask hides the entry (so a NaN there never surfaces). */
+function masked(x: number, scale: number, maskValue: number): number {
+  return maskValue === -Infinity ? -Infinity : scale * x + maskValue;
+}
+
+/** Σ exp(s − max) over the entries that are not −∞ (a NaN entry makes it NaN; no entry: 0). */
+function sumExp(s: Float32Array | Float64Array, o: number, N: number, max: number, write: boolean): number {
+  let sum = 0;
+  for (let i = 0; i < N; i++) {
+    const v = s[o + i] as number;
+    const e = v === -Infinity ? 0 : Math.exp(v - max);
+    if (write) s[o + i] = e;
+    sum += e;
+  }
+  return sum;
+}
 
 /** `maskRow(r)` returns the offset of row r's mask in `mask`, or −1 for no mask on that row. */
 export function softmaxRows(
@@ -21,22 +40,18 @@ export function softmaxRows(
     const mo = mask ? maskRowOffset(r) : -1;
     let max = -Infinity;
     for (let i = 0; i < N; i++) {
-      const s = scale * (x[o + i] as number) + (mo >= 0 ? (m[mo + i * maskStride] as number) : 0);
+      const s = masked(x[o + i] as number, scale, mo >= 0 ? (m[mo + i * maskStride] as number) : 0);
       out[o + i] = s;
-      if (s > max) max = s;
+      if (s > max) max = s; // skips NaN; the sum below carries it
     }
-    if (max === -Infinity) {
+    const sum = sumExp(out, o, N, max, true);
+    if (sum === 0) {
       out.fill(0, o, o + N);
       continue;
     }
-    let sum = 0;
-    for (let i = 0; i < N; i++) {
-      const e = Math.exp((out[o + i] as number) - max);
-      out[o + i] = e;
-      sum += e;
-    }
     const inv = 1 / sum;
-    for (let i = 0; i < N; i++) out[o + i] = (out[o + i] as number) * inv;
+    // a hidden entry stays exactly 0 even when the row is NaN
+    for (let i = 0; i < N; i++) out[o + i] = out[o + i] === 0 ? 0 : (out[o + i] as number) * inv;
   }
 }
 
@@ -51,23 +66,17 @@ export function logSumExpRows(
 ): void {
   const rows = out.length;
   const m = mask ?? NO_MASK;
+  const s = new Float64Array(N);
   for (let r = 0; r < rows; r++) {
     const o = r * N;
     const mo = mask ? maskRowOffset(r) : -1;
     let max = -Infinity;
     for (let i = 0; i < N; i++) {
-      const s = scale * (x[o + i] as number) + (mo >= 0 ? (m[mo + i * maskStride] as number) : 0);
-      if (s > max) max = s;
+      const v = masked(x[o + i] as number, scale, mo >= 0 ? (m[mo + i * maskStride] as number) : 0);
+      s[i] = v;
+      if (v > max) max = v;
     }
-    if (max === -Infinity) {
-      out[r] = -Infinity;
-      continue;
-    }
-    let sum = 0;
-    for (let i = 0; i < N; i++) {
-      const s = scale * (x[o + i] as number) + (mo >= 0 ? (m[mo + i * maskStride] as number) : 0);
-      sum += Math.exp(s - max);
-    }
-    out[r] = max + Math.log(sum);
+    const sum = sumExp(s, 0, N, max, false);
+    out[r] = sum === 0 ? -Infinity : max + Math.log(sum);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * Top-k of each row of length N: values descending, ties broken toward the lower index, NaN
- * ranked below −∞ (never picked before a number). Writes k values and indices per row.
+ * ranked as −∞ (after every finite number, tied with −∞ by index, its value kept). Writes k
+ * values and indices per row.
  */
 export function topKRows(x: Float32Array, N: number, k: number, values: Float32Array, indices: Int32Array): void {
   const rows = N === 0 ? 0 : x.length / N;
@@ -10,10 +11,8 @@ export function topKRows(x: Float32Array, N: number, k: number, values: Float32A
     for (let i = 0; i < N; i++) order[i] = i;
     // Selection of the k best by partial sort: O(N·k) for small k, full sort otherwise.
     const better = (i: number, j: number): boolean => {
-      const a = x[o + i] as number;
-      const b = x[o + j] as number;
-      if (Number.isNaN(a)) return false;
-      if (Number.isNaN(b)) return true;
+      const a = rank(x[o + i] as number);
+      const b = rank(x[o + j] as number);
       return a > b || (a === b && i < j);
     };
     if (k * 8 < N) {
@@ -35,3 +34,6 @@ export function topKRows(x: Float32Array, N: number, k: number, values: Float32A
     }
   }
 }
+
+/** The value a NaN is ranked as. */
+const rank = (v: number): number => (Number.isNaN(v) ? -Infinity : v);

@@ -9,6 +9,12 @@
 //
 // Rules (gpu.js compiles these from their source text): plain functions, integers only inline
 // (locals are f32; `| 0` casts back), loop counters from a literal 0, quotients through idiv.
+//
+// NaN (see "NaN and infinity" in the errors guide): a hidden slot is tested as `s < −1e38` or
+// `key < 0`, never as `s > −1e38`, because every comparison with NaN is false — a NaN score
+// then counts as visible and its exp (NaN) reaches l and the accumulator. Max may drop a NaN
+// (WGSL's max does on some drivers) without harm: exp(NaN − m) is NaN either way. Every visible
+// key's value enters the sum, at weight 0 too (0·NaN is NaN); a hidden one never does.
 
 import type { Arr, Gpu } from '@attnkit/tensor-core';
 
@@ -113,19 +119,21 @@ export function flashStatsKernel(this: Gpu, ml: Arr, scores: Arr, Tc: number): n
   for (let j = 0; j < Tc; j++) mx = Math.max(mx, scores[this.thread.y * Tc + j]);
   const mNew = Math.max(mOld, mx);
   if (this.thread.x === 0) return mNew;
-  let corr = 0;
-  if (mOld > -1.0e38) corr = Math.exp(mOld - mNew);
+  let corr = Math.exp(mOld - mNew);
+  if (mOld < -1.0e38) corr = 0;
   let sum = 0;
   for (let i = 0; i < Tc; i++) {
-    if (scores[this.thread.y * Tc + i] > -1.0e38) sum += Math.exp(scores[this.thread.y * Tc + i] - mNew);
+    let e = Math.exp(scores[this.thread.y * Tc + i] - mNew);
+    if (scores[this.thread.y * Tc + i] < -1.0e38) e = 0;
+    sum += e;
   }
   return ml[this.thread.y * 2 + 1] * corr + sum;
 }
 
 // Thread (x = slot j, y = row r): p = exp(s − m_new), 0 for a hidden slot.
 export function flashProbsKernel(this: Gpu, scores: Arr, ml: Arr, Tc: number): number {
-  if (scores[this.thread.y * Tc + this.thread.x] > -1.0e38) return Math.exp(scores[this.thread.y * Tc + this.thread.x] - ml[this.thread.y * 2]);
-  return 0;
+  if (scores[this.thread.y * Tc + this.thread.x] < -1.0e38) return 0;
+  return Math.exp(scores[this.thread.y * Tc + this.thread.x] - ml[this.thread.y * 2]);
 }
 
 // Thread (x = d, y = row r): acc·exp(m_old − m_new) + Σ_j p_j·v[key_j, d].
@@ -148,13 +156,13 @@ export function flashAccumulateKernel(
   Tc: number,
   hasRowMap: number,
 ): number {
-  let corr = 0;
-  if (mlOld[this.thread.y * 2] > -1.0e38) corr = Math.exp(mlOld[this.thread.y * 2] - mlNew[this.thread.y * 2]);
+  let corr = Math.exp(mlOld[this.thread.y * 2] - mlNew[this.thread.y * 2]);
+  if (mlOld[this.thread.y * 2] < -1.0e38) corr = 0;
   const b = qdiv(this.thread.y, Sc * Hq);
   const g = qdiv(this.thread.y - qdiv(this.thread.y, Hq) * Hq, G);
   let a = acc[this.thread.y * Dv + this.thread.x] * corr;
   for (let n = 0; n < Tc; n++) {
-    if (probs[this.thread.y * Tc + n] > 0) {
+    if (keys[this.thread.y * Tc + n] >= 0) {
       let row = (b | 0) * T + (keys[this.thread.y * Tc + n] | 0);
       if (hasRowMap === 1) row = rowMap[(b | 0) * T + (keys[this.thread.y * Tc + n] | 0)];
       a += probs[this.thread.y * Tc + n] * v[((row | 0) * Hkv + (g | 0)) * vW + this.thread.x];
@@ -163,10 +171,10 @@ export function flashAccumulateKernel(
   return a;
 }
 
-// Thread (x = d, y = row r): out = acc / l, or 0 for a row that saw no key.
+// Thread (x = d, y = row r): out = acc / l, or 0 for a row that saw no key (l = 0; a NaN l gives NaN).
 export function flashFinishKernel(this: Gpu, acc: Arr, ml: Arr, Dv: number): number {
-  if (ml[this.thread.y * 2 + 1] > 0) return acc[this.thread.y * Dv + this.thread.x] / ml[this.thread.y * 2 + 1];
-  return 0;
+  if (ml[this.thread.y * 2 + 1] === 0) return 0;
+  return acc[this.thread.y * Dv + this.thread.x] / ml[this.thread.y * 2 + 1];
 }
 
 // Thread r: lse = m + ln l; a row that saw no key has l = 0, so ln l = −∞.

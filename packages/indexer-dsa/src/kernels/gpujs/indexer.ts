@@ -7,7 +7,7 @@
 import { AbortCheckpoint, BackendError, type Tensor, add, cast, concat, reshape, slice, tensor, topK } from '@attnkit/tensor-core';
 import { type FusedIndexerKernel, type IndexerScoreProblem, queryPosition } from '../problem.js';
 import { type GpujsKernelHost, isGpujsKernelHost } from '@attnkit/tensor-core';
-import { idiv, indexerScoresKernel } from './scores.gpujs.js';
+import { idiv, indexerScoresKernel, scoreIsNan } from './scores.gpujs.js';
 
 /** Most scores one launch produces (16 MiB of f32). */
 const SCORE_BUDGET = 1 << 22;
@@ -31,7 +31,7 @@ async function runIndexer(backend: GpujsKernelHost, q: Tensor, weights: Tensor, 
   const { B, S, T, heads: HI, headDim: DI, topk: K } = p;
   const scoresK = backend.kernel('indexer-dsa/scores', indexerScoresKernel, {
     params: { q: 'tensor', w: 'tensor', k: 'tensor', lens: 'tensor', S: 'int', HI: 'int', DI: 'int', T: 'int', i0: 'int', Sc: 'int' },
-    functions: [idiv],
+    functions: [idiv, scoreIsNan],
     rank: 2,
   });
   // Keys as dense f32 [B, T, D_I]: cut to the longest sequence, 16-bit or fp8 storage decoded once.

@@ -1,6 +1,7 @@
 // The gpu.js kernel of the fused indexer: one thread per (query row, key) computes
 //   I[p, t] = Σ_j w_j · ReLU(q_j · k_t)    (t ≤ p),   −3e38 otherwise (below every real score,
 //                                            so top-k never prefers a hidden key)
+// ReLU(NaN) is 0 (`dot > 0` fails), as in the CPU kernel and the reference.
 // straight from q [rows, H_I, D_I], w [rows, H_I] and the keys [B, T, D_I], with no
 // [rows·H_I, T] logits in between. Rows r = (b, c) are the Sc queries i0 … i0+Sc−1 of each
 // sequence.
@@ -29,5 +30,15 @@ export function indexerScoresKernel(this: Gpu, q: Arr, w: Arr, k: Arr, lens: Arr
     }
     if (dot > 0) score += w[(this.thread.y | 0) * HI + j] * dot;
   }
+  // A NaN (or −∞) score ranks as −∞ (the indexer's rule): at −3e38 it ties with the hidden keys,
+  // which all come later (t > p), so top-k takes it after every number and before any hidden key.
+  if (scoreIsNan(score) === 1) return -3.0e38;
+  if (score < -3.0e38) return -3.0e38;
   return score;
+}
+
+/** 1 for NaN (every comparison false), else 0; never `v !== v`, which WGSL may fold to false. */
+export function scoreIsNan(v: number): number {
+  if (!(v >= -3.4e38) && !(v < -3.4e38)) return 1;
+  return 0;
 }

@@ -11,25 +11,34 @@ import type { KernelSpec } from '../runtime.js';
 import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv, rowGrid, strided2 } from './common.js';
 import { FILL, binaryTensor, collapseBroadcast } from './elementwise.js';
 
-// Kernels test a row for emptiness with `max < −FLT_MAX`, true only for −∞. The mask entry
-// of row r, column i sits at strided2(r, r1n, m0, m1) + i·mN.
+// An entry whose mask is −∞ is hidden: its s is −∞ whatever x holds (a NaN x there must not
+// surface). Entries with s = −∞ (hidden, or a visible −∞) add 0 to Σ, tested as `s < −FLT_MAX`
+// — true for −∞ only, false for NaN, so a visible NaN reaches Σ (and the row) even where max
+// dropped it (WGSL's max may). A row is empty when Σ = 0. The mask entry of row r, column i
+// sits at strided2(r, r1n, m0, m1) + i·mN.
 //
 // Thread 2r computes row r's max of scale·x + mask; thread 2r+1 its Σ exp(s − max).
 function softmaxStatsKernel(this: Gpu, x: Arr, mask: Arr, N: number, scale: number, hasMask: number, r1n: number, m0: number, m1: number, mN: number): number {
-  let max = scale * x[(this.thread.x >> 1) * N];
-  if (hasMask === 1) max += mask[strided2(this.thread.x >> 1, r1n, m0, m1)];
+  let max = -3.4028234663852886e38;
   for (let i = 0; i < N; i++) {
     let s = scale * x[(this.thread.x >> 1) * N + i];
-    if (hasMask === 1) s += mask[strided2(this.thread.x >> 1, r1n, m0, m1) + i * mN];
+    if (hasMask === 1) {
+      s += mask[strided2(this.thread.x >> 1, r1n, m0, m1) + i * mN];
+      if (mask[strided2(this.thread.x >> 1, r1n, m0, m1) + i * mN] < -3.4028234663852886e38) s = -3.4028234663852886e38;
+    }
     max = Math.max(max, s);
   }
   if ((this.thread.x & 1) === 0) return max;
-  if (max < -3.4028234663852886e38) return 0;
   let sum = 0;
   for (let n = 0; n < N; n++) {
     let s = scale * x[(this.thread.x >> 1) * N + n];
     if (hasMask === 1) s += mask[strided2(this.thread.x >> 1, r1n, m0, m1) + n * mN];
-    sum += Math.exp(s - max);
+    let e = Math.exp(s - max);
+    if (s < -3.4028234663852886e38) e = 0;
+    if (hasMask === 1) {
+      if (mask[strided2(this.thread.x >> 1, r1n, m0, m1) + n * mN] < -3.4028234663852886e38) e = 0;
+    }
+    sum += e;
   }
   return sum;
 }
@@ -57,9 +66,12 @@ function softmaxApplyKernel(
   mN: number,
 ): number {
   const max = stats[idiv(this.thread.x, N) * 2];
-  if (max < -3.4028234663852886e38) return 0;
   let s = scale * x[this.thread.x];
-  if (hasMask === 1) s += mask[strided2(idiv(this.thread.x, N), r1n, m0, m1) + (this.thread.x - idiv(this.thread.x, N) * N) * mN];
+  if (hasMask === 1) {
+    if (mask[strided2(idiv(this.thread.x, N), r1n, m0, m1) + (this.thread.x - idiv(this.thread.x, N) * N) * mN] < -3.4028234663852886e38) return 0;
+    s += mask[strided2(idiv(this.thread.x, N), r1n, m0, m1) + (this.thread.x - idiv(this.thread.x, N) * N) * mN];
+  }
+  if (s < -3.4028234663852886e38) return 0;
   return Math.exp(s - max) / stats[idiv(this.thread.x, N) * 2 + 1];
 }
 
@@ -90,9 +102,12 @@ function softmaxApplyRowsKernel(
 ): number {
   if (this.thread.z * Y + this.thread.y >= R) return 0;
   const max = stats[(this.thread.z * Y + this.thread.y) * 2];
-  if (max < -3.4028234663852886e38) return 0;
   let s = scale * x[(this.thread.z * Y + this.thread.y) * N + this.thread.x];
-  if (hasMask === 1) s += mask[strided2(this.thread.z * Y + this.thread.y, r1n, m0, m1) + this.thread.x * mN];
+  if (hasMask === 1) {
+    if (mask[strided2(this.thread.z * Y + this.thread.y, r1n, m0, m1) + this.thread.x * mN] < -3.4028234663852886e38) return 0;
+    s += mask[strided2(this.thread.z * Y + this.thread.y, r1n, m0, m1) + this.thread.x * mN];
+  }
+  if (s < -3.4028234663852886e38) return 0;
   return Math.exp(s - max) / stats[(this.thread.z * Y + this.thread.y) * 2 + 1];
 }
 
@@ -117,23 +132,30 @@ const SOFTMAX_APPLY_ROWS: KernelSpec = {
   functions: INDEX_HELPERS,
 };
 
-// lse of row r: max + ln Σ exp(s − max), −∞ when the row is empty.
+// lse of row r: max + ln Σ exp(s − max), −∞ when the row is empty (Σ = 0); hidden entries and
+// NaN as in the softmax statistics.
 function logSumExpKernel(this: Gpu, x: Arr, mask: Arr, N: number, scale: number, hasMask: number, r1n: number, m0: number, m1: number, mN: number): number {
-  let max = scale * x[this.thread.x * N];
-  if (hasMask === 1) max += mask[strided2(this.thread.x, r1n, m0, m1)];
+  let max = -3.4028234663852886e38;
   for (let i = 0; i < N; i++) {
     let s = scale * x[this.thread.x * N + i];
-    if (hasMask === 1) s += mask[strided2(this.thread.x, r1n, m0, m1) + i * mN];
+    if (hasMask === 1) {
+      s += mask[strided2(this.thread.x, r1n, m0, m1) + i * mN];
+      if (mask[strided2(this.thread.x, r1n, m0, m1) + i * mN] < -3.4028234663852886e38) s = -3.4028234663852886e38;
+    }
     max = Math.max(max, s);
   }
-  if (max < -3.4028234663852886e38) return max;
   let sum = 0;
   for (let n = 0; n < N; n++) {
     let s = scale * x[this.thread.x * N + n];
     if (hasMask === 1) s += mask[strided2(this.thread.x, r1n, m0, m1) + n * mN];
-    sum += Math.exp(s - max);
+    let e = Math.exp(s - max);
+    if (s < -3.4028234663852886e38) e = 0;
+    if (hasMask === 1) {
+      if (mask[strided2(this.thread.x, r1n, m0, m1) + n * mN] < -3.4028234663852886e38) e = 0;
+    }
+    sum += e;
   }
-  return max + Math.log(sum);
+  return max + Math.log(sum); // an empty row: ln 0 = −∞ (a literal −∞ is not valid WGSL)
 }
 
 const LOG_SUM_EXP: KernelSpec = {

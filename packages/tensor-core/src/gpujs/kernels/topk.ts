@@ -1,7 +1,7 @@
 // Top-k of each row by a bitonic sort of index permutations: log2(P)·(log2(P)+1)/2 passes over
 // rows padded to P = 2^⌈log2 N⌉ entries, each pass one compare-exchange per element. The order
 // is total, so the result is deterministic: larger values first, equal values by lower index,
-// NaN after every number, padding last. Then the first k entries are gathered. On WebGPU the
+// NaN ranked as −∞, padding last. Then the first k entries are gathered. On WebGPU the
 // one-dispatch WGSL radix select of webgpu-topk.ts runs instead when it takes the sizes.
 
 import { sizeOf } from '../../shape.js';
@@ -14,13 +14,18 @@ import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv, isNan } from '
 
 /**
  * 1 when element a (value va) ranks before element b (value vb): larger first, equal values by
- * lower index, NaN after numbers, padding (index ≥ N) last.
+ * lower index, NaN ranked as −∞ (tied with it by index), padding (index ≥ N) last.
  */
 function ranksBefore(a: number, b: number, va: number, vb: number, N: number): number {
   if (a >= N) return b >= N && a < b ? 1 : 0;
   if (b >= N) return 1;
-  if (isNan(va) === 1) return isNan(vb) === 1 && a < b ? 1 : 0;
-  if (isNan(vb) === 1) return 1;
+  // NaN or −∞ (`< −FLT_MAX` holds for −∞ only); numeric flags, as gpu.js types locals as numbers
+  let lowA = isNan(va);
+  if (va < -3.4028234663852886e38) lowA = 1;
+  let lowB = isNan(vb);
+  if (vb < -3.4028234663852886e38) lowB = 1;
+  if (lowA === 1) return lowB === 1 && a < b ? 1 : 0;
+  if (lowB === 1) return 1;
   return va > vb || (va === vb && a < b) ? 1 : 0;
 }
 
