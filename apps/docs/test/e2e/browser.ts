@@ -24,7 +24,12 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<Browser> {
+export interface LaunchOptions {
+  /** Flags added to the defaults (e.g. a software WebGL for the GL conformance run). */
+  readonly args?: readonly string[];
+}
+
+export async function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`no Chromium at ${CHROMIUM}: run \`bash tooling/scripts/setup-browser.sh\` (Debian, as root) or set ATTNKIT_CHROMIUM`);
   }
@@ -33,7 +38,7 @@ export async function launchChromium(): Promise<Browser> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: FLAGS,
+    args: [...FLAGS, ...(options.args ?? [])],
     viewport: { width: 1280, height: 900 },
     deviceScaleFactor: 1,
   });

@@ -109,6 +109,15 @@ export function webAssemblyThreads(): boolean {
   return Reflect.get(gpujs.WebAssemblyKernel, 'isThreadsSupported') === true;
 }
 
+/** The largest texture side of gpu.js' GL kernels in `mode` (its cached feature probe). */
+export function glMaxTextureSize(mode: 'webgl2' | 'webgl' | 'headlessgl'): number {
+  const kernel: unknown = Reflect.get(gpujs, mode === 'webgl2' ? 'WebGL2Kernel' : mode === 'webgl' ? 'WebGLKernel' : 'HeadlessGLKernel');
+  const features: unknown = typeof kernel === 'function' ? Reflect.get(kernel, 'features') : null;
+  const side: unknown = typeof features === 'object' && features !== null ? Reflect.get(features, 'maxTextureSize') : null;
+  if (typeof side !== 'number' || !(side > 0)) throw new Error(`gpu.js reports no maxTextureSize for ${mode}`);
+  return side;
+}
+
 /** gpu.js' WebGPU pipeline-result class: a GPU buffer a kernel may take as an Array argument. */
 export function makeWebGpuHandle(buffer: GPUBuffer, words: number, context: object): object {
   const ctor: unknown = Reflect.get(gpujs, 'WebGPUBufferResult');

@@ -8,7 +8,8 @@
 // and, after the last chunk, `finish` (out = acc / l) and `lse` (m + ln l).
 //
 // Rules (gpu.js compiles these from their source text): plain functions, integers only inline
-// (locals are f32; `| 0` casts back), loop counters from a literal 0, quotients through idiv.
+// (locals are f32; `| 0` casts back), loop counters from a literal 0, quotients through idiv,
+// and no array read inside another array's index (read it into a local first; GLSL needs it).
 
 import type { Arr, Gpu } from '@attnkit/tensor-core';
 
@@ -155,8 +156,11 @@ export function flashAccumulateKernel(
   let a = acc[this.thread.y * Dv + this.thread.x] * corr;
   for (let n = 0; n < Tc; n++) {
     if (probs[this.thread.y * Tc + n] > 0) {
-      let row = (b | 0) * T + (keys[this.thread.y * Tc + n] | 0);
-      if (hasRowMap === 1) row = rowMap[(b | 0) * T + (keys[this.thread.y * Tc + n] | 0)];
+      // the key in a local: an array read inside another array's index breaks gpu.js' GLSL
+      // (it hoists the index into a float temporary and assigns it an int)
+      const key = keys[this.thread.y * Tc + n];
+      let row = (b | 0) * T + (key | 0);
+      if (hasRowMap === 1) row = rowMap[(b | 0) * T + (key | 0)];
       a += probs[this.thread.y * Tc + n] * v[((row | 0) * Hkv + (g | 0)) * vW + this.thread.x];
     }
   }
