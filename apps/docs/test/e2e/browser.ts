@@ -19,6 +19,13 @@ const FLAGS = [
   '--disable-sync',
 ];
 
+/**
+ * Chromium's WebGL on the CPU: ANGLE over SwiftShader. CI machines have no GPU, and Chromium no
+ * longer falls back to SwiftShader for WebGL on its own. WebGPU stays unavailable (no adapter),
+ * so pages see what a browser without WebGPU offers: WebGL2, WebGL, WebAssembly.
+ */
+export const SOFTWARE_WEBGL: readonly string[] = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'];
+
 export interface Browser {
   readonly context: BrowserContext;
   close(): Promise<void>;

@@ -1,13 +1,13 @@
-// The gpu.js GL modes in a real browser: tensor-core's conformance suite and the attention
-// core's golden cases (the gpujs-flash kernel where the backend takes it, the composed path and
-// the reference) bundled for the browser and run in headless Chromium on gpujs-webgl2 and
+// The gpu.js GL modes in a real browser: tensor-core's conformance suite, the attention core's
+// random dense / sparse problems and its golden cases (the gpujs-flash kernel, the composed path
+// and the reference) bundled for the browser and run in headless Chromium on gpujs-webgl2 and
 // gpujs-webgl (SwiftShader's software WebGL). Every case must pass with its own tolerances: the
 // suites are the same files vitest runs under Node, with vitest's expect.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { defaultGoldenDir } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Browser, launchChromium } from './browser.js';
+import { type Browser, SOFTWARE_WEBGL, launchChromium } from './browser.js';
 import { bundleSuite } from './browser-suite/bundle.js';
 import type { CaseResult } from './browser-suite/vitest-shim.js';
 
@@ -15,11 +15,9 @@ const GL_MODES = ['gpujs-webgl2', 'gpujs-webgl'] as const;
 const ORIGIN = 'http://attnkit.test';
 const resultsDir = resolve(import.meta.dirname, '../../test-results/gl-conformance');
 
-/** Chromium's WebGL on the CPU: ANGLE over SwiftShader (no GPU in CI). */
-const SOFTWARE_WEBGL = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'];
-
 const SUITES = [
   { name: 'tensor-core conformance', suite: 'packages/tensor-core/src/conformance.test.ts' },
+  { name: 'attention core (gpujs-flash on random dense and sparse problems)', suite: 'packages/attention-mha/src/attention.test.ts' },
   {
     name: 'attention golden cases',
     suite: 'packages/attention-mha/src/golden.test.ts',

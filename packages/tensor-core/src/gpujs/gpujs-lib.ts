@@ -28,6 +28,15 @@ export interface GpujsKernelHandle {
   fallbackReason(): string | null;
   /** The mode of the kernel that actually runs. */
   runningMode(): string;
+  /**
+   * webasm: the size signatures whose WebAssembly module (each with its own
+   * WebAssembly.Memory) gpu.js keeps for this kernel, oldest first; empty on other modes.
+   */
+  moduleSignatures(): string[];
+  /** webasm: the size signature of the latest call, or null. */
+  activeSignature(): string | null;
+  /** webasm: drops the module of one size signature (gpu.js assembles it again when needed). */
+  releaseModule(signature: string): boolean;
   destroy(): void;
 }
 
@@ -86,6 +95,28 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
           const m: unknown = typeof ctor === 'function' ? Reflect.get(ctor, 'mode') : null;
           return typeof m === 'string' ? m : 'unknown';
         },
+        moduleSignatures: () => {
+          const cache = moduleCacheOf(impl());
+          return cache ? [...cache.keys()] : [];
+        },
+        activeSignature: () => {
+          const k = impl();
+          const active: unknown = k ? Reflect.get(k, '_active') : null;
+          const signature: unknown = typeof active === 'object' && active !== null ? Reflect.get(active, 'sizeSignature') : null;
+          return typeof signature === 'string' ? signature : null;
+        },
+        releaseModule: (signature) => {
+          const k = impl();
+          const cache = moduleCacheOf(k);
+          const release: unknown = k ? Reflect.get(k, '_releaseEntry') : null;
+          const entry: unknown = cache?.get(signature);
+          if (!k || !cache || entry === undefined || typeof release !== 'function') return false;
+          // gpu.js' own LRU eviction: out of the cache, then scrubbed (a shared entry after the
+          // threaded runs queued on it settle), so nothing references its memory any more
+          cache.delete(signature);
+          Reflect.apply(release, k, [entry]);
+          return true;
+        },
         destroy: () => {
           shortcut.destroy();
         },
@@ -93,6 +124,20 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
     },
     destroy: () => gpu.destroy(),
   };
+}
+
+/**
+ * The per-size-signature module cache of a gpu.js webasm kernel (a Map in LRU order), or null
+ * for other kernels. gpu.js 2.24 keeps eight per kernel and frees them only by that LRU or by
+ * destroy(); attnkit bounds them per backend (runtime.ts), reaching in here only.
+ */
+function moduleCacheOf(kernel: object | null): Map<string, unknown> | null {
+  const cache: unknown = kernel ? Reflect.get(kernel, '_moduleCache') : null;
+  return isMap(cache) ? cache : null;
+}
+
+function isMap(value: unknown): value is Map<string, unknown> {
+  return value instanceof Map;
 }
 
 /** gpu.js' shared WebGPU context (`{ adapter, device, isLost }`), acquired once per process. */

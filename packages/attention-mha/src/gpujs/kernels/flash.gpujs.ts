@@ -173,7 +173,10 @@ export function flashFinishKernel(this: Gpu, acc: Arr, ml: Arr, Dv: number): num
   return 0;
 }
 
-// Thread r: lse = m + ln l; a row that saw no key has l = 0, so ln l = −∞.
+// Thread r: lse = m + ln l, or −∞ for a row that saw no key (l = 0). GL's log(0) is finite and
+// gpu.js writes `Infinity` as the largest float there, so −∞ comes from an overflow at run time:
+// min(m, NEG)·2 is below −f32max on every mode.
 export function flashLseKernel(this: Gpu, ml: Arr): number {
-  return ml[this.thread.x * 2] + Math.log(ml[this.thread.x * 2 + 1]);
+  if (ml[this.thread.x * 2 + 1] > 0) return ml[this.thread.x * 2] + Math.log(ml[this.thread.x * 2 + 1]);
+  return Math.min(ml[this.thread.x * 2], -3.0e38) * 2;
 }
