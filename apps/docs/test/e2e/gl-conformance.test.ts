@@ -71,7 +71,7 @@ async function runInPage(suite: string, backends: readonly string[]): Promise<{ 
     const results = await page.evaluate(async () => {
       const run: unknown = Reflect.get(window, '__attnkitSuite');
       if (typeof run !== 'function') throw new Error('the suite bundle did not load');
-      const value: unknown = await run();
+      const value: unknown = await Reflect.apply(run, window, []);
       return JSON.stringify(value);
     });
     return { results: JSON.parse(results) as CaseResult[], problems };

@@ -2,8 +2,7 @@
 // beforeAll / afterAll that register into one suite, and vitest's own `expect` (chai with
 // @vitest/expect's Jest matchers, as vitest installs them), so the suite runs with the same
 // assertions and tolerances as under Node. `runSuite` runs what was registered, in order.
-import { JestAsymmetricMatchers, JestChaiExpect, JestExtend } from '@vitest/expect';
-import * as chai from 'chai';
+import { JestAsymmetricMatchers, JestChaiExpect, JestExtend, chai } from '@vitest/expect';
 
 chai.use(JestExtend);
 chai.use(JestChaiExpect);
