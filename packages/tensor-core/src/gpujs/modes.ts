@@ -88,8 +88,8 @@ export async function startMode(name: GpujsBackendName): Promise<ModeRuntime> {
       if (mode === 'webgl2' && !GPU.isWebGL2Supported) return fail('WebGL2 is not available (it exists only in browsers)');
       if (mode === 'webgl' && !GPU.isWebGLSupported) return fail('WebGL is not available (it exists only in browsers)');
       if (mode === 'headlessgl' && !GPU.isHeadlessGLSupported) return fail('headless-gl (the optional `gl` package) is not built on this machine');
-      // gpu.js lays an array argument into a float texture of at most maxTextureSize² texels,
-      // one f32 per texel in single precision.
+      // gpu.js lays an array argument into a float texture of at most maxTextureSize² texels
+      // (four f32 per texel when it packs them; the bound counts one, so it holds either way).
       let side: number;
       try {
         side = glMaxTextureSize(mode);
