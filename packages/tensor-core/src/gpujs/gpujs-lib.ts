@@ -115,6 +115,9 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
           // threaded runs queued on it settle), so nothing references its memory any more
           cache.delete(signature);
           Reflect.apply(release, k, [entry]);
+          // gpu.js reuses its active module while the signature stays the same; a released one
+          // must be assembled again
+          if (Reflect.get(k, '_active') === entry) Reflect.set(k, '_active', null);
           return true;
         },
         destroy: () => {

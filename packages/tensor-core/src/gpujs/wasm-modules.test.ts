@@ -75,6 +75,34 @@ describe.runIf(webasm)('gpujs-webasm: WebAssembly modules under a long decode', 
     }
   }, 300_000);
 
+  it('a kernel whose module was released runs again with the same sizes, and right', async () => {
+    const backend = await createGpujsBackend('gpujs-webasm', { maxWasmModules: 2 });
+    const cpu = new CpuBackend();
+    try {
+      const x = Float32Array.from({ length: 15 }, (_, i) => Math.sin(i));
+      const softmaxOn = async (b: CpuBackend | typeof backend): Promise<Float32Array> => {
+        using t = op.tensor(b, x, [3, 5]);
+        using y = await op.softmax(t);
+        return y.data();
+      };
+      const want = await softmaxOn(cpu);
+      expectRelative(await softmaxOn(backend), want, 1e-6, 'softmax before');
+      // other kernels and sizes push softmax's module (its kernel's active one) out
+      for (let n = 1; n < 6; n++) {
+        using a = op.tensor(backend, new Float32Array(n * 4).fill(1), [n, 4]);
+        using b = op.tensor(backend, new Float32Array(4 * n).fill(2), [4, n]);
+        using c = await op.matmul(a, b);
+        expect(await c.data()).toEqual(new Float32Array(n * n).fill(8));
+      }
+      expect(backend.wasmModules.released).toBeGreaterThan(0);
+      expectRelative(await softmaxOn(backend), want, 1e-6, 'softmax after its module was released');
+      expect(backend.wasmModules.live).toBeLessThanOrEqual(2);
+    } finally {
+      await backend.dispose();
+      await cpu.dispose();
+    }
+  }, 120_000);
+
   it('keeps recently used signatures: a loop over the same sizes assembles nothing new', async () => {
     const backend = await createGpujsBackend('gpujs-webasm');
     try {
