@@ -83,7 +83,7 @@ describe.runIf(webasm)('gpujs-webasm: WebAssembly modules under a long decode', 
       const softmaxOn = async (b: CpuBackend | typeof backend): Promise<Float32Array> => {
         using t = op.tensor(b, x, [3, 5]);
         using y = await op.softmax(t);
-        return y.data();
+        return await y.data();
       };
       const want = await softmaxOn(cpu);
       expectRelative(await softmaxOn(backend), want, 1e-6, 'softmax before');
