@@ -53,19 +53,22 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
   const pipeline = mode === 'webgpu' || mode === 'webasm' || mode === 'cpu';
   return {
     createKernel(source, settings) {
-      const shortcut = gpu.createKernel(source, {
+      const kernelSettings = {
         output: [...settings.output],
         argumentTypes: { ...settings.argumentTypes },
         ...(settings.constants ? { constants: { ...settings.constants } } : {}),
-        ...(settings.functions ? { functions: [...settings.functions] } : {}),
         pipeline,
         immutable: true,
         dynamicOutput: true,
         dynamicArguments: true,
         asyncMode: true,
-        precision: 'single',
-        tactic: 'precision',
-      });
+        precision: 'single' as const,
+        tactic: 'precision' as const,
+      };
+      // Helpers go in as source text (gpu.js' Kernel.addFunction takes strings; its typings list
+      // functions only), so their names can be made GLSL identifiers.
+      if (settings.functions) Reflect.set(kernelSettings, 'functions', settings.functions.map((f) => identifiersForGlsl(f.toString())));
+      const shortcut = gpu.createKernel(source, kernelSettings);
       // Dynamic loop bounds are capped by loopMaxIterations (default 1000); attnkit kernels
       // loop over whole rows, so lift the cap (the loops end on their own conditions).
       shortcut.setLoopMaxIterations(2 ** 30);
@@ -141,6 +144,15 @@ function moduleCacheOf(kernel: object | null): Map<string, unknown> | null {
 
 function isMap(value: unknown): value is Map<string, unknown> {
   return value instanceof Map;
+}
+
+/**
+ * A kernel or helper source with `$` spelled `_S`: bundlers rename a top-level function whose
+ * name another module also uses (Rollup: `idiv` → `idiv$1`, in the helper and at every call),
+ * and GLSL identifiers cannot hold `$`. Kernel sources have no other use for the character.
+ */
+export function identifiersForGlsl(source: string): string {
+  return source.replaceAll('$', '_S');
 }
 
 /** gpu.js' shared WebGPU context (`{ adapter, device, isLost }`), acquired once per process. */

@@ -9,7 +9,7 @@
 
 import { ConfigError } from '../errors.js';
 import type { Device, DeviceArray, WordKind } from './device.js';
-import type { GpujsArgType, GpujsInstance, GpujsKernelHandle } from './gpujs-lib.js';
+import { type GpujsArgType, type GpujsInstance, type GpujsKernelHandle, identifiersForGlsl } from './gpujs-lib.js';
 
 /** Kinds of kernel parameters: a bound array, an i32 scalar, an f32 scalar. */
 export type ParamKind = 'array' | 'int' | 'float';
@@ -102,7 +102,7 @@ export class KernelRuntime {
       }
       return existing;
     }
-    const source = spec.fn.toString();
+    const source = identifiersForGlsl(spec.fn.toString());
     // Parameters are matched by position: bundlers rename parameters that shadow outer names
     // (esbuild turns `x` into `x2`), so the source's names are used for gpu.js and the
     // spec's names for the caller's arguments.
