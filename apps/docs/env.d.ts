@@ -14,3 +14,8 @@ declare module 'virtual:attnkit-checkpoints' {
   };
   export default listing;
 }
+
+// The golden vectors test/e2e/browser-suite/bundle.ts embeds into a browser bundle (path → base64).
+declare module 'attnkit:golden-files' {
+  export const GOLDEN_FILES: Readonly<Record<string, string>>;
+}

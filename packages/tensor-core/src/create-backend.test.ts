@@ -29,7 +29,7 @@ describe('createBackend', () => {
     try {
       expect(isCpuBackend(backend)).toBe(true);
       expect(passedOver.map((p) => p.name)).toEqual(['gpujs-webgl2', 'gpujs-headlessgl']);
-      // The GL modes decline until the kernel table is validated on GLSL (modes.ts).
+      // Node has no WebGL, and headless-gl (the optional `gl` package) is not built here.
       expect(passedOver[0]?.reason).toContain('WebGL2 is not available');
       expect(passedOver[1]?.reason).toContain('headless-gl');
     } finally {

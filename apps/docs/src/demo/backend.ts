@@ -1,10 +1,9 @@
 // The backend a demo runs on: the best one this browser offers, in the order the issue asks for
 // (WebGPU, else WebGL2, else WebAssembly), the CPU backend last. `createBackend` tries them in
 // turn and reports why each was passed over, so the page can say what it runs on and why.
-//
-// Until the gpu.js backends land on main (branch `gpujs`), `createBackend` passes over every
-// `gpujs-*` name with "a build without gpu.js backends yet" and the demos run on `cpu`. Nothing
-// here changes when they land: the same call then returns the first gpu.js backend that starts.
+// Every demo, the model's decode loop included, runs on any of them: gpu.js' WebAssembly mode
+// keeps a bounded number of modules (tensor-core's runtime), so long generations do not exhaust
+// the browser's WebAssembly memories.
 
 import { type Backend, type BackendName, type BackendSelection, createBackend } from '@attnkit/tensor-core';
 
@@ -21,42 +20,17 @@ export interface DemoBackend {
   readonly cpuFallback: boolean;
 }
 
-/** A backend a demo leaves out of its default order, and why (shown with the others passed over). */
-export interface Exclusion {
-  readonly name: BackendName;
-  readonly reason: string;
-}
-
 /**
- * The reference model's demo skips gpu.js' WebAssembly mode unless asked for by name: gpu.js
- * assembles one WebAssembly module, with its own WebAssembly.Memory, per kernel and size
- * signature, and a decode loop's growing cache makes new signatures at every step; Chromium
- * refuses further memories ("WebAssembly.Memory(): could not allocate memory") after about 80
- * decode steps of the small model. Measured in the e2e setup (headless Chromium, gpu.js 2.24.1).
+ * Creates the demo's backend: the first of BROWSER_PREFERENCE that starts, or of `prefer` (a
+ * `?backend=` query parameter, for tests), with the reasons the ones before it were passed over.
  */
-export const WEBASM_DECODE_EXCLUSION: Exclusion = {
-  name: 'gpujs-webasm',
-  reason:
-    "skipped for long decode loops: gpu.js' WebAssembly mode keeps a WebAssembly.Memory per kernel size signature, and the browser refuses new ones after about 80 generated tokens (add ?backend=gpujs-webasm to try it)",
-};
-
-/**
- * Creates the demo's backend; `prefer` narrows the list (a `?backend=` query parameter, for
- * tests). `exclude` leaves backends out of the default order, reported with the others passed
- * over; a backend named in `prefer` is never excluded.
- */
-export async function createDemoBackend(prefer?: readonly BackendName[], exclude: readonly Exclusion[] = []): Promise<DemoBackend> {
-  const skipped = prefer ? [] : exclude;
-  const order = (prefer ?? BROWSER_PREFERENCE).filter((n) => !skipped.some((e) => e.name === n));
-  const { backend, passedOver } = await createBackend({ prefer: order });
+export async function createDemoBackend(prefer?: readonly BackendName[]): Promise<DemoBackend> {
+  const { backend, passedOver } = await createBackend({ prefer: prefer ?? BROWSER_PREFERENCE });
   const { name, adapter } = backend.info;
-  // the excluded backends the order would have tried before the one it got, among those passed over
-  const rank = (n: string): number => BROWSER_PREFERENCE.findIndex((b) => b === n);
-  const tried = [...passedOver, ...skipped.filter((e) => rank(e.name) < rank(name))].sort((a, b) => rank(a.name) - rank(b.name));
   return {
     backend,
     label: adapter && adapter !== name ? `${name} (${adapter})` : name,
-    passedOver: tried,
+    passedOver,
     cpuFallback: backend.info.family === 'cpu',
   };
 }

@@ -19,12 +19,24 @@ const FLAGS = [
   '--disable-sync',
 ];
 
+/**
+ * Chromium's WebGL on the CPU: ANGLE over SwiftShader. CI machines have no GPU, and Chromium no
+ * longer falls back to SwiftShader for WebGL on its own. WebGPU stays unavailable (no adapter),
+ * so pages see what a browser without WebGPU offers: WebGL2, WebGL, WebAssembly.
+ */
+export const SOFTWARE_WEBGL: readonly string[] = ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'];
+
 export interface Browser {
   readonly context: BrowserContext;
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<Browser> {
+export interface LaunchOptions {
+  /** Flags added to the defaults (e.g. a software WebGL for the GL conformance run). */
+  readonly args?: readonly string[];
+}
+
+export async function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`no Chromium at ${CHROMIUM}: run \`bash tooling/scripts/setup-browser.sh\` (Debian, as root) or set ATTNKIT_CHROMIUM`);
   }
@@ -33,7 +45,7 @@ export async function launchChromium(): Promise<Browser> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: FLAGS,
+    args: [...FLAGS, ...(options.args ?? [])],
     viewport: { width: 1280, height: 900 },
     deviceScaleFactor: 1,
   });

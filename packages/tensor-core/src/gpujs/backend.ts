@@ -15,7 +15,7 @@ import { type GpujsInstance, createGpu } from './gpujs-lib.js';
 import { type GridLimits, fp8Table } from './kernels/common.js';
 import { gpujsKernels } from './kernels/index.js';
 import type { GpujsMode, ModeRuntime } from './modes.js';
-import { type KernelArg, KernelRuntime, type KernelSpec, type OutputGrid } from './runtime.js';
+import { type KernelArg, KernelRuntime, type KernelSpec, type OutputGrid, type WasmModuleReport } from './runtime.js';
 import {
   type Chunk,
   type Storage,
@@ -41,6 +41,12 @@ export interface GpujsBackendOptions {
    * value to exercise splitting cheaply.
    */
   readonly maxBindingBytes?: number;
+  /**
+   * webasm: how many WebAssembly modules (one WebAssembly.Memory each, one per kernel and size
+   * signature) the backend keeps, least recently used released first. Default 48: browsers cap
+   * the memories a page may hold (Chromium reserves ~10 GiB of address space for each).
+   */
+  readonly maxWasmModules?: number;
 }
 
 /**
@@ -89,7 +95,7 @@ export class GpujsBackend implements Backend {
     };
     this.#device = runtime.webgpu ? new WebGpuDevice(runtime.webgpu) : new HostDevice();
     this.#gpu = createGpu(runtime.mode);
-    this.#runtime = new KernelRuntime(this.#gpu, this.#device);
+    this.#runtime = new KernelRuntime(this.#gpu, this.#device, options.maxWasmModules);
     this.#limits = { maxY: runtime.webgpu ? runtime.webgpu.device.limits.maxComputeWorkgroupsPerDimension * 8 : 2 ** 30 };
     this.#webgpu = this.#device instanceof WebGpuDevice ? createWebGpuAccess(this, this.#device) : null;
     this.kernels = gpujsKernels(this);
@@ -300,6 +306,11 @@ export class GpujsBackend implements Backend {
   /** Compiled kernels so far (one per kernel key). */
   get compiledKernelCount(): number {
     return this.#runtime.size;
+  }
+
+  /** webasm: the WebAssembly modules (and memories) gpu.js holds for this backend's kernels. */
+  get wasmModules(): WasmModuleReport {
+    return this.#runtime.wasmModules;
   }
 
   // --- internals shared with the kernel implementations -------------------------------------------

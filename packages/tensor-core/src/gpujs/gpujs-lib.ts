@@ -28,6 +28,15 @@ export interface GpujsKernelHandle {
   fallbackReason(): string | null;
   /** The mode of the kernel that actually runs. */
   runningMode(): string;
+  /**
+   * webasm: the size signatures whose WebAssembly module (each with its own
+   * WebAssembly.Memory) gpu.js keeps for this kernel, oldest first; empty on other modes.
+   */
+  moduleSignatures(): string[];
+  /** webasm: the size signature of the latest call, or null. */
+  activeSignature(): string | null;
+  /** webasm: drops the module of one size signature (gpu.js assembles it again when needed). */
+  releaseModule(signature: string): boolean;
   destroy(): void;
 }
 
@@ -44,19 +53,22 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
   const pipeline = mode === 'webgpu' || mode === 'webasm' || mode === 'cpu';
   return {
     createKernel(source, settings) {
-      const shortcut = gpu.createKernel(source, {
+      const kernelSettings = {
         output: [...settings.output],
         argumentTypes: { ...settings.argumentTypes },
         ...(settings.constants ? { constants: { ...settings.constants } } : {}),
-        ...(settings.functions ? { functions: [...settings.functions] } : {}),
         pipeline,
         immutable: true,
         dynamicOutput: true,
         dynamicArguments: true,
         asyncMode: true,
-        precision: 'single',
-        tactic: 'precision',
-      });
+        precision: 'single' as const,
+        tactic: 'precision' as const,
+      };
+      // Helpers go in as source text (gpu.js' Kernel.addFunction takes strings; its typings list
+      // functions only), so their names can be made GLSL identifiers.
+      if (settings.functions) Reflect.set(kernelSettings, 'functions', settings.functions.map((f) => identifiersForGlsl(f.toString())));
+      const shortcut = gpu.createKernel(source, kernelSettings);
       // Dynamic loop bounds are capped by loopMaxIterations (default 1000); attnkit kernels
       // loop over whole rows, so lift the cap (the loops end on their own conditions).
       shortcut.setLoopMaxIterations(2 ** 30);
@@ -86,6 +98,31 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
           const m: unknown = typeof ctor === 'function' ? Reflect.get(ctor, 'mode') : null;
           return typeof m === 'string' ? m : 'unknown';
         },
+        moduleSignatures: () => {
+          const cache = moduleCacheOf(impl());
+          return cache ? [...cache.keys()] : [];
+        },
+        activeSignature: () => {
+          const k = impl();
+          const active: unknown = k ? Reflect.get(k, '_active') : null;
+          const signature: unknown = typeof active === 'object' && active !== null ? Reflect.get(active, 'sizeSignature') : null;
+          return typeof signature === 'string' ? signature : null;
+        },
+        releaseModule: (signature) => {
+          const k = impl();
+          const cache = moduleCacheOf(k);
+          const release: unknown = k ? Reflect.get(k, '_releaseEntry') : null;
+          const entry: unknown = cache?.get(signature);
+          if (!k || !cache || entry === undefined || typeof release !== 'function') return false;
+          // gpu.js' own LRU eviction: out of the cache, then scrubbed (a shared entry after the
+          // threaded runs queued on it settle), so nothing references its memory any more
+          cache.delete(signature);
+          Reflect.apply(release, k, [entry]);
+          // gpu.js reuses its active module while the signature stays the same; a released one
+          // must be assembled again
+          if (Reflect.get(k, '_active') === entry) Reflect.set(k, '_active', null);
+          return true;
+        },
         destroy: () => {
           shortcut.destroy();
         },
@@ -93,6 +130,29 @@ export function createGpu(mode: GpujsMode): GpujsInstance {
     },
     destroy: () => gpu.destroy(),
   };
+}
+
+/**
+ * The per-size-signature module cache of a gpu.js webasm kernel (a Map in LRU order), or null
+ * for other kernels. gpu.js 2.24 keeps eight per kernel and frees them only by that LRU or by
+ * destroy(); attnkit bounds them per backend (runtime.ts), reaching in here only.
+ */
+function moduleCacheOf(kernel: object | null): Map<string, unknown> | null {
+  const cache: unknown = kernel ? Reflect.get(kernel, '_moduleCache') : null;
+  return isMap(cache) ? cache : null;
+}
+
+function isMap(value: unknown): value is Map<string, unknown> {
+  return value instanceof Map;
+}
+
+/**
+ * A kernel or helper source with `$` spelled `_S`: bundlers rename a top-level function whose
+ * name another module also uses (Rollup: `idiv` → `idiv$1`, in the helper and at every call),
+ * and GLSL identifiers cannot hold `$`. Kernel sources have no other use for the character.
+ */
+export function identifiersForGlsl(source: string): string {
+  return source.replaceAll('$', '_S');
 }
 
 /** gpu.js' shared WebGPU context (`{ adapter, device, isLost }`), acquired once per process. */
@@ -107,6 +167,15 @@ export async function acquireWebGpuContext(): Promise<unknown> {
 /** Whether gpu.js' webasm kernels can split across worker threads here (SharedArrayBuffer). */
 export function webAssemblyThreads(): boolean {
   return Reflect.get(gpujs.WebAssemblyKernel, 'isThreadsSupported') === true;
+}
+
+/** The largest texture side of gpu.js' GL kernels in `mode` (its cached feature probe). */
+export function glMaxTextureSize(mode: 'webgl2' | 'webgl' | 'headlessgl'): number {
+  const kernel: unknown = Reflect.get(gpujs, mode === 'webgl2' ? 'WebGL2Kernel' : mode === 'webgl' ? 'WebGLKernel' : 'HeadlessGLKernel');
+  const features: unknown = typeof kernel === 'function' ? Reflect.get(kernel, 'features') : null;
+  const side: unknown = typeof features === 'object' && features !== null ? Reflect.get(features, 'maxTextureSize') : null;
+  if (typeof side !== 'number' || !(side > 0)) throw new Error(`gpu.js reports no maxTextureSize for ${mode}`);
+  return side;
 }
 
 /** gpu.js' WebGPU pipeline-result class: a GPU buffer a kernel may take as an Array argument. */

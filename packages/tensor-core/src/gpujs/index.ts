@@ -13,7 +13,7 @@ export type {
   WebGpuAccess,
 } from './extension.js';
 export { MODE_OF_BACKEND, type GpujsBackendName, type GpujsMode } from './modes.js';
-export type { OutputGrid } from './runtime.js';
+export type { OutputGrid, WasmModuleReport } from './runtime.js';
 export type { Arr as GpujsArray, Gpu as GpujsThis } from './kernels/common.js';
 
 /**

@@ -4,7 +4,7 @@
 /// <reference types="@webgpu/types" />
 
 import { GPU } from 'gpu.js';
-import { acquireWebGpuContext as acquireGpujsWebGpu, webAssemblyThreads } from './gpujs-lib.js';
+import { acquireWebGpuContext as acquireGpujsWebGpu, glMaxTextureSize, webAssemblyThreads } from './gpujs-lib.js';
 import type { BackendName } from '../create-backend.js';
 import { BackendError } from '../errors.js';
 
@@ -84,14 +84,21 @@ export async function startMode(name: GpujsBackendName): Promise<ModeRuntime> {
       return { mode, adapter: 'gpu.js JavaScript kernels', maxBindingBytes: 2 ** 31, maxBufferBytes: 2 ** 31, webgpu: null };
     case 'webgl2':
     case 'webgl':
-    case 'headlessgl':
+    case 'headlessgl': {
       if (mode === 'webgl2' && !GPU.isWebGL2Supported) return fail('WebGL2 is not available (it exists only in browsers)');
       if (mode === 'webgl' && !GPU.isWebGLSupported) return fail('WebGL is not available (it exists only in browsers)');
       if (mode === 'headlessgl' && !GPU.isHeadlessGLSupported) return fail('headless-gl (the optional `gl` package) is not built on this machine');
-      // The kernel table compiles to GLSL with type errors on WebGL (int/float conversions that
-      // WGSL, WebAssembly and JavaScript accept). Until it passes the conformance suite in a
-      // browser, the GL modes decline rather than fail at the first kernel.
-      return fail(`the kernel table is not yet validated on ${mode} (GLSL type errors); use gpujs-webgpu, gpujs-webasm or cpu`);
+      // gpu.js lays an array argument into a float texture of at most maxTextureSize² texels
+      // (four f32 per texel when it packs them; the bound counts one, so it holds either way).
+      let side: number;
+      try {
+        side = glMaxTextureSize(mode);
+      } catch (error) {
+        return fail(describe(error), error);
+      }
+      const bytes = side * side * 4;
+      return { mode, adapter: `${mode === 'headlessgl' ? 'headless-gl' : mode === 'webgl2' ? 'WebGL2' : 'WebGL'} (textures up to ${side}²)`, maxBindingBytes: bytes, maxBufferBytes: bytes, webgpu: null };
+    }
   }
 }
 

@@ -1,11 +1,15 @@
 // Compiled-once gpu.js kernels. A kernel is compiled the first time its key is used and kept
 // for the backend's lifetime; sizes reach it as Integer arguments and through a dynamic
 // output, so one compilation serves every shape of its family (on WebGPU the sizes are
-// uniforms; on webasm gpu.js assembles a small module per size signature and caches eight).
+// uniforms). On webasm gpu.js assembles a small module per size signature, each with its own
+// WebAssembly.Memory, and keeps eight per kernel: with dozens of kernels and a decode loop whose
+// sizes grow every step, that is hundreds of live memories, and a browser refuses new ones long
+// before (Chromium: after ~80 decode steps of the docs' model). So the runtime bounds the
+// modules of all its kernels together (least recently used first out).
 
 import { ConfigError } from '../errors.js';
 import type { Device, DeviceArray, WordKind } from './device.js';
-import type { GpujsArgType, GpujsInstance, GpujsKernelHandle } from './gpujs-lib.js';
+import { type GpujsArgType, type GpujsInstance, type GpujsKernelHandle, identifiersForGlsl } from './gpujs-lib.js';
 
 /** Kinds of kernel parameters: a bound array, an i32 scalar, an f32 scalar. */
 export type ParamKind = 'array' | 'int' | 'float';
@@ -29,6 +33,21 @@ export interface KernelSpec {
 
 export type KernelArg = DeviceArray | number;
 
+/** WebAssembly modules (one WebAssembly.Memory each) a backend keeps by default on webasm. */
+export const DEFAULT_MAX_WASM_MODULES = 48;
+
+/** The webasm modules of a runtime's kernels. */
+export interface WasmModuleReport {
+  /** Modules gpu.js holds now (each with its own WebAssembly.Memory). */
+  readonly live: number;
+  /** Modules assembled so far (a size signature seen again after its release counts again). */
+  readonly assembled: number;
+  /** Modules released by the runtime's bound (gpu.js' own per-kernel eviction not counted). */
+  readonly released: number;
+  /** The bound on `live`. */
+  readonly limit: number;
+}
+
 interface Compiled {
   readonly spec: KernelSpec;
   readonly handle: GpujsKernelHandle;
@@ -45,10 +64,23 @@ export class KernelRuntime {
   readonly #device: Device;
   readonly #kernels = new Map<string, Compiled>();
   readonly #fallbacks = new Map<string, string>();
+  /** webasm modules by `kernel key \n size signature`, least recently used first. */
+  readonly #modules = new Map<string, { readonly compiled: Compiled; readonly signature: string }>();
+  readonly #maxModules: number;
+  #assembled = 0;
+  #released = 0;
 
-  constructor(gpu: GpujsInstance, device: Device) {
+  constructor(gpu: GpujsInstance, device: Device, maxModules = DEFAULT_MAX_WASM_MODULES) {
     this.#gpu = gpu;
     this.#device = device;
+    this.#maxModules = Math.max(1, maxModules);
+  }
+
+  /** The webasm modules the kernels hold (zeros on the other modes). */
+  get wasmModules(): WasmModuleReport {
+    let live = 0;
+    for (const k of this.#kernels.values()) live += k.handle.moduleSignatures().length;
+    return { live, assembled: this.#assembled, released: this.#released, limit: this.#maxModules };
   }
 
   /** Number of compiled kernels. */
@@ -70,7 +102,7 @@ export class KernelRuntime {
       }
       return existing;
     }
-    const source = spec.fn.toString();
+    const source = identifiersForGlsl(spec.fn.toString());
     // Parameters are matched by position: bundlers rename parameters that shadow outer names
     // (esbuild turns `x` into `x2`), so the source's names are used for gpu.js and the
     // spec's names for the caller's arguments.
@@ -119,6 +151,7 @@ export class KernelRuntime {
         compiled.lastGrid = gridKey;
       }
       const output = await compiled.handle.call(positional);
+      this.#touchModule(compiled);
       const reason = compiled.handle.fallbackReason();
       if (reason !== null) this.#fallbacks.set(spec.key, reason);
       return this.#device.adopt(output, words, kind, compiled.handle.impl());
@@ -127,9 +160,34 @@ export class KernelRuntime {
     return result;
   }
 
+  /**
+   * Marks the module of `compiled`'s latest call as the most recently used and releases the
+   * least recently used ones beyond the bound. Modules gpu.js evicted itself are forgotten on
+   * the way. Other kernels' queued runs are safe: gpu.js scrubs a shared module only after the
+   * threaded runs on it settle, and unshared runs finish within their call.
+   */
+  #touchModule(compiled: Compiled): void {
+    const signature = compiled.handle.activeSignature();
+    if (signature === null) return;
+    const id = `${compiled.spec.key}\n${signature}`;
+    if (!this.#modules.delete(id)) this.#assembled++;
+    this.#modules.set(id, { compiled, signature });
+    if (this.#modules.size <= this.#maxModules) return;
+    let live = this.wasmModules.live;
+    for (const [oldId, m] of this.#modules) {
+      if (live <= this.#maxModules || oldId === id) break;
+      this.#modules.delete(oldId);
+      if (m.compiled.handle.releaseModule(m.signature)) {
+        this.#released++;
+        live--;
+      }
+    }
+  }
+
   destroy(): void {
     for (const k of this.#kernels.values()) k.handle.destroy();
     this.#kernels.clear();
+    this.#modules.clear();
   }
 }
 

@@ -8,7 +8,8 @@
 // and, after the last chunk, `finish` (out = acc / l) and `lse` (m + ln l).
 //
 // Rules (gpu.js compiles these from their source text): plain functions, integers only inline
-// (locals are f32; `| 0` casts back), loop counters from a literal 0, quotients through idiv.
+// (locals are f32; `| 0` casts back), loop counters from a literal 0, quotients through idiv,
+// and no array read inside another array's index (read it into a local first; GLSL needs it).
 //
 // NaN (see "NaN and infinity" in the errors guide): a hidden slot is tested as `s < −1e38` or
 // `key < 0`, never as `s > −1e38`, because every comparison with NaN is false — a NaN score
@@ -162,9 +163,12 @@ export function flashAccumulateKernel(
   const g = qdiv(this.thread.y - qdiv(this.thread.y, Hq) * Hq, G);
   let a = acc[this.thread.y * Dv + this.thread.x] * corr;
   for (let n = 0; n < Tc; n++) {
-    if (keys[this.thread.y * Tc + n] >= 0) {
-      let row = (b | 0) * T + (keys[this.thread.y * Tc + n] | 0);
-      if (hasRowMap === 1) row = rowMap[(b | 0) * T + (keys[this.thread.y * Tc + n] | 0)];
+    // the key in a local: an array read inside another array's index breaks gpu.js' GLSL
+    // (it hoists the index into a float temporary and assigns it an int)
+    const key = keys[this.thread.y * Tc + n];
+    if (key >= 0) {
+      let row = (b | 0) * T + (key | 0);
+      if (hasRowMap === 1) row = rowMap[(b | 0) * T + (key | 0)];
       a += probs[this.thread.y * Tc + n] * v[((row | 0) * Hkv + (g | 0)) * vW + this.thread.x];
     }
   }
@@ -177,7 +181,10 @@ export function flashFinishKernel(this: Gpu, acc: Arr, ml: Arr, Dv: number): num
   return acc[this.thread.y * Dv + this.thread.x] / ml[this.thread.y * 2 + 1];
 }
 
-// Thread r: lse = m + ln l; a row that saw no key has l = 0, so ln l = −∞.
+// Thread r: lse = m + ln l, or −∞ for a row that saw no key (l = 0). GL's log(0) is finite and
+// gpu.js writes `Infinity` as the largest float there, so −∞ comes from an overflow at run time:
+// min(m, NEG)·2 is below −f32max on every mode.
 export function flashLseKernel(this: Gpu, ml: Arr): number {
-  return ml[this.thread.x * 2] + Math.log(ml[this.thread.x * 2 + 1]);
+  if (ml[this.thread.x * 2 + 1] > 0) return ml[this.thread.x * 2] + Math.log(ml[this.thread.x * 2 + 1]);
+  return Math.min(ml[this.thread.x * 2], -3.0e38) * 2;
 }

@@ -8,7 +8,7 @@ import type { GpujsBackend } from '../backend.js';
 import type { DeviceArray } from '../device.js';
 import type { KernelSpec } from '../runtime.js';
 import { type Chunk, type Storage, wordsOf } from '../storage.js';
-import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, fp8Table, idiv, isNan, pow2Table } from './common.js';
+import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, divRounded, fp8Table, idiv, isNan, pow2Table } from './common.js';
 import { MAP, UNARY_CODE } from './elementwise.js';
 import { packBytes } from './layout.js';
 
@@ -58,8 +58,8 @@ export function roundValues(backend: GpujsBackend, words: DeviceArray, n: number
 function quantScalesKernel(this: Gpu, x: Arr, bs: number, fp8: number, ue8m0: number): number {
   let amax = 0;
   for (let j = 0; j < bs; j++) amax = Math.max(amax, Math.abs(x[this.thread.x * bs + j]));
-  if (fp8 === 0) return amax > 0 ? amax / 127 : 1;
-  const s = Math.max(amax, 0.0001) / 448;
+  if (fp8 === 0) return amax > 0 ? divRounded(amax, 127) : 1;
+  const s = divRounded(Math.max(amax, 0.0001), 448);
   if (ue8m0 === 0) return s;
   let e = Math.ceil(Math.log2(s));
   if (this.constants.pow2[e + 149] >= s) e = e - 1;
@@ -73,12 +73,13 @@ const QUANT_SCALES: KernelSpec = {
   params: { x: 'array', bs: 'int', fp8: 'int', ue8m0: 'int' },
   rank: 1,
   constants: { pow2: pow2Table() },
+  functions: [divRounded],
 };
 
 // Byte code of element e: int8 round(v/scale) clamped to ±127 (two's complement byte), or the
 // FP8 E4M3 code of v/scale (round to nearest even, saturating at ±448, as the host encoder).
 function quantCodesKernel(this: Gpu, x: Arr, scales: Arr, bs: number, fp8: number): number {
-  const t = x[this.thread.x] / scales[idiv(this.thread.x, bs)];
+  const t = divRounded(x[this.thread.x], scales[idiv(this.thread.x, bs)]);
   if (fp8 === 0) {
     const r = Math.min(Math.max(Math.floor(t) + (t - Math.floor(t) >= 0.5 ? 1 : 0), -127), 127);
     return r < 0 ? r + 256 : r;
@@ -107,7 +108,7 @@ const QUANT_CODES: KernelSpec = {
   params: { x: 'array', scales: 'array', bs: 'int', fp8: 'int' },
   rank: 1,
   constants: { pow2: pow2Table() },
-  functions: [roundHalfEven, isNan, ...INDEX_HELPERS],
+  functions: [roundHalfEven, isNan, divRounded, ...INDEX_HELPERS],
 };
 
 // Value of element e: its code (from byte pairs) decoded and times its block's scale.

@@ -10,6 +10,8 @@
 //   quotients below 2^22, which the host checks); helpers with integer parameters and integer
 //   results stay i32 in WGSL and WebAssembly, so index decompositions live in helpers.
 // - Arrays cannot be passed to helper functions; decoding is written inline.
+// - No array read inside another array's index: read it into a local first. gpu.js' GLSL hoists
+//   such an index into a float temporary and assigns it an int, which does not compile.
 // - Each loop of a kernel needs its own counter name (gpu.js' JavaScript mode hoists them).
 // - NaN is tested with the isNan helper, never `v !== v` (WGSL may fold that to false).
 // - Constants must not share a name with a parameter (gpu.js then reads the wrong one).
@@ -67,6 +69,26 @@ export function strided4(e: number, d1: number, d2: number, d3: number, s0: numb
 export function isNan(v: number): number {
   if (!(v >= -3.4e38) && !(v < -3.4e38)) return 1;
   return 0;
+}
+
+/**
+ * a / b rounded to nearest in f32, for finite a and b with |a|, |b| below 2^100 (b ≠ 0). GL's
+ * division is an approximation (SwiftShader: reciprocal and multiply, 1–2 ulp off), so the
+ * quotient q is corrected by the exact residual a − q·b (Dekker's product: q and b split into
+ * 12-bit halves, whose products are exact in f32). Where division is already exact (WebAssembly,
+ * JavaScript) the residual rounds to a correction of zero.
+ */
+export function divRounded(a: number, b: number): number {
+  const q = a / b;
+  const tq = q * 4097;
+  const qh = tq - (tq - q);
+  const ql = q - qh;
+  const tb = b * 4097;
+  const bh = tb - (tb - b);
+  const bl = b - bh;
+  const p = q * b;
+  const err = qh * bh - p + qh * bl + ql * bh + ql * bl;
+  return q + (a - p - err) / b;
 }
 
 /** The index helpers, for a kernel spec's `functions`. */

@@ -19,11 +19,11 @@ function gatherSource(e: number, idx: number, N: number, K: number, g: number): 
 }
 
 function gatherKernel(this: Gpu, x: Arr, indices: Arr, prev: Arr, usePrev: number, cs: number, ce: number, N: number, K: number, g: number): number {
-  if (
-    gatherSource(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g) >= cs &&
-    gatherSource(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g) < ce
-  ) {
-    return x[gatherSource(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g) - cs];
+  // The index is read into a local first: an array read nested in another array's index makes
+  // gpu.js' GLSL hoist it into a float temporary that it then assigns an int (a compile error).
+  const idx = indices[idiv(this.thread.x, g)];
+  if (gatherSource(this.thread.x, idx | 0, N, K, g) >= cs && gatherSource(this.thread.x, idx | 0, N, K, g) < ce) {
+    return x[gatherSource(this.thread.x, idx | 0, N, K, g) - cs];
   }
   if (usePrev === 1) return prev[this.thread.x];
   return 0;
@@ -64,17 +64,12 @@ function gatherQuantKernel(
   npb: number,
   fp8: number,
 ): number {
-  if (
-    gatherSource(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g) >= cs &&
-    gatherSource(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g) < ce
-  ) {
-    const code =
-      (x[(gatherSource(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g) - cs) >> 1] >>
-        (((gatherSource(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g) - cs) & 1) * 8)) &
-      255;
+  const idx = indices[idiv(this.thread.x, g)]; // a local, as in gatherKernel
+  if (gatherSource(this.thread.x, idx | 0, N, K, g) >= cs && gatherSource(this.thread.x, idx | 0, N, K, g) < ce) {
+    const code = (x[(gatherSource(this.thread.x, idx | 0, N, K, g) - cs) >> 1] >> (((gatherSource(this.thread.x, idx | 0, N, K, g) - cs) & 1) * 8)) & 255;
     let q = code >= 128 ? code - 256 : code;
     if (fp8 === 1) q = this.constants.fp8Values[code];
-    return q * scales[gatherBlock(this.thread.x, indices[idiv(this.thread.x, g)] | 0, N, K, g, bs, gpb, npb) - cb];
+    return q * scales[gatherBlock(this.thread.x, idx | 0, N, K, g, bs, gpb, npb) - cb];
   }
   if (usePrev === 1) return prev[this.thread.x];
   return 0;

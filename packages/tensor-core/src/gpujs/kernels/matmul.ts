@@ -244,13 +244,18 @@ function linearKernel(
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
-  for (let q = 0; q < ((hi - lo) | 0) >> 2; q++) {
+  // The loops run to the argument I and break at the chunk's own count: gpu.js takes a bound
+  // computed from locals for a constant one and WebGL1's GLSL rejects such a loop; a bound from
+  // an argument makes it emit the loop WebGL1 accepts (LOOP_MAX with a break).
+  for (let q = 0; q < I; q++) {
+    if (q >= ((hi - lo) | 0) >> 2) break;
     sum += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q] * w[this.thread.x * I + (lo | 0) + 4 * q - cs];
     s1 += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q + 1] * w[this.thread.x * I + (lo | 0) + 4 * q + 1 - cs];
     s2 += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q + 2] * w[this.thread.x * I + (lo | 0) + 4 * q + 2 - cs];
     s3 += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + 4 * q + 3] * w[this.thread.x * I + (lo | 0) + 4 * q + 3 - cs];
   }
-  for (let t = 0; t < ((hi - lo) | 0) - ((((hi - lo) | 0) >> 2) << 2); t++) {
+  for (let t = 0; t < I; t++) {
+    if (t >= ((hi - lo) | 0) - ((((hi - lo) | 0) >> 2) << 2)) break;
     sum += x[(this.thread.z * Y + this.thread.y) * I + (lo | 0) + ((((hi - lo) | 0) >> 2) << 2) + t] * w[this.thread.x * I + (lo | 0) + ((((hi - lo) | 0) >> 2) << 2) + t - cs];
   }
   return sum + s1 + (s2 + s3);

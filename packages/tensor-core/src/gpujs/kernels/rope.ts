@@ -8,6 +8,16 @@ import type { GpujsBackend } from '../backend.js';
 import type { KernelSpec } from '../runtime.js';
 import { type Arr, type Gpu, INDEX_HELPERS, checkQuotients, idiv } from './common.js';
 
+/** sin r for |r| ≤ π/4: Taylor to r⁹ (the next term is below 2e-9). */
+function sinNearZero(r: number): number {
+  return r + r * r * r * (-0.16666666666666666 + r * r * (0.008333333333333333 + r * r * (-0.0001984126984126984 + r * r * 0.0000027557319223985893)));
+}
+
+/** cos r for |r| ≤ π/4: Taylor to r¹⁰ (the next term is below 2e-10). */
+function cosNearZero(r: number): number {
+  return 1 + r * r * (-0.5 + r * r * (0.041666666666666664 + r * r * (-0.001388888888888889 + r * r * (0.0000248015873015873 - r * r * 2.755731922398589e-7))));
+}
+
 // Element e: token t = ⌊e / (H·D)⌋ = b·S + s, channel d = e − ⌊e / D⌋·D. With positions [S]
 // the position is positions[t − ⌊t/S⌋·S]; with [B, S] (or B = 1) it is positions[t].
 function ropeKernel(
@@ -35,9 +45,29 @@ function ropeKernel(
     i = d - offset < width >> 1 ? d - offset : d - offset - (width >> 1);
     first = d - offset < width >> 1 ? 1 : 0;
   }
+  // sin and cos from the angle reduced to [−π/4, π/4] by k·π/2 (π/2 in three parts; k·1.5703125
+  // is exact for k < 2^16) and polynomials: GL's sin and cos are not accurate enough (SwiftShader
+  // is off by 2e-4 on [−π, π]), and the same code on every mode keeps them in agreement.
   const angle = p * invFreq[i];
-  const c = Math.cos(angle);
-  const sn = Math.sin(angle);
+  const k = Math.floor(angle * 0.6366197723675814 + 0.5);
+  const r = angle - k * 1.5703125 - k * 0.0004838267923332751 - k * 2.5632829192545614e-12;
+  const quadrant = k - Math.floor(k * 0.25) * 4;
+  const s0 = sinNearZero(r);
+  const c0 = cosNearZero(r);
+  let c = c0;
+  let sn = s0;
+  if (quadrant === 1) {
+    c = -s0;
+    sn = c0;
+  }
+  if (quadrant === 2) {
+    c = -c0;
+    sn = -s0;
+  }
+  if (quadrant === 3) {
+    c = s0;
+    sn = -c0;
+  }
   const a = x[idiv(this.thread.x, D) * D + offset + (interleaved === 1 ? 2 * (i | 0) : i | 0)];
   const bb = x[idiv(this.thread.x, D) * D + offset + (interleaved === 1 ? 2 * (i | 0) + 1 : (i | 0) + (width >> 1))];
   if (first === 1) return a * c - bb * sn;
@@ -60,7 +90,7 @@ const ROPE: KernelSpec = {
     width: 'int',
   },
   rank: 1,
-  functions: INDEX_HELPERS,
+  functions: [sinNearZero, cosNearZero, ...INDEX_HELPERS],
 };
 
 export async function ropeTensor(
