@@ -183,8 +183,8 @@ export function flashFinishKernel(this: Gpu, acc: Arr, ml: Arr, Dv: number): num
 
 // Thread r: lse = m + ln l, or −∞ for a row that saw no key (l = 0). GL's log(0) is finite and
 // gpu.js writes `Infinity` as the largest float there, so −∞ comes from an overflow at run time:
-// min(m, NEG)·2 is below −f32max on every mode.
+// min(m, NEG)·2 is below −f32max on every mode. A NaN l is not 0: the lse stays NaN.
 export function flashLseKernel(this: Gpu, ml: Arr): number {
-  if (ml[this.thread.x * 2 + 1] > 0) return ml[this.thread.x * 2] + Math.log(ml[this.thread.x * 2 + 1]);
-  return Math.min(ml[this.thread.x * 2], -3.0e38) * 2;
+  if (ml[this.thread.x * 2 + 1] === 0) return Math.min(ml[this.thread.x * 2], -3.0e38) * 2;
+  return ml[this.thread.x * 2] + Math.log(ml[this.thread.x * 2 + 1]);
 }

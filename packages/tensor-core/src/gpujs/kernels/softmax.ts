@@ -155,7 +155,11 @@ function logSumExpKernel(this: Gpu, x: Arr, mask: Arr, N: number, scale: number,
     }
     sum += e;
   }
-  return max + Math.log(sum); // an empty row: ln 0 = −∞ (a literal −∞ is not valid WGSL)
+  // An empty row (Σ = 0) is −∞: GL's log(0) is finite and gpu.js writes a literal −∞ as the
+  // lowest float there, so it comes from an overflow at run time (min(max, −3e38)·2 < −f32max on
+  // every mode). A NaN Σ is not 0: the row stays NaN.
+  if (sum === 0) return Math.min(max, -3.0e38) * 2;
+  return max + Math.log(sum);
 }
 
 const LOG_SUM_EXP: KernelSpec = {
