@@ -79,7 +79,7 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
   if (subgroups === 0) return no(`${headTile} heads × ${Dv} channels do not fit the device's workgroup memory`);
   const selectionBlocks = Math.floor((Math.max(...ops.lengths) - 1) / config.slcBlock) + 1;
   if (selectionBlocks > MAX_SELECTION_BLOCKS) return no(`${selectionBlocks} selection blocks (the select pass holds at most ${MAX_SELECTION_BLOCKS})`);
-  const tasks = Math.ceil(ops.nCmp / TASK_KEYS) + Math.ceil(config.nSelected / Math.max(1, Math.floor(TASK_KEYS / config.slcBlock))) + Math.ceil(config.window / TASK_KEYS);
+  const { total: tasks } = keyTasks(config, ops.nCmp, config.window);
   if (tasks > MAX_TASKS) return no(`${tasks} key tasks (the combine pass holds at most ${MAX_TASKS})`);
   if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
   return { ok: true, host: backend, variant: { D, Dv, group: G, headTile, subgroups, subgroupSize } };
@@ -96,11 +96,7 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
   const cmpRows = ops.kCmp.shape[1] as number;
   const maxLength = Math.max(...ops.lengths);
   const chunks = Math.ceil(nCap / SCORE_CHUNK);
-  const cmpTasks = Math.ceil(nCap / TASK_KEYS);
-  const slcPerTask = Math.max(1, Math.floor(TASK_KEYS / slcBlock));
-  const slcTasks = Math.ceil(nSelected / slcPerTask);
-  const winTasks = Math.ceil(Math.min(config.window, maxLength) / TASK_KEYS);
-  const tasks = cmpTasks + slcTasks + winTasks;
+  const { cmp: cmpTasks, slcPerTask, slc: slcTasks, win: winTasks, total: tasks } = keyTasks(config, nCap, Math.min(config.window, maxLength));
 
   const words = new Uint32Array(24);
   words.set([B, Hq, Hkv, T, nCap, nSelected, config.nInit, config.nLocal, config.cmpBlock, config.cmpStride, slcBlock, config.window]);
@@ -154,6 +150,15 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
   compute.end();
   device.queue.submit([encoder.finish()]);
   return out;
+}
+
+/** Pass 3's tasks of ≤ TASK_KEYS keys: compressed blocks, selected blocks (whole), window keys. */
+function keyTasks(config: ResolvedNSAConfig, nCmp: number, windowKeys: number): { cmp: number; slcPerTask: number; slc: number; win: number; total: number } {
+  const cmp = Math.ceil(nCmp / TASK_KEYS);
+  const slcPerTask = Math.max(1, Math.floor(TASK_KEYS / config.slcBlock));
+  const slc = Math.ceil(config.nSelected / slcPerTask);
+  const win = Math.ceil(windowKeys / TASK_KEYS);
+  return { cmp, slcPerTask, slc, win, total: cmp + slc + win };
 }
 
 interface Pipeline {
