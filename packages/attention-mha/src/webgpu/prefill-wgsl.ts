@@ -8,12 +8,28 @@
 // TILE_KEYS with an online softmax (running max m, running sum l, rescaled accumulator), so no
 // score matrix exists anywhere. Without subgroups, LANES is 1 and a row is one invocation.
 //
-// A call with an AbortSignal dispatches the query tiles in chunks (firstTile names a chunk's
+// A key a row does not see must contribute nothing, even when its value is NaN or ±∞ (0 · NaN
+// is NaN). Dropping hidden keys' products takes a second, masked P·V loop on the tiles a mask
+// edge crosses, and that loop's mere presence costs ~20% on an H100 (register allocation), though
+// only ~3% of tiles run it. So the prefill comes in three passes built from this one source:
+//  - 'hot': one P·V loop; a hidden key gets weight 0, exact whenever its value is finite. While
+//    loading V it tests the values of keys hidden from some row of the workgroup (bit pattern:
+//    exponent all ones is NaN or ±∞, immune to compilers that assume no NaN) and writes its
+//    flag, 1 or 0, to flags[B, Hq, tiles] (every workgroup writes, so nothing needs clearing).
+//  - 'fixup': dispatched right after 'hot' over the same grid, in the same pass; a workgroup
+//    whose flag is 0 returns at once, a flagged one recomputes its rows with the masked loop on
+//    edge tiles and overwrites o and lse. It runs only where a hidden key's value is not finite.
+//  - 'masked': the single kernel with both loops (what ran before; kept to A/B against).
+//
+// A call with an AbortSignal dispatches the query tiles in chunks (firstTile.x names a chunk's
 // first tile), so it can stop between them; without a signal one dispatch covers every tile.
 //
 // Measured on an H100 through Dawn/Vulkan (f32, causal, N = 8192, d = 128, 16 heads):
 // ROWS 4, LANES 8, ROW_GROUPS 32, TILE_KEYS 16 → 19.5 TFLOP/s (PyTorch SDPA f32: 43.1).
 // TILE_KEYS 32 spills the score registers and runs 5× slower.
+
+/** Which pass of the prefill a pipeline is (see the file comment). */
+export type PrefillPass = 'hot' | 'fixup' | 'masked';
 
 export interface PrefillVariant {
   /** Query and key head dim (multiple of 4·lanes). */
@@ -30,6 +46,7 @@ export interface PrefillVariant {
   readonly tileKeys: number;
   /** Values are the first Dv channels of each key row (MLA's latent). */
   readonly valuesFromKeys: boolean;
+  readonly pass: PrefillPass;
 }
 
 /** Uniform block shared by the prefill and decode kernels (48 bytes). */
@@ -41,13 +58,15 @@ export const PARAMS_WGSL = `struct Params {
 };`;
 
 export function prefillWgsl(v: PrefillVariant): string {
-  const { D, Dv, rows: R, lanes: L, rowGroups, tileKeys: BC } = v;
+  const { D, Dv, rows: R, lanes: L, rowGroups, tileKeys: BC, pass } = v;
   const QV = D / 4 / L;
   const OV = Dv / 4 / L;
   const THREADS = rowGroups * L;
   const BR = rowGroups * R;
   const vStride = v.valuesFromKeys ? D / 4 : Dv / 4;
   const laneSum = Array.from({ length: Math.log2(L) }, (_, i) => `s = s + subgroupShuffleXor(s, ${1 << i}u);`).join(' ');
+  const hot = pass === 'hot';
+  const flagged = pass !== 'masked';
   return `${L > 1 ? 'enable subgroups;' : ''}
 ${PARAMS_WGSL}
 @group(0) @binding(0) var<uniform> P: Params;
@@ -57,13 +76,16 @@ ${PARAMS_WGSL}
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;      // valid keys per sequence
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;  // [B, S, Hq, Dv]
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;      // [B, S, Hq]
-@group(0) @binding(7) var<uniform> firstTile: vec4<u32>;             // x: query tile of workgroup 0 (chunked dispatch)
+@group(0) @binding(7) var<uniform> firstTile: vec4<u32>;             // x: query tile of workgroup 0 (chunked dispatch), y: tiles
+${flagged ? `@group(0) @binding(8) var<storage, ${hot ? 'read_write' : 'read'}> flags: array<f32>; // [B, Hq, tiles]: 1 where a hidden key's value is not finite` : ''}
 var<workgroup> sharedLength: u32;
+${hot ? 'var<workgroup> hiddenNonFinite: atomic<u32>;' : ''}
+${pass === 'fixup' ? 'var<workgroup> sharedFlag: f32;' : ''}
 var<workgroup> kTile: array<vec4<f32>, ${BC * (D / 4)}>;
 var<workgroup> vTile: array<vec4<f32>, ${BC * (Dv / 4)}>;
 
 const NEG = -3.0e38;
-const HIDDEN = -1.0; // the weight of a hidden key (real weights are ≥ 0 or NaN)
+const HIDDEN = -1.0; // the weight of a hidden key in the masked loop (real weights are ≥ 0 or NaN)
 
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -72,9 +94,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let b = wg.z;
   let h = wg.y;
   let g = h / P.group;
-  // Loaded through workgroup memory so the key loop's bound is provably uniform (barriers inside).
-  if (li == 0u) { sharedLength = lengths[b]; }
-  let len = workgroupUniformLoad(&sharedLength);
+${flagged ? '  let flagIndex = (b * P.Hq + h) * firstTile.y + firstTile.x + wg.x;\n' : ''}  // Loaded through workgroup memory so the key loop's bound is provably uniform (barriers inside).
+  if (li == 0u) {
+    sharedLength = lengths[b];${hot ? '\n    atomicStore(&hiddenNonFinite, 0u);' : ''}${pass === 'fixup' ? '\n    sharedFlag = flags[flagIndex];' : ''}
+  }
+  let len = workgroupUniformLoad(&sharedLength);${pass === 'fixup' ? '\n  // The hot pass got this workgroup right unless it saw a hidden key\'s non-finite value.\n  if (workgroupUniformLoad(&sharedFlag) == 0.0) { return; }' : ''}
   let row0 = (firstTile.x + wg.x) * ${BR}u; // first query of this workgroup
   let offset = len - P.S;                   // bottom-right: query i sits at position offset + i
   var qr: array<vec4<f32>, ${R * QV}>;
@@ -98,7 +122,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var hiAll = len;
   if (P.causal == 1u) { hiAll = min(len, firstPos + 1u); }
   var loAll = 0u;
-  if (P.window > 0u) { loAll = lastPos + 1u - min(P.window, lastPos + 1u); }
+  if (P.window > 0u) { loAll = lastPos + 1u - min(P.window, lastPos + 1u); }${hot ? '\n  var sawHiddenNonFinite = false; // this invocation loaded a non-finite value of a key hidden from some row' : ''}
   for (var t0 = 0u; t0 < kEnd; t0 += ${BC}u) {
     // Tiles wholly before every query's window (and past the sinks) hold nothing visible.
     if (P.window > 0u && t0 >= P.sinks && t0 + ${BC}u + P.window <= firstPos + 1u) { continue; }
@@ -109,7 +133,12 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     }
     for (var e = li; e < ${BC * (Dv / 4)}u; e += ${THREADS}u) {
       let t = t0 + e / ${Dv / 4}u;
-      vTile[e] = select(vec4<f32>(0.0), v[((b * P.T + t) * P.Hkv + g) * ${vStride}u + e % ${Dv / 4}u], t < kEnd);
+      let value = select(vec4<f32>(0.0), v[((b * P.T + t) * P.Hkv + g) * ${vStride}u + e % ${Dv / 4}u], t < kEnd);
+      vTile[e] = value;${hot ? `
+      // Exponent bits all ones: NaN or ±∞ (an integer test a compiler cannot fold away).
+      let nonFinite = any((bitcast<vec4<u32>>(value) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u));
+      let seenByAll = t < hiAll && (t >= loAll || t < P.sinks);
+      sawHiddenNonFinite = sawHiddenNonFinite | (nonFinite & !seenByAll);` : ''}
     }
     workgroupBarrier();
     var p: array<f32, ${R * BC}>;
@@ -141,39 +170,23 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       l[r] = l[r] * rescale;
       for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] * rescale; }
       for (var c = 0u; c < ${BC}u; c++) {
-        // Hidden keys (exactly NEG) get the weight HIDDEN, which the P·V step of an edge tile
-        // skips. A NaN score is "visible" (NaN == NEG is false): exp(NaN − m) = NaN reaches l.
+        // A hidden key's score is exactly NEG; a NaN score is "visible" (NaN == NEG is false):
+        // exp(NaN − m) = NaN reaches l. ${hot ? 'A hidden key weighs 0 (exp(NEG − NEG) would be 1).' : 'A hidden key weighs HIDDEN, which the masked P·V loop skips.'}
         let s = p[r * ${BC}u + c];
         let hidden = s == NEG;
-        let w = select(exp(s - mNew), HIDDEN, hidden);
+${
+  hot
+    ? `        let w = select(exp(s - mNew), 0.0, hidden);
         p[r * ${BC}u + c] = w;
-        l[r] = l[r] + select(w, 0.0, hidden);
+        l[r] = l[r] + w;`
+    : `        let w = select(exp(s - mNew), HIDDEN, hidden);
+        p[r * ${BC}u + c] = w;
+        l[r] = l[r] + select(w, 0.0, hidden);`
+}
       }
       m[r] = mNew;
     }
-    // Inside the band every row sees every key (uniform test): the plain P·V. On an edge tile a
-    // hidden key's product is dropped, as 0 · a NaN in its value would otherwise reach the row.
-    let edge = !(t0 + ${BC}u <= hiAll && (t0 >= loAll || t0 + ${BC}u <= P.sinks));
-    if (edge) {
-      for (var c = 0u; c < ${BC}u; c++) {
-        var vr: array<vec4<f32>, ${OV}>;
-        for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
-        for (var r = 0u; r < ${R}u; r++) {
-          let w = p[r * ${BC}u + c];
-          let seen = w != HIDDEN;
-          for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + select(vec4<f32>(0.0), w * vr[x], seen); }
-        }
-      }
-    } else {
-      for (var c = 0u; c < ${BC}u; c++) {
-        var vr: array<vec4<f32>, ${OV}>;
-        for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
-        for (var r = 0u; r < ${R}u; r++) {
-          let w = p[r * ${BC}u + c];
-          for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + w * vr[x]; }
-        }
-      }
-    }
+${hot ? hotPv(BC, Dv, OV, L, R) : maskedPv(BC, Dv, OV, L, R)}
   }
   for (var r = 0u; r < ${R}u; r++) {
     let i = row0 + rowGroup * ${R}u + r;
@@ -186,6 +199,47 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       for (var x = 0u; x < ${OV}u; x++) { o[oBase + x * ${L}u] = select(acc[r * ${OV}u + x] * inv, vec4<f32>(0.0), empty); }
       if (lane == 0u) { lse[(b * P.S + i) * P.Hq + h] = select(m[r] + log(l[r]), bitcast<f32>(0xff800000u | (P.B & 0u)), empty); }
     }
+  }${
+    hot
+      ? `
+  // One flag per workgroup, written whatever it holds, so the buffer needs no clearing.
+  if (sawHiddenNonFinite) { atomicStore(&hiddenNonFinite, 1u); }
+  workgroupBarrier();
+  if (li == 0u) { flags[flagIndex] = select(0.0, 1.0, atomicLoad(&hiddenNonFinite) != 0u); }`
+      : ''
   }
 }`;
+}
+
+/** The hot pass's P·V: every key of the tile, a hidden one at weight 0. */
+function hotPv(BC: number, Dv: number, OV: number, L: number, R: number): string {
+  return `    for (var c = 0u; c < ${BC}u; c++) {
+      var vr: array<vec4<f32>, ${OV}>;
+      for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
+      for (var r = 0u; r < ${R}u; r++) {
+        let w = p[r * ${BC}u + c];
+        for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + w * vr[x]; }
+      }
+    }`;
+}
+
+/**
+ * The masked P·V: inside the band every row sees every key (uniform test), the plain loop; on an
+ * edge tile a hidden key's product is dropped, as 0 · a NaN in its value would reach the row.
+ */
+function maskedPv(BC: number, Dv: number, OV: number, L: number, R: number): string {
+  return `    let edge = !(t0 + ${BC}u <= hiAll && (t0 >= loAll || t0 + ${BC}u <= P.sinks));
+    if (edge) {
+      for (var c = 0u; c < ${BC}u; c++) {
+        var vr: array<vec4<f32>, ${OV}>;
+        for (var x = 0u; x < ${OV}u; x++) { vr[x] = vTile[c * ${Dv / 4}u + x * ${L}u + lane]; }
+        for (var r = 0u; r < ${R}u; r++) {
+          let w = p[r * ${BC}u + c];
+          let seen = w != HIDDEN;
+          for (var x = 0u; x < ${OV}u; x++) { acc[r * ${OV}u + x] = acc[r * ${OV}u + x] + select(vec4<f32>(0.0), w * vr[x], seen); }
+        }
+      }
+    } else {
+${hotPv(BC, Dv, OV, L, R).replace(/^/gm, '  ')}
+    }`;
 }

@@ -2,36 +2,67 @@
 // hot path where gpu.js itself cannot go (no workgroup memory, no subgroups, one output per
 // invocation). It reads the tensors' GPU buffers directly through the backend's `webgpu`
 // access and queues its passes on the same device queue as every other kernel, so nothing
-// is read back. Prefill (any S) runs prefillWgsl; a single query per sequence with subgroups
-// available runs the split-K decode kernel and its combine pass.
+// is read back. Prefill (any S) runs prefillWgsl's hot pass and its fix-up pass (see there);
+// a single query per sequence with subgroups available runs the split-K decode kernel and its
+// combine pass.
 
 /// <reference types="@webgpu/types" />
 import { AbortCheckpoint, type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { combineWgsl, decodeWgsl } from './decode-wgsl.js';
-import { type PrefillVariant, prefillWgsl } from './prefill-wgsl.js';
+import { type PrefillPass, type PrefillVariant, prefillWgsl } from './prefill-wgsl.js';
 
 /** Head dims up to this many channels keep a row's registers within reason. */
 const MAX_HEAD_DIM = 256;
 
-export const webgpuFlashKernel: FusedAttentionKernel = {
-  name: 'webgpu-flash',
-  supports(backend, inputs, problem) {
-    return checkSupport(backend, inputs, problem);
-  },
-  run(backend, inputs, problem) {
-    if (!isWebGpuHost(backend)) throw new Error('webgpu-flash ran on a backend it does not support');
-    const device = backend.webgpu.device;
-    const subgroupSize = fixedSubgroupSize(device);
-    // Everything below only encodes and submits: the promise settles while the GPU works on
-    // (a prefill with a signal yields between its chunks).
-    const decodeFits = subgroupSize > 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
-    if (problem.S === 1 && decodeFits) {
-      return Promise.resolve(runDecode(backend, inputs, problem, subgroupSize));
-    }
-    return runPrefill(backend, inputs, problem, subgroupSize);
-  },
-};
+/**
+ * How the prefill keeps a hidden key's non-finite value out of the P·V sum:
+ * - 'fixup' (default): a hot pass with one P·V loop (hidden keys weigh 0) that flags the
+ *   workgroups which loaded a hidden key's NaN/±∞ value, then a fix-up pass that recomputes
+ *   only those with the masked loop;
+ * - 'masked': one pass whose edge tiles run a masked P·V loop (~20% slower on an H100).
+ */
+export type PrefillNonFinite = 'fixup' | 'masked';
+
+/** What the fix-up pass of one 'fixup' prefill did, for tests and benchmarks. */
+export interface PrefillFixupReport {
+  /** f32 [B, Hq, tiles]: 1 where the fix-up pass recomputed that query tile, else 0. The receiver disposes it. */
+  readonly flags: Tensor;
+  /** Queries per tile: tile j holds queries [j·queriesPerTile, (j + 1)·queriesPerTile). */
+  readonly queriesPerTile: number;
+}
+
+export interface WebgpuFlashOptions {
+  /** Default 'fixup'. */
+  readonly prefillNonFinite?: PrefillNonFinite;
+  /** Receives each 'fixup' prefill's flags (still on the device: nothing is read back unless it reads). */
+  readonly onFixup?: (report: PrefillFixupReport) => void;
+}
+
+/** The WGSL fused kernel with the given prefill strategy (`webgpuFlashKernel` is the default one). */
+export function createWebgpuFlashKernel(options: WebgpuFlashOptions = {}): FusedAttentionKernel {
+  const prefillNonFinite = options.prefillNonFinite ?? 'fixup';
+  return {
+    name: 'webgpu-flash',
+    supports(backend, inputs, problem) {
+      return checkSupport(backend, inputs, problem);
+    },
+    run(backend, inputs, problem) {
+      if (!isWebGpuHost(backend)) throw new Error('webgpu-flash ran on a backend it does not support');
+      const device = backend.webgpu.device;
+      const subgroupSize = fixedSubgroupSize(device);
+      // Everything below only encodes and submits: the promise settles while the GPU works on
+      // (a prefill with a signal yields between its chunks).
+      const decodeFits = subgroupSize > 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
+      if (problem.S === 1 && decodeFits) {
+        return Promise.resolve(runDecode(backend, inputs, problem, subgroupSize));
+      }
+      return runPrefill(backend, inputs, problem, subgroupSize, prefillNonFinite, options.onFixup);
+    },
+  };
+}
+
+export const webgpuFlashKernel: FusedAttentionKernel = createWebgpuFlashKernel();
 
 function checkSupport(backend: Backend, inputs: AttentionInputs, problem: AttentionProblem): KernelSupport {
   const no = (reason: string): KernelSupport => ({ ok: false, reason });
@@ -64,7 +95,7 @@ function pow2Divisor(n: number, cap: number): number {
   return p;
 }
 
-function prefillVariant(problem: AttentionProblem, subgroupSize: number, valuesFromKeys: boolean, limitBytes: number): PrefillVariant {
+function prefillShape(problem: AttentionProblem, subgroupSize: number, valuesFromKeys: boolean, limitBytes: number): Omit<PrefillVariant, 'pass'> {
   const lanes = subgroupSize >= 2 ? pow2Divisor(gcd(problem.D / 4, problem.Dv / 4), Math.min(8, subgroupSize)) : 1;
   // Four rows per invocation reuse each key row four times; one row when a row has no lanes to share it.
   const rows = lanes >= 4 ? 4 : lanes === 2 ? 2 : 1;
@@ -100,47 +131,66 @@ function pipeline(backend: WebGpuHost, key: string, code: () => string): GPUComp
 /** A prefill with a signal is submitted in about this many chunks of query tiles, checked between. */
 const PREFILL_CHUNKS = 16;
 
-async function runPrefill(backend: WebGpuHost, inputs: AttentionInputs, problem: AttentionProblem, subgroupSize: number): Promise<AttentionOutputs> {
+async function runPrefill(
+  backend: WebGpuHost,
+  inputs: AttentionInputs,
+  problem: AttentionProblem,
+  subgroupSize: number,
+  nonFinite: PrefillNonFinite,
+  onFixup: WebgpuFlashOptions['onFixup'],
+): Promise<AttentionOutputs> {
   const access = backend.webgpu;
   const { device } = access;
-  const variant = prefillVariant(problem, subgroupSize, inputs.v === null, device.limits.maxComputeWorkgroupStorageSize);
-  const key = `prefill/${JSON.stringify(variant)}`;
-  const pipe = pipeline(backend, key, () => prefillWgsl(variant));
+  const shape = prefillShape(problem, subgroupSize, inputs.v === null, device.limits.maxComputeWorkgroupStorageSize);
+  const tiles = Math.ceil(problem.S / (shape.rowGroups * shape.rows));
+  // Dispatched in this order over the same grid: 'hot' then 'fixup', or 'masked' alone.
+  const order: readonly PrefillPass[] = nonFinite === 'fixup' ? ['hot', 'fixup'] : ['masked'];
   const out = access.allocate([problem.B, problem.S, problem.Hq, problem.Dv]);
   const lse = access.allocate([problem.B, problem.S, problem.Hq]);
+  // [B, Hq, tiles]: written by every workgroup of the hot pass, read by the fix-up pass.
+  const flags = nonFinite === 'fixup' ? access.allocate([problem.B, problem.Hq, tiles]) : null;
   const { params, lengths } = bindParams(device, problem, 0, 0);
   const firstTile = device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   const k = access.buffer(inputs.k);
-  const bindGroup = device.createBindGroup({
-    layout: pipe.getBindGroupLayout(0),
-    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, access.buffer(out), access.buffer(lse), firstTile].map(
-      (buffer, binding) => ({ binding, resource: { buffer } }),
-    ),
+  const buffers = [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, access.buffer(out), access.buffer(lse), firstTile];
+  if (flags) buffers.push(access.buffer(flags));
+  const passes = order.map((prefillPass) => {
+    const variant: PrefillVariant = { ...shape, pass: prefillPass };
+    const pipe = pipeline(backend, `prefill/${JSON.stringify(variant)}`, () => prefillWgsl(variant));
+    const bindGroup = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+    return { pipe, bindGroup };
   });
-  // Without a signal one dispatch takes every query tile; with one, chunks of tiles go in
-  // separate submissions with a checkpoint between them. Buffers destroyed here are freed once
+  // Without a signal one dispatch (per pass) takes every query tile; with one, chunks of tiles go
+  // in separate submissions with a checkpoint between them. Buffers destroyed here are freed once
   // the work already queued no longer needs them (an abort stops only what is not yet submitted).
-  const tiles = Math.ceil(problem.S / (variant.rowGroups * variant.rows));
   const perChunk = problem.signal ? Math.max(1, Math.ceil(tiles / PREFILL_CHUNKS)) : tiles;
   const checkpoint = new AbortCheckpoint(problem.signal, problem.fn, 0);
   try {
-    for (let first = 0; first < tiles; first += perChunk) {
-      if (first > 0) await checkpoint.check();
-      device.queue.writeBuffer(firstTile, 0, Uint32Array.from([first, 0, 0, 0])); // ordered with the submissions
+    for (let firstOfChunk = 0; firstOfChunk < tiles; firstOfChunk += perChunk) {
+      if (firstOfChunk > 0) await checkpoint.check();
+      device.queue.writeBuffer(firstTile, 0, Uint32Array.from([firstOfChunk, tiles, 0, 0])); // ordered with the submissions
       const encoder = device.createCommandEncoder();
       const pass = encoder.beginComputePass();
-      pass.setPipeline(pipe);
-      pass.setBindGroup(0, bindGroup);
-      pass.dispatchWorkgroups(Math.min(perChunk, tiles - first), problem.Hq, problem.B);
+      // The fix-up dispatch sees the hot one's flags, o and lse: dispatches in a pass are ordered.
+      for (const { pipe, bindGroup } of passes) {
+        pass.setPipeline(pipe);
+        pass.setBindGroup(0, bindGroup);
+        pass.dispatchWorkgroups(Math.min(perChunk, tiles - firstOfChunk), problem.Hq, problem.B);
+      }
       pass.end();
       device.queue.submit([encoder.finish()]);
     }
   } catch (error) {
     out.dispose();
     lse.dispose();
+    flags?.dispose();
     throw error;
   } finally {
     for (const b of [params, lengths, firstTile]) b.destroy();
+  }
+  if (flags) {
+    if (onFixup) onFixup({ flags, queriesPerTile: shape.rowGroups * shape.rows });
+    else flags.dispose();
   }
   return finish(out, lse, problem);
 }
