@@ -77,16 +77,12 @@ ${PARAMS_WGSL}
 @group(0) @binding(5) var<storage, read_write> o: array<vec4<f32>>;  // [B, S, Hq, Dv]
 @group(0) @binding(6) var<storage, read_write> lse: array<f32>;      // [B, S, Hq]
 @group(0) @binding(7) var<uniform> firstTile: vec4<u32>;             // x: query tile of workgroup 0 (chunked dispatch), y: tiles
-${flagged ? `@group(0) @binding(8) var<storage, ${hot ? 'read_write' : 'read'}> flags: array<f32>; // [B, Hq, tiles]: 1 where a hidden key's value is not finite` : ''}
-var<workgroup> sharedLength: u32;
-${hot ? 'var<workgroup> hiddenNonFinite: atomic<u32>;' : ''}
-${pass === 'fixup' ? 'var<workgroup> sharedFlag: f32;' : ''}
-var<workgroup> kTile: array<vec4<f32>, ${BC * (D / 4)}>;
+${flagged ? `@group(0) @binding(8) var<storage, ${hot ? 'read_write' : 'read'}> flags: array<f32>; // [B, Hq, tiles]: 1 where a hidden key's value is not finite\n` : ''}var<workgroup> sharedLength: u32;
+${hot ? 'var<workgroup> hiddenNonFinite: atomic<u32>; // 1 when an invocation saw a hidden key\'s non-finite value\n' : ''}${pass === 'fixup' ? 'var<workgroup> sharedFlag: f32;\n' : ''}var<workgroup> kTile: array<vec4<f32>, ${BC * (D / 4)}>;
 var<workgroup> vTile: array<vec4<f32>, ${BC * (Dv / 4)}>;
 
 const NEG = -3.0e38;
-const HIDDEN = -1.0; // the weight of a hidden key in the masked loop (real weights are ≥ 0 or NaN)
-
+${hot ? '' : 'const HIDDEN = -1.0; // the weight of a hidden key in the masked loop (real weights are ≥ 0 or NaN)\n'}
 @compute @workgroup_size(${THREADS})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
   let lane = li % ${L}u;
