@@ -67,6 +67,7 @@ export function prefillWgsl(v: PrefillVariant): string {
   const laneSum = Array.from({ length: Math.log2(L) }, (_, i) => `s = s + subgroupShuffleXor(s, ${1 << i}u);`).join(' ');
   const hot = pass === 'hot';
   const flagged = pass !== 'masked';
+  const flagIndex = '(b * P.Hq + h) * firstTile.y + firstTile.x + wg.x'; // [B, Hq, tiles]
   return `${L > 1 ? 'enable subgroups;' : ''}
 ${PARAMS_WGSL}
 @group(0) @binding(0) var<uniform> P: Params;
@@ -90,9 +91,9 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let b = wg.z;
   let h = wg.y;
   let g = h / P.group;
-${flagged ? '  let flagIndex = (b * P.Hq + h) * firstTile.y + firstTile.x + wg.x;\n' : ''}  // Loaded through workgroup memory so the key loop's bound is provably uniform (barriers inside).
+  // Loaded through workgroup memory so the key loop's bound is provably uniform (barriers inside).
   if (li == 0u) {
-    sharedLength = lengths[b];${hot ? '\n    atomicStore(&hiddenNonFinite, 0u);' : ''}${pass === 'fixup' ? '\n    sharedFlag = flags[flagIndex];' : ''}
+    sharedLength = lengths[b];${hot ? '\n    atomicStore(&hiddenNonFinite, 0u);' : ''}${pass === 'fixup' ? `\n    sharedFlag = flags[${flagIndex}];` : ''}
   }
   let len = workgroupUniformLoad(&sharedLength);${pass === 'fixup' ? '\n  // The hot pass got this workgroup right unless it saw a hidden key\'s non-finite value.\n  if (workgroupUniformLoad(&sharedFlag) == 0.0) { return; }' : ''}
   let row0 = (firstTile.x + wg.x) * ${BR}u; // first query of this workgroup
@@ -118,7 +119,7 @@ ${flagged ? '  let flagIndex = (b * P.Hq + h) * firstTile.y + firstTile.x + wg.x
   var hiAll = len;
   if (P.causal == 1u) { hiAll = min(len, firstPos + 1u); }
   var loAll = 0u;
-  if (P.window > 0u) { loAll = lastPos + 1u - min(P.window, lastPos + 1u); }${hot ? '\n  var sawHiddenNonFinite = false; // this invocation loaded a non-finite value of a key hidden from some row' : ''}
+  if (P.window > 0u) { loAll = lastPos + 1u - min(P.window, lastPos + 1u); }
   for (var t0 = 0u; t0 < kEnd; t0 += ${BC}u) {
     // Tiles wholly before every query's window (and past the sinks) hold nothing visible.
     if (P.window > 0u && t0 >= P.sinks && t0 + ${BC}u + P.window <= firstPos + 1u) { continue; }
@@ -134,7 +135,7 @@ ${flagged ? '  let flagIndex = (b * P.Hq + h) * firstTile.y + firstTile.x + wg.x
       // Exponent bits all ones: NaN or ±∞ (an integer test a compiler cannot fold away).
       let nonFinite = any((bitcast<vec4<u32>>(value) & vec4<u32>(0x7f800000u)) == vec4<u32>(0x7f800000u));
       let seenByAll = t < hiAll && (t >= loAll || t < P.sinks);
-      sawHiddenNonFinite = sawHiddenNonFinite | (nonFinite & !seenByAll);` : ''}
+      if (nonFinite && !seenByAll) { atomicStore(&hiddenNonFinite, 1u); } // rare: no state kept across the tile` : ''}
     }
     workgroupBarrier();
     var p: array<f32, ${R * BC}>;
@@ -199,9 +200,8 @@ ${hot ? hotPv(BC, Dv, OV, L, R) : maskedPv(BC, Dv, OV, L, R)}
     hot
       ? `
   // One flag per workgroup, written whatever it holds, so the buffer needs no clearing.
-  if (sawHiddenNonFinite) { atomicStore(&hiddenNonFinite, 1u); }
   workgroupBarrier();
-  if (li == 0u) { flags[flagIndex] = select(0.0, 1.0, atomicLoad(&hiddenNonFinite) != 0u); }`
+  if (li == 0u) { flags[${flagIndex}] = select(0.0, 1.0, atomicLoad(&hiddenNonFinite) != 0u); }`
       : ''
   }
 }`;
