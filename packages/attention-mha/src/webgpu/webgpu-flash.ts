@@ -145,6 +145,10 @@ async function runPrefill(
   const tiles = Math.ceil(problem.S / (shape.rowGroups * shape.rows));
   // Dispatched in this order over the same grid: 'hot' then 'fixup', or 'masked' alone.
   const order: readonly PrefillPass[] = nonFinite === 'fixup' ? ['hot', 'fixup'] : ['masked'];
+  const pipes = order.map((prefillPass) => {
+    const variant: PrefillVariant = { ...shape, pass: prefillPass };
+    return pipeline(backend, `prefill/${JSON.stringify(variant)}`, () => prefillWgsl(variant));
+  });
   const out = access.allocate([problem.B, problem.S, problem.Hq, problem.Dv]);
   const lse = access.allocate([problem.B, problem.S, problem.Hq]);
   // [B, Hq, tiles]: written by every workgroup of the hot pass, read by the fix-up pass.
@@ -154,12 +158,10 @@ async function runPrefill(
   const k = access.buffer(inputs.k);
   const buffers = [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, access.buffer(out), access.buffer(lse), firstTile];
   if (flags) buffers.push(access.buffer(flags));
-  const passes = order.map((prefillPass) => {
-    const variant: PrefillVariant = { ...shape, pass: prefillPass };
-    const pipe = pipeline(backend, `prefill/${JSON.stringify(variant)}`, () => prefillWgsl(variant));
-    const bindGroup = device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
-    return { pipe, bindGroup };
-  });
+  const passes = pipes.map((pipe) => ({
+    pipe,
+    bindGroup: device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) }),
+  }));
   // Without a signal one dispatch (per pass) takes every query tile; with one, chunks of tiles go
   // in separate submissions with a checkpoint between them. Buffers destroyed here are freed once
   // the work already queued no longer needs them (an abort stops only what is not yet submitted).
