@@ -12,6 +12,7 @@ bundle() {
     --banner:js="import { createRequire } from 'module'; const require = createRequire(import.meta.url);"
 }
 bundle "$here/src/attention.gpu.ts" attention-gpu.mjs
+bundle "$here/src/dawn-calls.ts" dawn-calls.mjs
 bundle "$root/packages/attention-nsa/src/nsa.bench.ts" nsa-bench.mjs
 bundle "$root/packages/indexer-dsa/src/decode.bench.ts" dsa-bench.mjs
 cp "$here/torch/sdpa.py" "$out/sdpa.py"

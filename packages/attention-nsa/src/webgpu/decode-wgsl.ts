@@ -1,13 +1,14 @@
 // WGSL sources of NSA's fused decode step (one query per sequence), four passes queued together:
 //
-//   1. cmpScores  scale·q·K_cmp for every query head and visible compressed block, and each
-//                 chunk's softmax statistics per head
-//   2. select     per (sequence, kv head): softmax stats per head (merged from pass 1's chunks),
+//   1. partials (compressed)  online-softmax partials of the compressed branch in tasks of ≤ 128
+//                 blocks; each task also writes its raw scores scale·q·K_cmp, and its (max, sum)
+//                 are the softmax statistics the select pass needs, so every compressed key is
+//                 scored once (an earlier version scored them again for the branch: ~30% more work)
+//   2. select     per (sequence, kv head): softmax stats per head (merged from pass 1's tasks),
 //                 block importance (spec §4.3),
 //                 forced blocks, top-n (ties toward the lower index) → the selected block list
-//   3. partials   online-softmax partials of the three branches, split into tasks of ≤ 128 keys:
-//                 compressed blocks, the selected blocks (read from pass 2's list, on the device)
-//                 and the sliding window — all G heads of the group share each key read
+//   3. partials (sparse)  the same kernel over the selected blocks (read from pass 2's list, on
+//                 the device) and the sliding window — all heads of a tile share each key read
 //   4. combine    per (sequence, query head): the gates sigmoid(W_g·x + b) and the gated sum of
 //                 the three branches merged from their partials
 //
@@ -42,7 +43,7 @@ export const NSA_PARAMS_WGSL = `struct Params {
   cmpBlock: u32, cmpStride: u32, slcBlock: u32, window: u32,
   cmpTasks: u32, slcTasks: u32, winTasks: u32, cmpChunk: u32,
   slcPerTask: u32, winChunk: u32, unused: u32, gateDim: u32,
-  hasBias: u32, cmpRows: u32, chunks: u32, scale: f32,
+  hasBias: u32, cmpRows: u32, unused2: u32, scale: f32,
 };
 // Complete compressed blocks of a sequence of len tokens: block i is visible once i·d + l − 1 ≤ len − 1.
 fn visibleBlocks(len: u32) -> u32 {
@@ -50,9 +51,7 @@ fn visibleBlocks(len: u32) -> u32 {
   return min(P.nCap, (len - P.cmpBlock) / P.cmpStride + 1u);
 }`;
 
-/** Keys per workgroup in pass 1. */
-export const SCORE_CHUNK = 256;
-/** Keys per task in pass 3 (a selected-block task takes ⌈128/l′⌉ blocks). */
+/** Keys per task in passes 1 and 3 (a selected-block task takes ⌈128/l′⌉ blocks). */
 export const TASK_KEYS = 128;
 /** Selection blocks the select pass holds in workgroup memory (256K tokens at l′ = 64). */
 export const MAX_SELECTION_BLOCKS = 4096;
@@ -64,11 +63,6 @@ export const COMBINE_THREADS = 128;
 export const MAX_TASKS = 1024;
 
 const NEG = '-3.0e38';
-
-/** A tree reduction over `threads` (a power of two) entries of workgroup memory, uniform control flow. */
-function treeReduce(threads: number, body: string): string {
-  return `for (var s = ${threads / 2}u; s > 0u; s = s >> 1u) { if (li < s) { ${body} } workgroupBarrier(); }`;
-}
 
 /** Lanes spread a row of `dim` channels as vec4s; the last vec4 per lane may be past the row. */
 function laneSlices(dim: number, sg: number): { count: number; inRow: (x: string) => string } {
@@ -90,80 +84,21 @@ function loadQueries(v: NSADecodeVariant): string {
   }`;
 }
 
-export function cmpScoresWgsl(v: NSADecodeVariant): string {
-  const { D, headTile: HT, group: G, subgroups: W, subgroupSize: SG } = v;
-  const ks = laneSlices(D, SG);
+export function selectWgsl(v: NSADecodeVariant): string {
+  const { group: G, Dv, subgroupSize: SG } = v;
+  const N = SELECT_THREADS;
+  const SUBS = Math.max(1, N / SG);
   return `enable subgroups;
 diagnostic(off, subgroup_uniformity);
 ${NSA_PARAMS_WGSL}
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;        // [B, 1, Hq, D]
-@group(0) @binding(2) var<storage, read> kc: array<vec4<f32>>;       // K_cmp [B, cmpRows, Hkv, D]
-@group(0) @binding(3) var<storage, read> lengths: array<u32>;
-@group(0) @binding(4) var<storage, read_write> scores: array<f32>;   // [B, Hq, nCap]
-@group(0) @binding(5) var<storage, read_write> chunkStats: array<vec2<f32>>;  // [B, Hq, chunks]: (max, Σ e^(s − max))
-var<workgroup> chunkScores: array<f32, ${HT * SCORE_CHUNK}>;
-var<workgroup> red: array<f32, ${SG * W}>;
-
-@compute @workgroup_size(${SG * W})
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
-  let sub = li / ${SG}u;
-  let g = wg.y / ${G / HT}u;                           // kv head
-  let h0 = g * ${G}u + (wg.y % ${G / HT}u) * ${HT}u;  // first query head of this workgroup's tile
-  let b = wg.z;
-  let i0 = wg.x * ${SCORE_CHUNK}u;
-  let i1 = min(visibleBlocks(lengths[b]), i0 + ${SCORE_CHUNK}u);
-  ${loadQueries(v)}
-  for (var i = i0 + sub; i < i1; i += ${W}u) {
-    var kr: array<vec4<f32>, ${ks.count}>;
-    let base = ((b * P.cmpRows + i) * P.Hkv + g) * ${D / 4}u + lane;
-    for (var x = 0u; x < ${ks.count}u; x++) { kr[x] = vec4<f32>(0.0); if (${ks.inRow('x')}) { kr[x] = kc[base + x * ${SG}u]; } }
-    for (var j = 0u; j < ${HT}u; j++) {
-      var s = 0.0;
-      for (var x = 0u; x < ${ks.count}u; x++) { s = s + dot(qr[j * ${ks.count}u + x], kr[x]); }
-      s = subgroupAdd(s);
-      if (lane == 0u) {
-        scores[(b * P.Hq + h0 + j) * P.nCap + i] = s;
-        chunkScores[j * ${SCORE_CHUNK}u + i - i0] = s;
-      }
-    }
-  }
-  // The chunk's softmax statistics per head, so the select pass merges a few per head instead
-  // of walking every score twice in one workgroup (that walk was its latency-bound part).
-  workgroupBarrier();
-  let count = select(0u, i1 - i0, i1 > i0);
-  for (var j = 0u; j < ${HT}u; j++) {
-    var m = ${NEG};
-    for (var e = li; e < count; e += ${SG * W}u) { m = max(m, chunkScores[j * ${SCORE_CHUNK}u + e]); }
-    red[li] = m;
-    workgroupBarrier();
-    ${treeReduce(SG * W, 'red[li] = max(red[li], red[li + s]);')}
-    let mChunk = red[0];
-    workgroupBarrier();
-    var l = 0.0;
-    for (var e = li; e < count; e += ${SG * W}u) { l += exp(chunkScores[j * ${SCORE_CHUNK}u + e] - mChunk); }
-    red[li] = l;
-    workgroupBarrier();
-    ${treeReduce(SG * W, 'red[li] = red[li] + red[li + s];')}
-    if (li == 0u) { chunkStats[(b * P.Hq + h0 + j) * P.chunks + wg.x] = vec2<f32>(mChunk, red[0]); }
-    workgroupBarrier();
-  }
-}`;
-}
-
-export function selectWgsl(v: NSADecodeVariant): string {
-  const G = v.group;
-  const N = SELECT_THREADS;
-  const tree = (body: string): string => treeReduce(N, body);
-  return `${NSA_PARAMS_WGSL}
-@group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> lengths: array<u32>;
 @group(0) @binding(2) var<storage, read> scores: array<f32>;            // [B, Hq, nCap]
-@group(0) @binding(3) var<storage, read> chunkStats: array<vec2<f32>>;  // [B, Hq, chunks]
+@group(0) @binding(3) var<storage, read> partial: array<f32>;           // [B, Hq, tasks, Dv + 2]: pass 1's (max, sum) per task
 @group(0) @binding(4) var<storage, read_write> selected: array<i32>;    // [B, Hkv, n], −1 = none
 var<workgroup> sharedLength: u32;
-var<workgroup> redV: array<f32, ${N}>;
-var<workgroup> redI: array<u32, ${N}>;
+var<workgroup> redV: array<f32, ${2 * SUBS}>;  // per subgroup, two rounds' worth
+var<workgroup> redI: array<u32, ${2 * SUBS}>;
 var<workgroup> headMax: array<f32, ${G}>;
 var<workgroup> headSum: array<f32, ${G}>;  // 1 / Σ
 var<workgroup> importance: array<f32, ${MAX_SELECTION_BLOCKS}>;
@@ -176,9 +111,10 @@ const NAN_RANK = -1.0;
 const TAKEN = -2.0;
 
 @compute @workgroup_size(${N})
-fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let g = wg.x;
   let b = wg.y;
+  let sub = li / ${SG}u;
   if (li == 0u) { sharedLength = lengths[b]; }
   let len = workgroupUniformLoad(&sharedLength);
   let nc = visibleBlocks(len);
@@ -186,14 +122,16 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   let candidates = current + 1u;
   let take = min(P.nSel, candidates);
 
-  // p_cmp's softmax statistics per query head, merged from pass 1's chunks
+  // p_cmp's softmax statistics per query head, merged from pass 1's compressed tasks
+  let tasks = P.cmpTasks + P.slcTasks + P.winTasks;
   for (var j = li; j < ${G}u; j += ${N}u) {
-    let row = (b * P.Hq + g * ${G}u + j) * P.chunks;
+    let row = (b * P.Hq + g * ${G}u + j) * tasks;
     var m = ${NEG};
     var l = 0.0;
-    for (var c = 0u; c < P.chunks; c++) {
-      let st = chunkStats[row + c];
-      if (st.y != 0.0) { // an empty chunk has l = 0; a NaN l carries on
+    for (var c = 0u; c < P.cmpTasks; c++) {
+      let at = (row + c) * ${Dv + 2}u + ${Dv}u;
+      let st = vec2<f32>(partial[at], partial[at + 1u]);
+      if (st.y != 0.0) { // an empty task has l = 0; a NaN l carries on
         let mNew = max(m, st.x);
         l = l * exp(m - mNew) + st.y * exp(st.x - mNew);
         m = mNew;
@@ -225,7 +163,11 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   }
   workgroupBarrier();
 
-  // top-n: n rounds of a workgroup argmax, the lower index winning ties
+  // top-n: n rounds of a workgroup argmax, the lower index winning ties. A round is a subgroup
+  // argmax, one barrier, and every invocation merging the subgroups' winners itself (a tree over
+  // workgroup memory took a barrier per level: this pass ran ~70 µs at 64K on an H100). The
+  // winner's owner (the invocation that scans it) marks it taken; results alternate between two
+  // halves of redV/redI so the next round never overwrites what a slower invocation still reads.
   let selRow = (b * P.Hkv + g) * P.nSel;
   for (var r = 0u; r < take; r++) {
     var bestV = -3.0;
@@ -235,25 +177,36 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
       let x = select(NAN_RANK, raw, raw >= 0.0 || raw < 0.0); // false only for NaN (x == x may be folded away)
       if (x > bestV) { bestV = x; bestI = jb; }
     }
-    redV[li] = bestV;
-    redI[li] = bestI;
+    let subV = subgroupMax(bestV);
+    let subI = subgroupMin(select(0xffffffffu, bestI, bestV == subV));
+    let half = (r & 1u) * ${SUBS}u;
+    if (lane == 0u) { redV[half + sub] = subV; redI[half + sub] = subI; }
     workgroupBarrier();
-    ${tree('let ov = redV[li + s]; let oi = redI[li + s]; if (ov > redV[li] || (ov == redV[li] && oi < redI[li])) { redV[li] = ov; redI[li] = oi; }')}
-    if (li == 0u) {
-      selected[selRow + r] = i32(redI[0]);
-      importance[redI[0]] = TAKEN;
+    var winV = redV[half];
+    var winI = redI[half];
+    for (var w = 1u; w < ${SUBS}u; w++) {
+      let ov = redV[half + w];
+      let oi = redI[half + w];
+      if (ov > winV || (ov == winV && oi < winI)) { winV = ov; winI = oi; }
     }
-    workgroupBarrier();
+    if (winI < candidates && winI % ${N}u == li) { importance[winI] = TAKEN; }
+    if (li == 0u) { selected[selRow + r] = i32(winI); }
   }
   for (var r = take + li; r < P.nSel; r += ${N}u) { selected[selRow + r] = -1; }
 }`;
 }
 
-export function partialsWgsl(v: NSADecodeVariant): string {
+/** Which keys a partials pipeline walks: pass 1's compressed blocks, or pass 3's selected blocks and window. */
+export type PartialsBranches = 'compressed' | 'sparse';
+
+export function partialsWgsl(v: NSADecodeVariant, branches: PartialsBranches): string {
   const { D, Dv, headTile: HT, group: G, subgroups: W, subgroupSize: SG } = v;
+  const compressed = branches === 'compressed';
   const ks = laneSlices(D, SG);
   const vs = laneSlices(Dv, SG);
   // One key of a branch: its row read once (a vec4 per lane), scored for the G heads, folded in.
+  // Pass 1 also keeps each raw score: the select pass turns them into block importance.
+  const keepScore = compressed ? `if (lane == 0u) { scores[(b * P.Hq + h0 + j) * P.nCap + i] = s; }` : '';
   const key = (kBuf: string, vBuf: string, row: string): string => `{
       let row = ${row};
       var kr: array<vec4<f32>, ${ks.count}>;
@@ -264,6 +217,7 @@ export function partialsWgsl(v: NSADecodeVariant): string {
         var s = 0.0;
         for (var x = 0u; x < ${ks.count}u; x++) { s = s + dot(qr[j * ${ks.count}u + x], kr[x]); }
         s = subgroupAdd(s);
+        ${keepScore}
         let mNew = max(m[j], s);
         let rescale = exp(m[j] - mNew);
         let w = exp(s - mNew);
@@ -278,13 +232,17 @@ diagnostic(off, subgroup_uniformity);
 ${NSA_PARAMS_WGSL}
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;         // [B, 1, Hq, D]
-@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;         // [B, T, Hkv, D]
+${
+  compressed
+    ? `@group(0) @binding(2) var<storage, read> kc: array<vec4<f32>>;        // K_cmp [B, cmpRows, Hkv, D]
+@group(0) @binding(3) var<storage, read> vc: array<vec4<f32>>;        // V_cmp [B, cmpRows, Hkv, Dv]
+@group(0) @binding(5) var<storage, read_write> scores: array<f32>;    // [B, Hq, nCap]`
+    : `@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;         // [B, T, Hkv, D]
 @group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;         // [B, T, Hkv, Dv]
-@group(0) @binding(4) var<storage, read> kc: array<vec4<f32>>;        // K_cmp [B, cmpRows, Hkv, D]
-@group(0) @binding(5) var<storage, read> vc: array<vec4<f32>>;        // V_cmp [B, cmpRows, Hkv, Dv]
-@group(0) @binding(6) var<storage, read> lengths: array<u32>;
-@group(0) @binding(7) var<storage, read> selected: array<i32>;        // [B, Hkv, n]
-@group(0) @binding(8) var<storage, read_write> partial: array<f32>;   // [B, Hq, tasks, Dv + 2]
+@group(0) @binding(5) var<storage, read> selected: array<i32>;        // [B, Hkv, n]`
+}
+@group(0) @binding(4) var<storage, read> lengths: array<u32>;
+@group(0) @binding(6) var<storage, read_write> partial: array<f32>;   // [B, Hq, tasks, Dv + 2]
 var<workgroup> subMax: array<f32, ${W * HT}>;
 var<workgroup> subSum: array<f32, ${W * HT}>;
 var<workgroup> subAcc: array<vec4<f32>, ${W * HT * (Dv / 4)}>;
@@ -292,7 +250,7 @@ var<workgroup> subAcc: array<vec4<f32>, ${W * HT * (Dv / 4)}>;
 @compute @workgroup_size(${SG * W})
 fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec3<u32>, @builtin(subgroup_invocation_id) lane: u32) {
   let sub = li / ${SG}u;
-  let task = wg.x;
+  let task = wg.x${compressed ? '' : ' + P.cmpTasks'}; // pass 3's tasks follow pass 1's in the partials
   let g = wg.y / ${G / HT}u;                           // kv head
   let h0 = g * ${G}u + (wg.y % ${G / HT}u) * ${HT}u;  // first query head of this workgroup's tile
   let b = wg.z;
@@ -306,12 +264,15 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     m[j] = ${NEG};
     l[j] = 0.0;
   }
-  if (task < P.cmpTasks) {
+  ${
+    compressed
+      ? `{
     // compressed blocks [i0, i1)
     let i0 = task * P.cmpChunk;
     let i1 = min(visibleBlocks(len), i0 + P.cmpChunk);
     for (var i = i0 + sub; i < i1; i += ${W}u) ${key('kc', 'vc', '(b * P.cmpRows + i) * P.Hkv + g')}
-  } else if (task < P.cmpTasks + P.slcTasks) {
+  }`
+      : `if (task < P.cmpTasks + P.slcTasks) {
     // selected blocks: tokens of the listed blocks, the query's own block cut at len − 1
     let first = (task - P.cmpTasks) * P.slcPerTask;
     let span = min(P.slcPerTask, P.nSel - first) * P.slcBlock;
@@ -327,6 +288,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
     let t0 = start + (task - P.cmpTasks - P.slcTasks) * P.winChunk;
     let t1 = min(len, t0 + P.winChunk);
     for (var t = t0 + sub; t < t1; t += ${W}u) ${key('k', 'v', '(b * P.T + t) * P.Hkv + g')}
+  }`
   }
   for (var j = 0u; j < ${HT}u; j++) {
     if (lane == 0u) { subMax[sub * ${HT}u + j] = m[j]; subSum[sub * ${HT}u + j] = l[j]; }

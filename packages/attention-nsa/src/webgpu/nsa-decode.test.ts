@@ -131,6 +131,30 @@ describe('fused NSA decode step', () => {
         await backend.dispose();
       });
 
+      it('steps with new queries on one history (bind groups reused, operands staged)', async () => {
+        const c = CASES[0] as Case;
+        const config = resolveNSAConfig(c.config);
+        using mine = await operands(c, backend);
+        using theirs = await operands(c, cpu);
+        const rng = new SeededRandom(11);
+        for (let step = 0; step < 3; step++) {
+          const qHost = rng.normalArray(mine.q.size);
+          const xHost = rng.normalArray(mine.x.size);
+          const run = async (b: Backend, o: typeof mine): Promise<Float32Array> => {
+            using q = tensor(b, qHost, o.q.shape);
+            using x = tensor(b, xHost, o.x.shape);
+            const { out } = await nativeSparseAttention(q, o.k, o.v, x, config, { gateWeight: o.gateWeight, gateBias: o.gateBias }, {
+              kvLengths: c.lengths,
+              compressed: { keys: o.cKeys, values: o.cValues },
+            });
+            using result = out;
+            return await result.data();
+          };
+          const cmp = compareArrays(await run(backend, mine), await run(cpu, theirs), { atol: 2e-5, rtol: 2e-5 });
+          expect(cmp.pass, `step ${step}: ${cmp.message}`).toBe(true);
+        }
+      });
+
       for (const c of CASES) {
         it(`${c.name}: equals the composed step on the CPU`, async () => {
           const before = backend.memory().liveBuffers;
@@ -169,6 +193,10 @@ describe('fused NSA decode step with NaN inputs', () => {
   const cases: readonly { readonly name: string; readonly poison: readonly Poison[]; readonly nanHeads: readonly number[] }[] = [
     { name: 'a hidden token (past the length) holds NaN values and keys', poison: [{ tensor: 'v', token: 550, kvHead: 0 }, { tensor: 'k', token: 560, kvHead: 1 }], nanHeads: [] },
     { name: "a window token's value is NaN on kv head 1", poison: [{ tensor: 'v', token: 480, kvHead: 1 }], nanHeads: [2, 3] },
+    // token 5 is in compressed block 0 and the forced initial block: both branches see it
+    { name: "an early token's value is NaN on kv head 0 (compressed and selected branches)", poison: [{ tensor: 'v', token: 5, kvHead: 0 }], nanHeads: [0, 1] },
+    // a NaN key makes its compressed blocks' scores NaN: p_cmp, and so every block's importance
+    { name: "a middle token's key is NaN on kv head 1 (compressed scores)", poison: [{ tensor: 'k', token: 200, kvHead: 1 }], nanHeads: [2, 3] },
   ];
   for (const tb of available) {
     describe(tb.name, () => {

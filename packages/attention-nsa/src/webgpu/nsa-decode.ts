@@ -9,18 +9,7 @@
 import { type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
 import type { ResolvedNSAConfig } from '../config.js';
 import type { NSAWeights } from '../weights.js';
-import {
-  type NSADecodeVariant,
-  MAX_SELECTION_BLOCKS,
-  MAX_TASKS,
-  SCORE_CHUNK,
-  SELECT_THREADS,
-  TASK_KEYS,
-  cmpScoresWgsl,
-  combineWgsl,
-  partialsWgsl,
-  selectWgsl,
-} from './decode-wgsl.js';
+import { type NSADecodeVariant, MAX_SELECTION_BLOCKS, MAX_TASKS, SELECT_THREADS, TASK_KEYS, combineWgsl, partialsWgsl, selectWgsl } from './decode-wgsl.js';
 
 export const NSA_DECODE_KERNEL = 'webgpu-nsa-decode';
 
@@ -79,7 +68,7 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
   if (subgroups === 0) return no(`${headTile} heads × ${Dv} channels do not fit the device's workgroup memory`);
   const selectionBlocks = Math.floor((Math.max(...ops.lengths) - 1) / config.slcBlock) + 1;
   if (selectionBlocks > MAX_SELECTION_BLOCKS) return no(`${selectionBlocks} selection blocks (the select pass holds at most ${MAX_SELECTION_BLOCKS})`);
-  const { total: tasks } = keyTasks(config, ops.nCmp, config.window);
+  const { total: tasks } = keyTasks(config, ops.nCmp, config.window, TASK_KEYS); // the most tasks any chunk gives
   if (tasks > MAX_TASKS) return no(`${tasks} key tasks (the combine pass holds at most ${MAX_TASKS})`);
   if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
   return { ok: true, host: backend, variant: { D, Dv, group: G, headTile, subgroups, subgroupSize } };
@@ -89,76 +78,140 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
 export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: NSADecodeOperands, config: ResolvedNSAConfig, weights: NSAWeights): Tensor {
   const access = host.webgpu;
   const { device } = access;
-  const { nHeads: Hq, nKvHeads: Hkv, vHeadDim: Dv, slcBlock, nSelected } = config;
+  const { nHeads: Hq, nKvHeads: Hkv, headDim: D, vHeadDim: Dv, slcBlock, nSelected } = config;
   const B = ops.lengths.length;
   const T = ops.k.shape[1] as number;
   const nCap = ops.nCmp;
   const cmpRows = ops.kCmp.shape[1] as number;
   const maxLength = Math.max(...ops.lengths);
-  const chunks = Math.ceil(nCap / SCORE_CHUNK);
-  const { cmp: cmpTasks, slcPerTask, slc: slcTasks, win: winTasks, total: tasks } = keyTasks(config, nCap, Math.min(config.window, maxLength));
+  const headTiles = Hkv * (config.groupSize / variant.headTile);
+  const cmpChunk = compressedChunk(nCap, headTiles * B);
+  const { cmp: cmpTasks, slcPerTask, slc: slcTasks, win: winTasks, total: tasks } = keyTasks(config, nCap, Math.min(config.window, maxLength), cmpChunk);
 
-  const words = new Uint32Array(24);
+  // The uniform block (24 words) and, at byte LENGTHS_OFFSET of the same buffer, the lengths:
+  // one write per step.
+  const words = new Uint32Array(LENGTHS_OFFSET / 4 + B);
   words.set([B, Hq, Hkv, T, nCap, nSelected, config.nInit, config.nLocal, config.cmpBlock, config.cmpStride, slcBlock, config.window]);
-  words.set([cmpTasks, slcTasks, winTasks, TASK_KEYS, slcPerTask, TASK_KEYS, 0, config.gateDim, weights.gateBias ? 1 : 0, cmpRows, chunks], 12);
+  words.set([cmpTasks, slcTasks, winTasks, cmpChunk, slcPerTask, TASK_KEYS, 0, config.gateDim, weights.gateBias ? 1 : 0, cmpRows, 0], 12);
   new Float32Array(words.buffer)[23] = config.scale;
+  words.set(ops.lengths, LENGTHS_OFFSET / 4);
 
-  // Per-call host work is what a decode step on a GPU costs (the passes themselves take
-  // microseconds), so the scratch buffers and the uniform block live with the backend and are
-  // rewritten in queue order; only the output is new each step.
+  // A decode step on a GPU costs its host work (the passes take microseconds at one sequence),
+  // and through Dawn's Node binding creating bind groups was ~40% of it. So everything a step
+  // binds lives with the backend: the scratch buffers, and staging copies of the three operands
+  // that are new every step (q, x, out), moved by copy commands in the same submission. The
+  // bind groups then depend only on the history's buffers and are built once per set of them.
   const scratch = host.cached(`attention-nsa/${NSA_DECODE_KERNEL}/scratch`, () => new DecodeScratch(device));
-  const params = scratch.get('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  const params = scratch.get('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   device.queue.writeBuffer(params, 0, words);
-  const lengths = scratch.get('lengths', B * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-  device.queue.writeBuffer(lengths, 0, Uint32Array.from(ops.lengths));
-  const scores = scratch.get('scores', B * Hq * nCap * 4);
-  const chunkStats = scratch.get('chunk stats', B * Hq * chunks * 8);
-  const selected = scratch.get('selected', B * Hkv * nSelected * 4);
-  const partial = scratch.get('partial', B * Hq * tasks * (Dv + 2) * 4);
-  const out = access.allocate([B, 1, Hq, Dv]);
-
+  const qBytes = B * Hq * D * 4;
+  const xBytes = B * config.gateDim * 4;
+  const outBytes = B * Hq * Dv * 4;
+  const staged = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  const buffers = {
+    params,
+    q: scratch.get('q', qBytes, staged),
+    x: scratch.get('x', xBytes, staged),
+    out: scratch.get('out', outBytes, staged),
+    scores: scratch.get('scores', B * Hq * Math.max(nCap, 1) * 4),
+    selected: scratch.get('selected', B * Hkv * nSelected * 4),
+    partial: scratch.get('partial', B * Hq * tasks * (Dv + 2) * 4),
+    k: access.buffer(ops.k),
+    v: access.buffer(ops.v),
+    // bound but never read without compressed blocks, or without a bias
+    kCmp: nCap > 0 ? access.buffer(ops.kCmp) : null,
+    vCmp: nCap > 0 ? access.buffer(ops.vCmp) : null,
+    gateWeight: access.buffer(weights.gateWeight),
+    gateBias: weights.gateBias ? access.buffer(weights.gateBias) : null,
+  };
   const key = JSON.stringify(variant);
   const pipelines = {
-    scores: pipeline(host, `scores/${key}`, () => cmpScoresWgsl(variant)),
-    select: pipeline(host, `select/${variant.group}`, () => selectWgsl(variant)),
-    partials: pipeline(host, `partials/${key}`, () => partialsWgsl(variant)),
+    compressed: pipeline(host, `partials-compressed/${key}`, () => partialsWgsl(variant, 'compressed')),
+    select: pipeline(host, `select/${variant.group}/${Dv}`, () => selectWgsl(variant)),
+    sparse: pipeline(host, `partials-sparse/${key}`, () => partialsWgsl(variant, 'sparse')),
     combine: pipeline(host, `combine/${Dv}`, () => combineWgsl(Dv)),
   };
-  const buffer = (t: Tensor): GPUBuffer => access.buffer(t);
-  const bind = (pipe: Pipeline, buffers: readonly GPUBuffer[]): GPUBindGroup =>
-    device.createBindGroup({ layout: pipe.layout, entries: buffers.map((b, binding) => ({ binding, resource: { buffer: b } })) });
+  const groups = scratch.bindGroups(key, buffers, () => bindGroups(device, pipelines, buffers));
+  const out = access.allocate([B, 1, Hq, Dv]);
 
   const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(access.buffer(ops.q), 0, buffers.q, 0, qBytes);
+  encoder.copyBufferToBuffer(access.buffer(ops.x), 0, buffers.x, 0, xBytes);
   const compute = encoder.beginComputePass();
-  if (nCap > 0) {
-    compute.setPipeline(pipelines.scores.pipeline);
-    compute.setBindGroup(0, bind(pipelines.scores, [params, buffer(ops.q), buffer(ops.kCmp), lengths, scores, chunkStats]));
-    compute.dispatchWorkgroups(chunks, Hkv * (config.groupSize / variant.headTile), B);
+  if (cmpTasks > 0) {
+    compute.setPipeline(pipelines.compressed.pipeline);
+    compute.setBindGroup(0, groups.compressed);
+    compute.dispatchWorkgroups(cmpTasks, headTiles, B);
   }
   compute.setPipeline(pipelines.select.pipeline);
-  compute.setBindGroup(0, bind(pipelines.select, [params, lengths, scores, chunkStats, selected]));
+  compute.setBindGroup(0, groups.select);
   compute.dispatchWorkgroups(Hkv, B);
-  compute.setPipeline(pipelines.partials.pipeline);
-  const kc = nCap > 0 ? buffer(ops.kCmp) : scores; // bound but never read without compressed blocks
-  const vc = nCap > 0 ? buffer(ops.vCmp) : scores;
-  compute.setBindGroup(0, bind(pipelines.partials, [params, buffer(ops.q), buffer(ops.k), buffer(ops.v), kc, vc, lengths, selected, partial]));
-  compute.dispatchWorkgroups(tasks, Hkv * (config.groupSize / variant.headTile), B);
+  compute.setPipeline(pipelines.sparse.pipeline);
+  compute.setBindGroup(0, groups.sparse);
+  compute.dispatchWorkgroups(slcTasks + winTasks, headTiles, B);
   compute.setPipeline(pipelines.combine.pipeline);
-  const bias = weights.gateBias ? buffer(weights.gateBias) : scores; // unread without a bias
-  compute.setBindGroup(0, bind(pipelines.combine, [params, partial, buffer(ops.x), buffer(weights.gateWeight), bias, buffer(out)]));
+  compute.setBindGroup(0, groups.combine);
   compute.dispatchWorkgroups(Hq, B);
   compute.end();
+  encoder.copyBufferToBuffer(buffers.out, 0, access.buffer(out), 0, outBytes);
   device.queue.submit([encoder.finish()]);
   return out;
 }
 
-/** Pass 3's tasks of ≤ TASK_KEYS keys: compressed blocks, selected blocks (whole), window keys. */
-function keyTasks(config: ResolvedNSAConfig, nCmp: number, windowKeys: number): { cmp: number; slcPerTask: number; slc: number; win: number; total: number } {
-  const cmp = Math.ceil(nCmp / TASK_KEYS);
+/** Byte offset of the lengths in the params buffer (storage bindings start at multiples of 256). */
+const LENGTHS_OFFSET = 256;
+/** Bytes of the uniform block. */
+const PARAMS_BYTES = 96;
+
+type StepBuffers = Readonly<Record<'params' | 'q' | 'x' | 'out' | 'scores' | 'selected' | 'partial' | 'k' | 'v' | 'gateWeight', GPUBuffer>> &
+  Readonly<Record<'kCmp' | 'vCmp' | 'gateBias', GPUBuffer | null>>;
+
+interface StepBindGroups {
+  readonly compressed: GPUBindGroup;
+  readonly select: GPUBindGroup;
+  readonly sparse: GPUBindGroup;
+  readonly combine: GPUBindGroup;
+}
+
+function bindGroups(device: GPUDevice, pipelines: Readonly<Record<keyof StepBindGroups, Pipeline>>, b: StepBuffers): StepBindGroups {
+  const uniform: GPUBufferBinding = { buffer: b.params, offset: 0, size: PARAMS_BYTES };
+  const lengths: GPUBufferBinding = { buffer: b.params, offset: LENGTHS_OFFSET };
+  const group = (pipe: Pipeline, resources: readonly GPUBufferBinding[]): GPUBindGroup =>
+    device.createBindGroup({ layout: pipe.layout, entries: resources.map((resource, binding) => ({ binding, resource })) });
+  const whole = (buffer: GPUBuffer | null): GPUBufferBinding => ({ buffer: buffer ?? b.scores });
+  return {
+    compressed: group(pipelines.compressed, [uniform, whole(b.q), whole(b.kCmp), whole(b.vCmp), lengths, whole(b.scores), whole(b.partial)]),
+    select: group(pipelines.select, [uniform, lengths, whole(b.scores), whole(b.partial), whole(b.selected)]),
+    sparse: group(pipelines.sparse, [uniform, whole(b.q), whole(b.k), whole(b.v), lengths, whole(b.selected), whole(b.partial)]),
+    combine: group(pipelines.combine, [uniform, whole(b.partial), whole(b.x), whole(b.gateWeight), whole(b.gateBias), whole(b.out)]),
+  };
+}
+
+/**
+ * The partials' tasks: compressed blocks in chunks of `cmpChunk` (pass 1), then selected blocks
+ * (whole, ⌊TASK_KEYS/l′⌋ per task) and window keys in tasks of ≤ TASK_KEYS (pass 3).
+ */
+function keyTasks(config: ResolvedNSAConfig, nCmp: number, windowKeys: number, cmpChunk: number): { cmp: number; slcPerTask: number; slc: number; win: number; total: number } {
+  const cmp = Math.ceil(nCmp / cmpChunk);
   const slcPerTask = Math.max(1, Math.floor(TASK_KEYS / config.slcBlock));
   const slc = Math.ceil(config.nSelected / slcPerTask);
   const win = Math.ceil(windowKeys / TASK_KEYS);
   return { cmp, slcPerTask, slc, win, total: cmp + slc + win };
+}
+
+/** Workgroups pass 1 aims for: enough to fill a large GPU, few enough that each walks many keys. */
+const COMPRESSED_WORKGROUPS = 512;
+
+/**
+ * Compressed blocks per pass-1 task: TASK_KEYS while that leaves fewer than
+ * COMPRESSED_WORKGROUPS workgroups, else a larger power of two up to 1024. Each task ends with a
+ * merge of its subgroups and a partial written and read again, which at a batch of 8 (4 kv heads,
+ * 64K) made 128-block tasks 16% slower than 1024-block ones on an H100; one sequence needs the
+ * small tasks to fill the GPU (512-block tasks: 0.30 against 0.20 ms).
+ */
+function compressedChunk(nCmp: number, workgroupsPerChunk: number): number {
+  const wanted = (nCmp * workgroupsPerChunk) / COMPRESSED_WORKGROUPS;
+  return Math.min(1024, Math.max(TASK_KEYS, 2 ** Math.ceil(Math.log2(Math.max(wanted, 1)))));
 }
 
 interface Pipeline {
@@ -175,6 +228,9 @@ function pipeline(host: WebGpuHost, key: string, code: () => string): Pipeline {
   });
 }
 
+/** Bind-group sets kept per backend (each holds its buffers alive until evicted). */
+const MAX_BIND_GROUP_SETS = 8;
+
 /**
  * Scratch buffers reused by every decode step on a backend, grown (doubling) when a step needs
  * more. Reuse is safe without waiting: every write and pass is ordered on the one queue. A
@@ -183,6 +239,9 @@ function pipeline(host: WebGpuHost, key: string, code: () => string): Pipeline {
 class DecodeScratch {
   readonly #device: GPUDevice;
   readonly #buffers = new Map<string, GPUBuffer>();
+  readonly #groups = new Map<string, StepBindGroups>();
+  readonly #ids = new WeakMap<GPUBuffer, number>();
+  #nextId = 0;
 
   constructor(device: GPUDevice) {
     this.#device = device;
@@ -198,9 +257,36 @@ class DecodeScratch {
     return buffer;
   }
 
+  /**
+   * The step's bind groups for this set of buffers, built once: a decode loop binds the same
+   * history (a cache's buffers) step after step. A few sets are kept, most recent last.
+   */
+  bindGroups(variant: string, buffers: StepBuffers, build: () => StepBindGroups): StepBindGroups {
+    const key = `${variant}|${Object.values(buffers).map((b) => (b === null ? '-' : this.#id(b))).join(',')}`;
+    const have = this.#groups.get(key);
+    this.#groups.delete(key);
+    const groups = have ?? build();
+    this.#groups.set(key, groups);
+    for (const old of this.#groups.keys()) {
+      if (this.#groups.size <= MAX_BIND_GROUP_SETS) break;
+      this.#groups.delete(old);
+    }
+    return groups;
+  }
+
+  #id(buffer: GPUBuffer): number {
+    let id = this.#ids.get(buffer);
+    if (id === undefined) {
+      id = this.#nextId++;
+      this.#ids.set(buffer, id);
+    }
+    return id;
+  }
+
   /** Called by the backend when it is disposed. */
   destroy(): void {
     for (const b of this.#buffers.values()) b.destroy();
     this.#buffers.clear();
+    this.#groups.clear();
   }
 }
