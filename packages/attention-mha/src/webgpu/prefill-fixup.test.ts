@@ -68,6 +68,15 @@ const CASES: Case[] = [
     flags: (n) => ({ set: [2, 3].flatMap((h) => [...new Set([tileOf(37, n), tileOf(45, n)])].map((t) => [0, h, t] as const)), exact: true }),
   },
   {
+    name: 'causal, several query tiles (chunked: one tile per chunk): NaN in the value of key 201',
+    B: 1,
+    S: 300,
+    D: 16,
+    Dv: 16,
+    poison: [{ b: 0, key: 201, head: 1, channel: 7, value: Number.NaN }],
+    flags: (n) => ({ set: [2, 3].map((h) => [0, h, tileOf(201, n)] as const), exact: true }),
+  },
+  {
     name: 'causal: NaN in the value of key 0, which every query sees (propagates, no fix-up)',
     B: 1,
     S: 70,
