@@ -1,0 +1,178 @@
+// The fused WebGPU indexer: the decode step's scores and exact top-k as one submission of ten
+// WGSL passes on gpu.js' own WebGPU device (indexer-wgsl.ts). The gpujs-indexer kernel launches
+// a score kernel and tensor-core's topK, several gpu.js launches each; on a GPU those launches,
+// not the work, were the cost of a DSA step (BENCHMARKS.md, issue 13). This kernel takes the
+// decode shape — at most MAX_QUERIES queries per sequence over f32 keys in one buffer — and
+// declines anything else with its reason (a prefill runs gpujs-indexer).
+//
+// Axis letters: B batch, S queries, T keys, H_I heads, D_I head dim, K picks, R = B·S rows.
+
+/// <reference types="@webgpu/types" />
+import { type Backend, BackendError, type WebGpuHost, isWebGpuHost, throwIfAborted } from '@attnkit/tensor-core';
+import type { FusedIndexerKernel, IndexerScoreInputs, IndexerScoreOutputs, IndexerScoreProblem } from '../problem.js';
+import {
+  BINS,
+  CHUNK,
+  PARAMS_WORDS,
+  SCORE_TILE,
+  SELECT_THREADS,
+  compactWgsl,
+  countWgsl,
+  findWgsl,
+  histWgsl,
+  orderWgsl,
+  scoresVariant,
+  scoresWgsl,
+} from './indexer-wgsl.js';
+
+export const WEBGPU_INDEXER_KERNEL = 'webgpu-indexer';
+
+/** Queries per sequence the kernel takes: a decode step (speculative decoding included), not a prefill. */
+export const MAX_QUERIES = 8;
+/** Key rows held in a lane's registers by the scores pass. */
+const MAX_HEAD_DIM = 256;
+/** Indices are written as f32 numbers (the backend's i32 storage): exact below 2^24. */
+const MAX_KEYS = 1 << 24;
+
+export const webgpuIndexerKernel: FusedIndexerKernel = {
+  name: WEBGPU_INDEXER_KERNEL,
+  supports(backend, inputs, p) {
+    const support = webgpuIndexerSupport(backend, inputs, p);
+    return support.ok ? { ok: true } : support;
+  },
+  async run(backend, inputs, p) {
+    const support = webgpuIndexerSupport(backend, inputs, p);
+    if (!support.ok) throw new BackendError({ fn: p.fn, expected: `inputs ${WEBGPU_INDEXER_KERNEL} accepts`, got: support.reason });
+    throwIfAborted(p.signal, p.fn);
+    return Promise.resolve(runWebGpuIndexer(support.host, inputs, p));
+  },
+};
+
+type Support = { readonly ok: true; readonly host: WebGpuHost } | { readonly ok: false; readonly reason: string };
+
+export function webgpuIndexerSupport(backend: Backend, inputs: IndexerScoreInputs, p: IndexerScoreProblem): Support {
+  const no = (reason: string): Support => ({ ok: false, reason });
+  if (!isWebGpuHost(backend)) return no(`needs the gpujs-webgpu backend (this is ${backend.info.name})`);
+  if (p.S > MAX_QUERIES) return no(`${p.S} queries per sequence (a decode step has at most ${MAX_QUERIES}; a prefill runs the tiled kernels)`);
+  if (inputs.keys.dtype !== 'f32') return no(`keys stored as ${inputs.keys.dtype}: f32 only (fp8 index precision runs gpujs-indexer)`);
+  if (p.headDim % 4 !== 0 || p.headDim > MAX_HEAD_DIM) return no(`index head dim ${p.headDim}: multiples of 4 up to ${MAX_HEAD_DIM} only`);
+  if (p.T >= MAX_KEYS) return no(`${p.T} keys (indices are exact below ${MAX_KEYS})`);
+  const R = p.B * p.S;
+  const max = backend.info.maxBindingBytes;
+  const bindings: readonly (readonly [string, number])[] = [
+    ['q', inputs.q.size * 4],
+    ['weights', inputs.weights.size * 4],
+    ['keys', inputs.keys.size * 4],
+    ['scores', R * p.T * 4],
+    ['pick list', R * p.topk * 8],
+  ];
+  for (const [name, bytes] of bindings) if (bytes > max) return no(`${name} of ${bytes} bytes exceed one binding (${max})`);
+  const limits = backend.webgpu.device.limits;
+  if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
+  if (limits.maxComputeWorkgroupStorageSize < BINS * 4) return no(`the device has less than ${BINS * 4} bytes of workgroup memory`);
+  return { ok: true, host: backend };
+}
+
+/** Encodes and submits the passes; returns the picks (and scores) the GPU works on. */
+function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: IndexerScoreProblem): IndexerScoreOutputs {
+  const access = host.webgpu;
+  const { device } = access;
+  const { B, S, T, heads: HI, headDim: DI, topk: K } = p;
+  const R = B * S;
+  const Tcap = inputs.keys.shape[1] as number;
+  const chunks = Math.ceil(T / CHUNK);
+
+  const words = new Uint32Array(PARAMS_WORDS);
+  words.set([B, S, HI, T, Tcap, K, R, chunks]);
+  new Float32Array(words.buffer)[8] = -Infinity;
+
+  // Scratch lives with the backend and is rewritten in queue order (as the NSA decode's): a
+  // decode step allocates only its outputs.
+  const scratch = host.cached(`indexer-dsa/${WEBGPU_INDEXER_KERNEL}/scratch`, () => new Scratch(device));
+  const params = scratch.get('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  device.queue.writeBuffer(params, 0, words);
+  const lengths = scratch.get('lengths', B * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  device.queue.writeBuffer(lengths, 0, Uint32Array.from(p.lengths));
+  const histBytes = R * BINS * 4;
+  const hists = [0, 1, 2].map((level) => scratch.get(`hist ${level}`, histBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST));
+  const state = scratch.get('state', R * 8);
+  const eqCounts = scratch.get('equal counts', R * chunks * 4);
+  const listCounts = scratch.get('list counts', R * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  const list = scratch.get('list', R * K * 8);
+
+  const indices = access.allocate([B, S, 1, K], 'i32'); // [B, S, 1, K]
+  const scores = p.keepScores ? access.allocate([B, S, T]) : null; // [B, S, T]
+  const scoreBuffer = scores ? access.buffer(scores) : scratch.get('scores', R * T * 4);
+  const out = access.buffer(indices);
+
+  const variant = scoresVariant(DI);
+  const pipe = (key: string, code: () => string): Pipeline => pipeline(host, key, code);
+  const bind = (pl: Pipeline, buffers: readonly GPUBuffer[]): GPUBindGroup =>
+    device.createBindGroup({ layout: pl.layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  const common = [params, lengths];
+
+  const encoder = device.createCommandEncoder();
+  for (const h of hists) encoder.clearBuffer(h, 0, histBytes);
+  encoder.clearBuffer(listCounts, 0, R * 4);
+  const pass = encoder.beginComputePass();
+  const dispatch = (pl: Pipeline, buffers: readonly GPUBuffer[], x: number, y = 1): void => {
+    pass.setPipeline(pl.pipeline);
+    pass.setBindGroup(0, bind(pl, buffers));
+    pass.dispatchWorkgroups(x, y);
+  };
+  dispatch(pipe(`scores/${JSON.stringify(variant)}`, () => scoresWgsl(variant)), [...common, access.buffer(inputs.q), access.buffer(inputs.weights), access.buffer(inputs.keys), scoreBuffer], Math.ceil(T / SCORE_TILE), B);
+  for (const [level, hist] of hists.entries()) {
+    dispatch(pipe(`hist/${level}`, () => histWgsl(level)), level === 0 ? [...common, scoreBuffer, hist] : [...common, scoreBuffer, hist, state], chunks, R);
+    dispatch(pipe(`find/${level}`, () => findWgsl(level)), [...common, hist, state], R);
+  }
+  dispatch(pipe('count', countWgsl), [...common, scoreBuffer, state, eqCounts], chunks, R);
+  dispatch(pipe('compact', compactWgsl), [...common, scoreBuffer, state, eqCounts, listCounts, list, out], chunks, R);
+  dispatch(pipe('order', orderWgsl), [...common, state, list, out], Math.ceil(K / SELECT_THREADS), R);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+  return { indices, scores };
+}
+
+interface Pipeline {
+  readonly pipeline: GPUComputePipeline;
+  readonly layout: GPUBindGroupLayout;
+}
+
+function pipeline(host: WebGpuHost, key: string, code: () => string): Pipeline {
+  return host.cached(`indexer-dsa/${WEBGPU_INDEXER_KERNEL}/${key}`, () => {
+    const device = host.webgpu.device;
+    const module = device.createShaderModule({ code: code(), label: `indexer ${key}` });
+    const compute = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: `indexer ${key}` });
+    return { pipeline: compute, layout: compute.getBindGroupLayout(0) };
+  });
+}
+
+/**
+ * Scratch buffers reused by every call on a backend, grown (doubling) when a call needs more.
+ * Reuse needs no wait: every write and pass is ordered on the one queue. A replaced buffer is
+ * destroyed at once; WebGPU keeps it alive for work already submitted.
+ */
+class Scratch {
+  readonly #device: GPUDevice;
+  readonly #buffers = new Map<string, GPUBuffer>();
+
+  constructor(device: GPUDevice) {
+    this.#device = device;
+  }
+
+  get(name: string, bytes: number, usage: number = GPUBufferUsage.STORAGE): GPUBuffer {
+    const have = this.#buffers.get(name);
+    if (have && have.size >= bytes) return have;
+    have?.destroy();
+    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1))));
+    const buffer = this.#device.createBuffer({ size, usage, label: `indexer-dsa ${name}` });
+    this.#buffers.set(name, buffer);
+    return buffer;
+  }
+
+  /** Called by the backend when it is disposed. */
+  destroy(): void {
+    for (const b of this.#buffers.values()) b.destroy();
+    this.#buffers.clear();
+  }
+}
