@@ -25,15 +25,15 @@ describe.skipIf(!webgpu)('a DSA decode step on gpujs-webgpu', () => {
   it('reads nothing back: the picks go from the indexer to MLA on the device', async () => {
     if (!isWebGpuHost(backend)) throw new Error('gpujs-webgpu exposes its device');
     const device = backend.webgpu.device;
-    const { layer } = await randomLayer(backend, { ...SMALL, indexTopk: 6 }, 3);
+    const { layer, config } = await randomLayer(backend, { ...SMALL, indexTopk: 6 }, 3);
     using _layer = layer;
     using cache = layer.createCache({ batchSize: 2, initialCapacity: 32, maxCapacity: 32 });
     {
-      const { x } = randomInput(backend, 2, 20, SMALL.dim, 4);
+      const { x } = randomInput(backend, 2, 20, config.dim, 4);
       using _x = x;
       (await layer.forward(x, { cache })).dispose(); // prefill: 20 tokens, more than top-6
     }
-    const { x } = randomInput(backend, 2, 1, SMALL.dim, 5);
+    const { x } = randomInput(backend, 2, 1, config.dim, 5);
     using _x = x;
     (await layer.forward(x, { cache })).dispose(); // warm: pipelines built
     cache.truncate([20, 20]);
