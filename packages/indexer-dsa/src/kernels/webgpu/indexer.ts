@@ -93,8 +93,8 @@ function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: Index
   device.queue.writeBuffer(params, 0, words);
   const lengths = scratch.get('lengths', B * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   device.queue.writeBuffer(lengths, 0, Uint32Array.from(p.lengths));
-  const histBytes = R * BINS * 4;
-  const hists = [0, 1, 2].map((level) => scratch.get(`hist ${level}`, histBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST));
+  const histBytes = R * BINS * 4; // one digit's histograms; the three sit in one buffer (256-byte aligned)
+  const hist = scratch.get('hist', 3 * histBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   const state = scratch.get('state', R * 8);
   const eqCounts = scratch.get('equal counts', R * chunks * 4);
   const listCounts = scratch.get('list counts', R * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
@@ -106,28 +106,33 @@ function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: Index
   const out = access.buffer(indices);
 
   const variant = scoresVariant(DI);
-  const pipe = (key: string, code: () => string): Pipeline => pipeline(host, key, code);
-  const bind = (pl: Pipeline, buffers: readonly GPUBuffer[]): GPUBindGroup =>
-    device.createBindGroup({ layout: pl.layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+  type Entry = GPUBuffer | { readonly buffer: GPUBuffer; readonly offset: number; readonly size: number };
+  const bind = (pl: Pipeline, entries: readonly Entry[]): GPUBindGroup =>
+    device.createBindGroup({ layout: pl.layout, entries: entries.map((e, binding) => ({ binding, resource: 'offset' in e ? e : { buffer: e } })) });
   const common = [params, lengths];
+  const digit = (level: number): Entry => ({ buffer: hist, offset: level * histBytes, size: histBytes });
 
   const encoder = device.createCommandEncoder();
-  for (const h of hists) encoder.clearBuffer(h, 0, histBytes);
+  encoder.clearBuffer(hist, 0, 3 * histBytes);
   encoder.clearBuffer(listCounts, 0, R * 4);
   const pass = encoder.beginComputePass();
-  const dispatch = (pl: Pipeline, buffers: readonly GPUBuffer[], x: number, y = 1): void => {
+  // Bind groups over scratch buffers only are made once per size (host time is what a decode
+  // step on a GPU costs); those over the call's tensors are made per call.
+  const dispatch = (key: string, code: () => string, entries: readonly Entry[], grid: readonly [number, number], reusable: boolean): void => {
+    const pl = pipeline(host, key, code);
     pass.setPipeline(pl.pipeline);
-    pass.setBindGroup(0, bind(pl, buffers));
-    pass.dispatchWorkgroups(x, y);
+    pass.setBindGroup(0, reusable ? scratch.bindGroup(`${key}/${R}`, () => bind(pl, entries)) : bind(pl, entries));
+    pass.dispatchWorkgroups(grid[0], grid[1]);
   };
-  dispatch(pipe(`scores/${JSON.stringify(variant)}`, () => scoresWgsl(variant)), [...common, access.buffer(inputs.q), access.buffer(inputs.weights), access.buffer(inputs.keys), scoreBuffer], Math.ceil(T / SCORE_TILE), B);
-  for (const [level, hist] of hists.entries()) {
-    dispatch(pipe(`hist/${level}`, () => histWgsl(level)), level === 0 ? [...common, scoreBuffer, hist] : [...common, scoreBuffer, hist, state], chunks, R);
-    dispatch(pipe(`find/${level}`, () => findWgsl(level)), [...common, hist, state], R);
+  const lean = scores === null; // the score rows are scratch too
+  dispatch(`scores/${JSON.stringify(variant)}`, () => scoresWgsl(variant), [...common, access.buffer(inputs.q), access.buffer(inputs.weights), access.buffer(inputs.keys), scoreBuffer], [Math.ceil(T / SCORE_TILE), B], false);
+  for (const level of [0, 1, 2]) {
+    dispatch(`hist/${level}`, () => histWgsl(level), level === 0 ? [...common, scoreBuffer, digit(0)] : [...common, scoreBuffer, digit(level), state], [chunks, R], lean);
+    dispatch(`find/${level}`, () => findWgsl(level), [...common, digit(level), state], [R, 1], true);
   }
-  dispatch(pipe('count', countWgsl), [...common, scoreBuffer, state, eqCounts], chunks, R);
-  dispatch(pipe('compact', compactWgsl), [...common, scoreBuffer, state, eqCounts, listCounts, list, out], chunks, R);
-  dispatch(pipe('order', orderWgsl), [...common, state, list, out], Math.ceil(K / SELECT_THREADS), R);
+  dispatch('count', countWgsl, [...common, scoreBuffer, state, eqCounts], [chunks, R], lean);
+  dispatch('compact', compactWgsl, [...common, scoreBuffer, state, eqCounts, listCounts, list, out], [chunks, R], false);
+  dispatch('order', orderWgsl, [...common, state, list, out], [Math.ceil(K / SELECT_THREADS), R], false);
   pass.end();
   device.queue.submit([encoder.finish()]);
   return { indices, scores };
@@ -160,19 +165,34 @@ class Scratch {
     this.#device = device;
   }
 
+  /** Bind groups over these buffers, dropped whenever one of them is replaced. */
+  readonly #bindGroups = new Map<string, GPUBindGroup>();
+
   get(name: string, bytes: number, usage: number = GPUBufferUsage.STORAGE): GPUBuffer {
     const have = this.#buffers.get(name);
     if (have && have.size >= bytes) return have;
     have?.destroy();
+    this.#bindGroups.clear();
     const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1))));
     const buffer = this.#device.createBuffer({ size, usage, label: `indexer-dsa ${name}` });
     this.#buffers.set(name, buffer);
     return buffer;
   }
 
+  /** A bind group over scratch buffers only, made once per key while the buffers last. */
+  bindGroup(key: string, create: () => GPUBindGroup): GPUBindGroup {
+    let group = this.#bindGroups.get(key);
+    if (!group) {
+      group = create();
+      this.#bindGroups.set(key, group);
+    }
+    return group;
+  }
+
   /** Called by the backend when it is disposed. */
   destroy(): void {
     for (const b of this.#buffers.values()) b.destroy();
     this.#buffers.clear();
+    this.#bindGroups.clear();
   }
 }
