@@ -70,6 +70,8 @@ export function webgpuIndexerSupport(backend: Backend, inputs: IndexerScoreInput
   const limits = backend.webgpu.device.limits;
   if (limits.maxComputeInvocationsPerWorkgroup < SELECT_THREADS) return no(`the device runs fewer than ${SELECT_THREADS} invocations per workgroup`);
   if (limits.maxComputeWorkgroupStorageSize < BINS * 4) return no(`the device has less than ${BINS * 4} bytes of workgroup memory`);
+  const grid = Math.max(Math.ceil(p.T / SCORE_TILE), R, p.B);
+  if (grid > limits.maxComputeWorkgroupsPerDimension) return no(`${grid} workgroups along one grid dimension (the device takes ${limits.maxComputeWorkgroupsPerDimension})`);
   return { ok: true, host: backend };
 }
 
