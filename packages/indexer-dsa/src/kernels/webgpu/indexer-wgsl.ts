@@ -37,10 +37,15 @@ export interface IndexerScoresVariant {
   readonly headDim: number;
   /** Query heads staged in workgroup memory at a time. */
   readonly headChunk: number;
+  /**
+   * Keys stored as fp8-e4m3 (indexPrecision 'fp8'): byte pairs (codes 2e, 2e+1 as lo + 256·hi in
+   * one f32 word) and one f32 scale per `P.keyBlock` values, a multiple of 4; else f32 values.
+   */
+  readonly fp8: boolean;
 }
 
-export function scoresVariant(headDim: number): IndexerScoresVariant {
-  return { headDim, headChunk: Math.max(1, Math.floor(STAGE_BYTES / (headDim * 4))) };
+export function scoresVariant(headDim: number, fp8: boolean): IndexerScoresVariant {
+  return { headDim, headChunk: Math.max(1, Math.floor(STAGE_BYTES / (headDim * 4))), fp8 };
 }
 
 /** Runtime sizes shared by every pass (12 words). */
@@ -48,7 +53,7 @@ export const PARAMS_WORDS = 12;
 const PARAMS = `struct Params {
   B: u32, S: u32, HI: u32, T: u32,
   Tcap: u32, K: u32, R: u32, chunks: u32,
-  negInf: f32, unused0: u32, unused1: u32, unused2: u32,
+  negInf: f32, keyBlock: u32, unused1: u32, unused2: u32,
 };
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> lengths: array<u32>;   // [B]
@@ -70,15 +75,36 @@ function digit(level: number): { shift: number; mask: string } {
   return { shift, mask: level === 2 ? '0x3ffu' : '0x7ffu' };
 }
 
-/** Bindings: params, lengths, q, w, keys, scores. Grid (⌈T / SCORE_TILE⌉, B). */
+/** fp8-e4m3 code → f32, as tensor-core's fp8E4m3ToF32 (S.1111.111 is NaN, no infinities). */
+const FP8_WGSL = `fn fp8(code: u32) -> f32 {
+  let e = (code >> 3u) & 15u;
+  let m = code & 7u;
+  var v = ldexp(1.0 + f32(m) * 0.125, i32(e) - 7);
+  if (e == 0u) { v = f32(m) * 0.001953125; }       // subnormal: m · 2^−9
+  if (e == 15u && m == 7u) { v = P.negInf - P.negInf; } // NaN, from a runtime value
+  if ((code & 0x80u) != 0u) { v = -v; }
+  return v;
+}
+// Elements e … e+3 (e a multiple of 4, inside one scale block) of the byte-pair keys, dequantised.
+fn keyVec(e: u32) -> vec4<f32> {
+  let lo = u32(keys[e / 2u]);
+  let hi = u32(keys[e / 2u + 1u]);
+  let codes = vec4<f32>(fp8(lo & 255u), fp8(lo >> 8u), fp8(hi & 255u), fp8(hi >> 8u));
+  return codes * keyScales[e / P.keyBlock];
+}`;
+
+/** Bindings: params, lengths, q, w, keys, scores (+ key scales under fp8). Grid (⌈T / SCORE_TILE⌉, B). */
 export function scoresWgsl(v: IndexerScoresVariant): string {
   const D4 = v.headDim / 4;
   const HC = v.headChunk;
+  const keyRead = v.fp8 ? `keyVec(((b * P.Tcap + t) * ${D4}u + x) * 4u)` : `keys[(b * P.Tcap + t) * ${D4}u + x]`;
   return `${PARAMS}
 @group(0) @binding(2) var<storage, read> q: array<vec4<f32>>;         // [B, S, H_I, D_I]
 @group(0) @binding(3) var<storage, read> w: array<f32>;               // [B, S, H_I]
-@group(0) @binding(4) var<storage, read> keys: array<vec4<f32>>;      // [B, Tcap, 1, D_I]
+${v.fp8 ? '@group(0) @binding(4) var<storage, read> keys: array<f32>;           // [B, Tcap, 1, D_I] fp8 byte pairs' : '@group(0) @binding(4) var<storage, read> keys: array<vec4<f32>>;      // [B, Tcap, 1, D_I]'}
 @group(0) @binding(5) var<storage, read_write> scores: array<f32>;    // [B, S, T]
+${v.fp8 ? `@group(0) @binding(6) var<storage, read> keyScales: array<f32>;      // one per P.keyBlock key values
+${FP8_WGSL}` : ''}
 var<workgroup> qs: array<vec4<f32>, ${HC * D4}>;
 var<workgroup> ws: array<f32, ${HC}>;
 
@@ -90,7 +116,7 @@ fn main(@builtin(local_invocation_index) li: u32, @builtin(workgroup_id) wg: vec
   var kr: array<vec4<f32>, ${D4}>;
   for (var x = 0u; x < ${D4}u; x++) { kr[x] = vec4<f32>(0.0); }
   if (t < len) {
-    for (var x = 0u; x < ${D4}u; x++) { kr[x] = keys[(b * P.Tcap + t) * ${D4}u + x]; }
+    for (var x = 0u; x < ${D4}u; x++) { kr[x] = ${keyRead}; }
   }
   for (var s = 0u; s < P.S; s++) {
     let r = b * P.S + s;

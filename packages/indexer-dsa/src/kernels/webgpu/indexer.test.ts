@@ -3,7 +3,7 @@
 // ties), picks that are exactly the top-k of the kernel's own scores and scores within the
 // float tolerance on real-valued data, NaN and ±∞ scores, short rows and padding, batches of
 // different lengths, declines with their reasons, and no leaks.
-import { type Backend, tensor } from '@attnkit/tensor-core';
+import { type Backend, cast, reshape, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,12 +74,13 @@ describe.skipIf(!webgpu)('webgpu-indexer on gpujs-webgpu', () => {
   });
 
   /** One call through `implementation`, its picks [B·S][K] and scores (keepScores). */
-  async function select(c: Case, ops: Operands, implementation: IndexerImplementation, keepScores: boolean) {
+  async function select(c: Case, ops: Operands, implementation: IndexerImplementation, keepScores: boolean, keyDtype: 'f32' | 'fp8e4m3' = 'f32') {
     const T = Math.max(...c.lengths);
     const capacity = c.capacity ?? T;
     using q = tensor(backend, ops.q, [c.B, c.S, c.HI, c.DI]);
     using weights = tensor(backend, ops.weights, [c.B, c.S, c.HI]);
-    using keys = tensor(backend, ops.keys, [c.B, capacity, 1, c.DI]);
+    using wide = tensor(backend, ops.keys, [c.B, capacity, 1, c.DI]);
+    using keys = keyDtype === 'f32' ? reshape(wide, wide.shape) : await cast(wide, keyDtype, { blockSize: c.DI }); // as the fp8 key cache stores them
     const inputs: IndexerScoreInputs = { q, weights, keys };
     const problem: IndexerScoreProblem = { fn: 'test', B: c.B, S: c.S, heads: c.HI, headDim: c.DI, T, lengths: c.lengths, topk: Math.min(c.topk, T), keepScores, signal: undefined };
     const out = await dispatchIndexer(backend, inputs, problem, implementation);
@@ -110,6 +111,18 @@ describe.skipIf(!webgpu)('webgpu-indexer on gpujs-webgpu', () => {
       { B: 2, S: 2, HI: 17, DI: 8, lengths: [5000, 4999], topk: 1000 },
     ];
     for (const [n, c] of cases.entries()) await expectLikeReference(c, integerOperands(c, 100 + n), `case ${n} ${JSON.stringify(c)}`);
+  });
+
+  it('dequantises fp8 keys as the cast does (NaN codes included) and picks as the reference', async () => {
+    const c: Case = { B: 2, S: 1, HI: 4, DI: 16, lengths: [700, 333], topk: 100 };
+    const ops = integerOperands(c, 19);
+    ops.keys.fill(Number.NaN, 5 * 16, 6 * 16); // key 5 of sequence 0: NaN codes
+    ops.keys.fill(1e-5, 7 * 16, 7 * 16 + 3); // key 7: values 10⁵ below the block's ±1 (subnormal codes)
+    const ref = await select(c, ops, 'reference', true, 'fp8e4m3');
+    const got = await select(c, ops, 'fused', true, 'fp8e4m3');
+    expect(got.dispatch.implementation).toBe('fused:webgpu-indexer');
+    expectScoresClose(got.scores, ref.scores, 'fp8 scores');
+    expect(Array.from(got.picks)).toEqual(Array.from(ref.picks));
   });
 
   it('leaves −1 after the picks of a query that sees fewer than K keys (T < k included)', async () => {
@@ -155,11 +168,11 @@ describe.skipIf(!webgpu)('webgpu-indexer on gpujs-webgpu', () => {
     expect(picks[90], 'query 3: +∞ first').toBe(10);
   });
 
-  it('picks the top-k of its own scores on real-valued data, scores as the reference', async () => {
+  it.each(['f32', 'fp8e4m3'] as const)('picks the top-k of its own scores on real-valued data, scores as the reference (%s keys)', async (keyDtype) => {
     const c: Case = { B: 2, S: 2, HI: 8, DI: 32, lengths: [4099, 2222], topk: 2048, capacity: 4200 };
     const ops = normalOperands(c, 13);
-    const ref = await select(c, ops, 'reference', true);
-    const got = await select(c, ops, 'fused', true);
+    const ref = await select(c, ops, 'reference', true, keyDtype);
+    const got = await select(c, ops, 'fused', true, keyDtype);
     expect(got.dispatch.implementation).toBe('fused:webgpu-indexer');
     const scores = got.scores ?? new Float32Array();
     expectScoresClose(scores, ref.scores, 'scores');

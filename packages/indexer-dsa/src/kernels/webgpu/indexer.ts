@@ -1,8 +1,9 @@
 // The fused WebGPU indexer: the decode step's scores and exact top-k as one submission of ten
-// WGSL passes on gpu.js' own WebGPU device (indexer-wgsl.ts). The gpujs-indexer kernel launches
+// WGSL passes on gpu.js' own WebGPU device (indexer-wgsl.ts), over f32 or fp8-e4m3 keys (the
+// deployed indexPrecision 'fp8': dequantised as they are read). The gpujs-indexer kernel launches
 // a score kernel and tensor-core's topK, several gpu.js launches each; on a GPU those launches,
 // not the work, were the cost of a DSA step (BENCHMARKS.md, issue 13). This kernel takes the
-// decode shape — at most MAX_QUERIES queries per sequence over f32 keys in one buffer — and
+// decode shape — at most MAX_QUERIES queries per sequence over keys in one buffer — and
 // declines anything else with its reason (a prefill runs gpujs-indexer).
 //
 // Axis letters: B batch, S queries, T keys, H_I heads, D_I head dim, K picks, R = B·S rows.
@@ -54,7 +55,9 @@ export function webgpuIndexerSupport(backend: Backend, inputs: IndexerScoreInput
   const no = (reason: string): Support => ({ ok: false, reason });
   if (!isWebGpuHost(backend)) return no(`needs the gpujs-webgpu backend (this is ${backend.info.name})`);
   if (p.S > MAX_QUERIES) return no(`${p.S} queries per sequence (a decode step has at most ${MAX_QUERIES}; a prefill runs the tiled kernels)`);
-  if (inputs.keys.dtype !== 'f32') return no(`keys stored as ${inputs.keys.dtype}: f32 only (fp8 index precision runs gpujs-indexer)`);
+  const { dtype, blockSize } = inputs.keys;
+  if (dtype !== 'f32' && dtype !== 'fp8e4m3') return no(`keys stored as ${dtype}: f32 or fp8e4m3 only`);
+  if (dtype === 'fp8e4m3' && (blockSize === undefined || blockSize % 4 !== 0)) return no(`fp8 keys with scale blocks of ${String(blockSize)} values (a multiple of 4 only)`);
   if (p.headDim % 4 !== 0 || p.headDim > MAX_HEAD_DIM) return no(`index head dim ${p.headDim}: multiples of 4 up to ${MAX_HEAD_DIM} only`);
   if (p.T >= MAX_KEYS) return no(`${p.T} keys (indices are exact below ${MAX_KEYS})`);
   const R = p.B * p.S;
@@ -62,7 +65,7 @@ export function webgpuIndexerSupport(backend: Backend, inputs: IndexerScoreInput
   const bindings: readonly (readonly [string, number])[] = [
     ['q', inputs.q.size * 4],
     ['weights', inputs.weights.size * 4],
-    ['keys', inputs.keys.size * 4],
+    ['keys', backend.storageBytes(dtype, inputs.keys.size, blockSize)],
     ['scores', R * p.T * 4],
     ['pick list', R * p.topk * 8],
   ];
@@ -85,8 +88,10 @@ function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: Index
   const chunks = Math.ceil(T / CHUNK);
 
   const words = new Uint32Array(PARAMS_WORDS);
+  const fp8 = inputs.keys.dtype === 'fp8e4m3';
   words.set([B, S, HI, T, Tcap, K, R, chunks]);
   new Float32Array(words.buffer)[8] = -Infinity;
+  words[9] = fp8 ? (inputs.keys.blockSize ?? 0) : 0;
 
   // Scratch lives with the backend and is rewritten in queue order (as the NSA decode's): a
   // decode step allocates only its outputs.
@@ -107,7 +112,7 @@ function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: Index
   const scoreBuffer = scores ? access.buffer(scores) : scratch.get('scores', R * T * 4);
   const out = access.buffer(indices);
 
-  const variant = scoresVariant(DI);
+  const variant = scoresVariant(DI, fp8);
   type Entry = GPUBuffer | { readonly buffer: GPUBuffer; readonly offset: number; readonly size: number };
   const bind = (pl: Pipeline, entries: readonly Entry[]): GPUBindGroup =>
     device.createBindGroup({ layout: pl.layout, entries: entries.map((e, binding) => ({ binding, resource: 'offset' in e ? e : { buffer: e } })) });
@@ -127,7 +132,7 @@ function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: Index
     pass.dispatchWorkgroups(grid[0], grid[1]);
   };
   const lean = scores === null; // the score rows are scratch too
-  dispatch(`scores/${JSON.stringify(variant)}`, () => scoresWgsl(variant), [...common, access.buffer(inputs.q), access.buffer(inputs.weights), access.buffer(inputs.keys), scoreBuffer], [Math.ceil(T / SCORE_TILE), B], false);
+  dispatch(`scores/${JSON.stringify(variant)}`, () => scoresWgsl(variant), [...common, access.buffer(inputs.q), access.buffer(inputs.weights), access.buffer(inputs.keys), scoreBuffer, ...(fp8 ? [access.scalesBuffer(inputs.keys)] : [])], [Math.ceil(T / SCORE_TILE), B], false);
   for (const level of [0, 1, 2]) {
     dispatch(`hist/${level}`, () => histWgsl(level), level === 0 ? [...common, scoreBuffer, digit(0)] : [...common, scoreBuffer, digit(level), state], [chunks, R], lean);
     dispatch(`find/${level}`, () => findWgsl(level), [...common, digit(level), state], [R, 1], true);
