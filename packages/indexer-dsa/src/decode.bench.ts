@@ -6,14 +6,20 @@
 //
 //   tsx src/decode.bench.ts [--backend cpu] [--contexts 4096,16384,65536,131072] [--seconds 2]
 //
+// On a WebGPU backend both steps are also timed the way a decode loop uses a GPU (`gpu queued`):
+// QUEUED_STEPS steps queued back to back, ended by one `onSubmittedWorkDone`, median of 5
+// trials after a warm-up trial, with the host time until the last call returned. The attention
+// operator alone at V3.2's full widths is operator.bench.ts.
+//
 // Records {name, implementation, backend, metric, value, unit} go to
 // bench-results/indexer-dsa-decode.json at the repository root.
 
+/// <reference types="@webgpu/types" />
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type BackendName, type Tensor, createBackend, tensor } from '@attnkit/tensor-core';
+import { type BackendName, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
 import { SeededRandom } from '@attnkit/testkit';
 import { DSACache } from './cache.js';
 import { DEEPSEEK_V32_DSA, type DSAConfigInput, resolveDSAConfig } from './config.js';
@@ -60,10 +66,15 @@ const CONFIG: DSAConfigInput = {
   maxSeqLen: Math.max(...contexts, 4096) + 64, // the longest context, or the 4K warm-up
 };
 
+/** Steps queued per trial of the GPU timing; trials after the warm-up one. */
+const QUEUED_STEPS = 100;
+const QUEUED_TRIALS = 5;
+
 const config = resolveDSAConfig(CONFIG);
 const requested = args.backend ?? 'cpu';
 if (!isBackendName(requested)) throw new Error(`unknown backend "${requested}"`);
 const { backend } = await createBackend({ prefer: requested });
+const device = isWebGpuHost(backend) ? backend.webgpu.device : null;
 const rng = new SeededRandom(7);
 const uniform = (n: number): Float32Array => {
   const out = new Float32Array(n);
@@ -103,15 +114,18 @@ for (const T of contexts) {
   using cache = await filledCache(T);
   using x = tensor(backend, uniform(config.dim), [1, 1, config.dim]);
 
-  const dense = await timeSteps(async () => {
+  const denseStep = async (): Promise<void> => {
     (await dsa.mla.forward(x, { cache: cache.latent })).dispose();
     cache.latent.truncate(T);
-  });
-  const sparse = await timeSteps(async () => {
+  };
+  const sparseStep = async (): Promise<void> => {
     (await dsa.forward(x, { cache })).dispose();
     cache.truncate(T);
-  });
+  };
+  const dense = await timeSteps(denseStep);
+  const sparse = await timeSteps(sparseStep);
   const stages = await timeStages(dsa, cache, x, T);
+  const gpu = device ? { dense: await queued(device, denseStep), dsa: await queued(device, sparseStep) } : null;
 
   record(name, 'mla-dense', 'decode time per token (CPU)', dense, 'ms');
   record(name, 'dsa', 'decode time per token (CPU)', sparse, 'ms');
@@ -123,6 +137,16 @@ for (const T of contexts) {
     `${String(T).padStart(8)} ${ms(dense).padStart(10)} ${ms(sparse).padStart(9)} ${ms(stages.indexer).padStart(10)} ${ms(stages.attention).padStart(12)} ${ms(stages.rest).padStart(8)} ` +
       `${`${(dense / sparse).toFixed(1)}×`.padStart(9)}   ${mib(cache.latent.nbytes)} + ${mib(cache.indexKeys.nbytes)}`,
   );
+  if (gpu) {
+    for (const [implementation, t] of [['mla-dense', gpu.dense], ['dsa', gpu.dsa]] as const) {
+      record(name, implementation, 'gpu queued', t.done, 'ms');
+      record(name, implementation, 'host time (queued)', t.host, 'ms');
+    }
+    record(name, 'dsa', 'speed-up (gpu queued)', gpu.dense.done / gpu.dsa.done, '×');
+    console.log(
+      `${''.padStart(8)} gpu queued: dense MLA ${ms(gpu.dense.done)} ms (host ${ms(gpu.dense.host)}), DSA ${ms(gpu.dsa.done)} ms (host ${ms(gpu.dsa.host)}): ${(gpu.dense.done / gpu.dsa.done).toFixed(1)}×`,
+    );
+  }
 }
 dsa.dispose();
 await backend.dispose();
@@ -172,6 +196,23 @@ async function timeSteps(step: () => Promise<void>): Promise<number> {
     spent += t;
   }
   return median(samples);
+}
+
+/** Per step: until the last call returned (host) and until the GPU finished them all (done); medians of the trials after a warm-up. */
+async function queued(gpu: GPUDevice, step: () => Promise<void>): Promise<{ host: number; done: number }> {
+  const host: number[] = [];
+  const done: number[] = [];
+  for (let trial = 0; trial <= QUEUED_TRIALS; trial++) {
+    (globalThis as { gc?: () => void }).gc?.(); // collected outside the timed window (node --expose-gc)
+    const t0 = performance.now();
+    for (let i = 0; i < QUEUED_STEPS; i++) await step();
+    const t1 = performance.now();
+    await gpu.queue.onSubmittedWorkDone();
+    if (trial === 0) continue;
+    host.push((t1 - t0) / QUEUED_STEPS);
+    done.push((performance.now() - t0) / QUEUED_STEPS);
+  }
+  return { host: median(host), done: median(done) };
 }
 
 /** DSA.forward's stages run one by one through the public APIs, each timed; medians over the steps after a warm-up. */

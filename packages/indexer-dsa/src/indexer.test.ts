@@ -298,7 +298,7 @@ for (const backendFactory of available) {
       }
       if (backendFactory.name === 'cpu' || isGpujsKernelHost(backend)) {
         using fused = await indexer.forward(x, qr3, { implementation: 'fused' });
-        expect(fused.dispatch.implementation).toMatch(/^fused:(cpu|gpujs)-indexer$/);
+        expect(fused.dispatch.implementation).toMatch(/^fused:(cpu|webgpu|gpujs)-indexer$/);
       } else {
         await expectRejects(indexer.forward(x, qr3, { implementation: 'fused' }), 'ConfigError', 'cpu-indexer');
       }

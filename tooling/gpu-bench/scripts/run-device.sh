@@ -11,4 +11,6 @@ NSA_BENCH_BACKEND=gpujs-webgpu NSA_BENCH_CONTEXTS=${NSA_CONTEXTS:-16384,65536} N
 find .. /tmp -xdev -name attention-nsa.json -newer .device-node/setup.sh 2>/dev/null | head -1 | xargs -I{} cp {} "$out/" 2>/dev/null
 timeout 180 node "$dn/dsa-bench.mjs" --backend gpujs-webgpu --contexts "${DSA_CONTEXTS:-16384,65536}" --seconds 1 2>&1 | grep -v XDG_RUNTIME
 find .. /tmp -xdev -name indexer-dsa-decode.json -newer .device-node/setup.sh 2>/dev/null | head -1 | xargs -I{} cp {} "$out/" 2>/dev/null
+timeout 240 node --expose-gc "$dn/dsa-operator-bench.mjs" --backend gpujs-webgpu --contexts "${DSA_CONTEXTS:-16384,65536}" --reps 5 2>&1 | grep -v XDG_RUNTIME
+find .. /tmp -xdev -name indexer-dsa-operator.json -newer .device-node/setup.sh 2>/dev/null | head -1 | xargs -I{} cp {} "$out/" 2>/dev/null
 exit 0

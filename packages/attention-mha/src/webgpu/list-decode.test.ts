@@ -7,7 +7,7 @@ import { type Backend, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sparseAttention } from '../attention.js';
+import { attention, sparseAttention } from '../attention.js';
 
 const { available } = await availableBackends();
 
@@ -29,6 +29,7 @@ const CASES: readonly Case[] = [
   { name: 'shared list, ragged lengths', B: 2, T: 300, Hq: 4, Hkv: 2, D: 32, Dv: 32, K: 40, listHeads: 1, lengths: [300, 57] },
   { name: 'a list per kv head', B: 1, T: 200, Hq: 6, Hkv: 3, D: 16, Dv: 24, K: 17, listHeads: 3, lengths: [200] },
   { name: "MLA's absorbed shape: 32 heads, values from the keys", B: 1, T: 700, Hq: 32, Hkv: 1, D: 72, Dv: 64, K: 300, listHeads: 1, lengths: [650], valuesFromKeys: true },
+  { name: "MLA's full width (DeepSeek-V3.2): 576-channel keys, 512-channel values", B: 2, T: 120, Hq: 4, Hkv: 1, D: 576, Dv: 512, K: 50, listHeads: 1, lengths: [120, 61], valuesFromKeys: true },
 ];
 
 /** Distinct keys per list: a random subset of [0, T) (some past the length), with −1 holes. */
@@ -77,6 +78,21 @@ describe('sparseAttention with distinctIndices (decode)', () => {
           expect(backend.memory().liveBuffers, 'nothing leaks').toBe(before);
         });
       }
+
+      it("dense decode at MLA's full width (576-channel keys, values from them) runs the WGSL decode kernel", async () => {
+        const [B, T, Hq, D, Dv] = [2, 140, 4, 576, 512];
+        const rng = new SeededRandom(12);
+        using q = tensor(backend, rng.normalArray(B * Hq * D), [B, 1, Hq, D]);
+        using k = tensor(backend, rng.normalArray(B * T * D), [B, T, 1, D]);
+        const common = { kvLengths: [T, 77], valueDim: Dv };
+        const fast = await attention(q, k, null, common);
+        const want = await attention(q, k, null, { ...common, implementation: 'reference' });
+        if (tb.name === 'gpujs-webgpu') expect(fast.dispatch.implementation).toBe('fused:webgpu-flash');
+        const cmp = compareArrays(await fast.out.data(), await want.out.data(), { atol: 2e-5, rtol: 2e-5 });
+        expect(cmp.pass, cmp.message).toBe(true);
+        fast.out.dispose();
+        want.out.dispose();
+      });
     });
   }
 });

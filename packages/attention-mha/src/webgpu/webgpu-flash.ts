@@ -14,6 +14,12 @@ import { type PrefillPass, type PrefillVariant, prefillWgsl } from './prefill-wg
 
 /** Head dims up to this many channels keep a row's registers within reason. */
 const MAX_HEAD_DIM = 256;
+/**
+ * The decode kernel spreads a row over a subgroup's lanes (⌈D/4/SG⌉ vec4s each), so it takes
+ * wider rows: MLA's absorbed decode at DeepSeek's full width reads 576-channel keys (latent 512 +
+ * rope 64) and 512-channel values.
+ */
+const MAX_DECODE_HEAD_DIM = 576;
 
 /**
  * How the prefill keeps a hidden key's non-finite value out of the P·V sum:
@@ -72,9 +78,15 @@ function checkSupport(backend: Backend, inputs: AttentionInputs, problem: Attent
   if (inputs.bias) return no('an additive bias runs on the gpu.js flash kernel');
   if (inputs.k.dtype !== 'f32' || (inputs.v && inputs.v.dtype !== 'f32')) return no(`k/v stored as ${inputs.k.dtype}: f32 only`);
   if (problem.D % 4 !== 0 || problem.Dv % 4 !== 0) return no(`head dims ${problem.D}/${problem.Dv} are not multiples of 4`);
-  if (problem.D > MAX_HEAD_DIM || problem.Dv > MAX_HEAD_DIM) return no(`head dims above ${MAX_HEAD_DIM}`);
-  const limit = backend.webgpu.device.limits.maxComputeWorkgroupStorageSize;
-  if (tileKeysFor(problem, limit) === 0) return no(`even a 4-key tile needs more than the device's ${limit} bytes of workgroup memory`);
+  const device = backend.webgpu.device;
+  const subgroupSize = fixedSubgroupSize(device);
+  const decode = problem.S === 1 && subgroupSize > 0 && decodeSubgroups(problem, subgroupSize, device.limits) > 0;
+  const maxDim = decode ? MAX_DECODE_HEAD_DIM : MAX_HEAD_DIM;
+  if (problem.D > maxDim || problem.Dv > maxDim) {
+    return no(decode ? `head dims above ${maxDim}` : `head dims above ${maxDim} (a decode step with subgroups takes up to ${MAX_DECODE_HEAD_DIM})`);
+  }
+  const limit = device.limits.maxComputeWorkgroupStorageSize;
+  if (!decode && tileKeysFor(problem, limit) === 0) return no(`even a 4-key tile needs more than the device's ${limit} bytes of workgroup memory`);
   return { ok: true };
 }
 

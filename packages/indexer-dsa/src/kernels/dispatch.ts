@@ -7,15 +7,16 @@ import { indexerReference } from '../reference.js';
 import { composedIndexer } from './composed.js';
 import { cpuIndexerKernel } from './cpu.js';
 import { gpujsIndexerKernel } from './gpujs/indexer.js';
+import { webgpuIndexerKernel } from './webgpu/indexer.js';
 import type { FusedIndexerKernel, IndexerImplementation, IndexerScoreInputs, IndexerScoreOutputs, IndexerScoreProblem } from './problem.js';
 
 /** Fused kernels in the order they are tried. */
-export const FUSED_INDEXER_KERNELS: readonly FusedIndexerKernel[] = [cpuIndexerKernel, gpujsIndexerKernel];
+export const FUSED_INDEXER_KERNELS: readonly FusedIndexerKernel[] = [cpuIndexerKernel, webgpuIndexerKernel, gpujsIndexerKernel];
 
 export interface IndexerDispatchReport {
   /** `fused:<kernel>`, `composed` or `reference`. */
   readonly implementation: string;
-  /** Why each fused kernel declined, when one did or was not asked for. */
+  /** Why each fused kernel tried before the one that ran (or all, when none ran) declined. */
   readonly declined?: string;
 }
 
@@ -33,7 +34,10 @@ export async function dispatchIndexer(
   const declined: string[] = [];
   for (const kernel of FUSED_INDEXER_KERNELS) {
     const support = kernel.supports(backend, inputs, problem);
-    if (support.ok) return { ...(await kernel.run(backend, inputs, problem)), dispatch: { implementation: `fused:${kernel.name}` } };
+    if (support.ok) {
+      const dispatch = declined.length > 0 ? { implementation: `fused:${kernel.name}`, declined: declined.join('; ') } : { implementation: `fused:${kernel.name}` };
+      return { ...(await kernel.run(backend, inputs, problem)), dispatch };
+    }
     declined.push(`${kernel.name}: ${support.reason}`);
   }
   const why = declined.join('; ');

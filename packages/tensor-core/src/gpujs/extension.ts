@@ -112,8 +112,11 @@ export interface WebGpuAccess {
   buffer(t: Tensor): GPUBuffer;
   /** The f32 block-scale buffer of an unsplit int8/fp8e4m3 tensor. */
   scalesBuffer(t: Tensor): GPUBuffer;
-  /** A zero-filled f32 tensor to use as a pipeline's output (its buffer is `buffer(t)`). */
-  allocate(shape: Shape): Tensor;
+  /**
+   * A zero-filled tensor to use as a pipeline's output (its buffer is `buffer(t)`): f32, or i32
+   * (integers stored as f32 numbers, as every i32 tensor of this backend).
+   */
+  allocate(shape: Shape, dtype?: 'f32' | 'i32'): Tensor;
 }
 
 export function createWebGpuAccess(backend: GpujsBackend, device: WebGpuDevice): WebGpuAccess {
@@ -128,7 +131,7 @@ export function createWebGpuAccess(backend: GpujsBackend, device: WebGpuDevice):
     device: device.gpu,
     buffer: (t) => gpuArray(t, 'webgpu.buffer', 'words'),
     scalesBuffer: (t) => gpuArray(t, 'webgpu.scalesBuffer', 'scales'),
-    allocate: (shape) => (sizeOf(shape) === 0 ? backend.zeroSized(shape) : backend.wrap(device.alloc(sizeOf(shape)), shape)),
+    allocate: (shape, dtype = 'f32') => (sizeOf(shape) === 0 ? backend.zeroSized(shape, dtype) : backend.wrap(device.alloc(sizeOf(shape)), shape, dtype)),
   };
 }
 
