@@ -60,6 +60,7 @@ export { type CpuStorage, decodeRange, FP8_E4M3_VALUES } from './cpu/storage.js'
 export { BACKEND_PREFERENCE, createBackend, type BackendName, type BackendSelection, type CreateBackendOptions } from './create-backend.js';
 export { AbortCheckpoint } from './abort-checkpoint.js';
 export { type Arr, type Gpu, type GpujsKernelHost, type GpujsKernelLike, type GpujsKernelSpecLike, type GpujsParamKind, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isGpujsKernelHost, isWebGpuHost } from './kernel-host.js';
+export { WebGpuScratch, webGpuScratch } from './webgpu-scratch.js';
 export { ropeInvFreq, yarnSoftmaxScale, type RopeConfig, type YarnConfig } from './rope-frequencies.js';
 export * from './ops/index.js';
 export * as reference from './reference/index.js';

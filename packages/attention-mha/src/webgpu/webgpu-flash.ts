@@ -7,7 +7,7 @@
 // combine pass.
 
 /// <reference types="@webgpu/types" />
-import { AbortCheckpoint, type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
+import { AbortCheckpoint, type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost, webGpuScratch } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { combineWgsl, decodeWgsl } from './decode-wgsl.js';
 import { type PrefillPass, type PrefillVariant, prefillWgsl } from './prefill-wgsl.js';
@@ -119,16 +119,12 @@ interface Bound {
   readonly lengths: GPUBuffer;
 }
 
-function bindParams(device: GPUDevice, problem: AttentionProblem, splitKeys: number, splits: number, list: DeviceKeyList | null = null): Bound {
-  const data = new ArrayBuffer(64);
-  const u = new Uint32Array(data);
-  u.set([problem.B, problem.S, problem.T, problem.Hq, problem.Hkv, problem.Hq / problem.Hkv, problem.causal ? 1 : 0, problem.window ?? 0, problem.sinkTokens, splitKeys, splits]);
-  new Float32Array(data)[11] = problem.scale;
-  u.set([list?.width ?? 0, list?.heads ?? 1], 12);
-  const params = device.createBuffer({ size: 64, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(params, 0, data);
+function bindParams(device: GPUDevice, problem: AttentionProblem, splitKeys: number, splits: number): Bound {
+  const data = paramsWords(problem, splitKeys, splits, null);
+  const params = device.createBuffer({ size: PARAMS_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(params, 0, data, 0, PARAMS_BYTES);
   const lengths = device.createBuffer({ size: Math.max(16, problem.B * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(lengths, 0, Uint32Array.from(problem.lengths));
+  device.queue.writeBuffer(lengths, 0, data, LENGTHS_OFFSET, problem.B * 4);
   return { params, lengths };
 }
 
@@ -229,25 +225,41 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   const splits = Math.max(1, Math.ceil(keys / splitKeys));
   const tile = headTile(problem, subgroupSize);
   const variant = { D: problem.D, Dv: problem.Dv, group, headTile: tile, subgroups, subgroupSize, valuesFromKeys: inputs.v === null, listed: list !== null };
-  const decode = pipeline(backend, `decode/${JSON.stringify(variant)}`, () => decodeWgsl(variant));
+  const decodeKey = `decode/${JSON.stringify(variant)}`;
+  const decode = pipeline(backend, decodeKey, () => decodeWgsl(variant));
   const combine = pipeline(backend, `combine/${problem.Dv}`, () => combineWgsl(problem.Dv));
-  const partial = device.createBuffer({ size: problem.B * problem.Hq * splits * (problem.Dv + 2) * 4, usage: GPUBufferUsage.STORAGE });
+
+  // A decode step costs its host calls more than its passes (one createBindGroup ~26 µs through
+  // Dawn's Node binding), so everything it binds is scratch kept with the backend: the uniform
+  // block and lengths in one buffer (one write), the partials, and copies of the call's own
+  // tensors (q and the key list in, out and lse back), moved by copy commands in the same
+  // submission. The bind groups then vary only with the cache's buffers.
+  const scratch = webGpuScratch(backend, 'attention-mha/webgpu-decode');
+  const uniforms = paramsWords(problem, splitKeys, splits, list);
+  const params = scratch.buffer('params', LENGTHS_OFFSET + problem.B * 4, GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  device.queue.writeBuffer(params, 0, uniforms);
+  const uniform = { buffer: params, offset: 0, size: PARAMS_BYTES };
+  const lengths = { buffer: params, offset: LENGTHS_OFFSET };
+  const staged = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+  const qBytes = problem.B * problem.Hq * problem.D * 4;
+  const q = scratch.buffer('q', qBytes, staged);
+  const listBytes = list ? list.tensor.size * 4 : 0;
+  const keyList = list ? [scratch.buffer('key list', listBytes, staged)] : [];
+  const partial = scratch.buffer('partial', problem.B * problem.Hq * splits * (problem.Dv + 2) * 4);
+  const outBytes = problem.B * problem.Hq * problem.Dv * 4;
+  const lseBytes = problem.B * problem.Hq * 4;
+  const outStage = scratch.buffer('out', outBytes, staged);
+  const lseStage = scratch.buffer('lse', lseBytes, staged);
+  const k = access.buffer(inputs.k);
+  const v = inputs.v ? access.buffer(inputs.v) : k;
+  const first = scratch.bindGroup(decodeKey, decode.getBindGroupLayout(0), [uniform, q, k, v, lengths, partial, ...keyList]);
+  const second = scratch.bindGroup(`combine/${problem.Dv}`, combine.getBindGroupLayout(0), [uniform, partial, outStage, lseStage]);
   const out = access.allocate([problem.B, 1, problem.Hq, problem.Dv]);
   const lse = access.allocate([problem.B, 1, problem.Hq]);
-  const { params, lengths } = bindParams(device, problem, splitKeys, splits, list);
-  const k = access.buffer(inputs.k);
-  const first = device.createBindGroup({
-    layout: decode.getBindGroupLayout(0),
-    entries: [params, access.buffer(inputs.q), k, inputs.v ? access.buffer(inputs.v) : k, lengths, partial, ...(list ? [access.buffer(list.tensor)] : [])].map((buffer, binding) => ({
-      binding,
-      resource: { buffer },
-    })),
-  });
-  const second = device.createBindGroup({
-    layout: combine.getBindGroupLayout(0),
-    entries: [params, partial, access.buffer(out), access.buffer(lse)].map((buffer, binding) => ({ binding, resource: { buffer } })),
-  });
+
   const encoder = device.createCommandEncoder();
+  encoder.copyBufferToBuffer(access.buffer(inputs.q), 0, q, 0, qBytes);
+  if (list) encoder.copyBufferToBuffer(access.buffer(list.tensor), 0, keyList[0] as GPUBuffer, 0, listBytes);
   const pass = encoder.beginComputePass();
   pass.setPipeline(decode);
   pass.setBindGroup(0, first);
@@ -256,9 +268,26 @@ function runDecode(backend: WebGpuHost, inputs: AttentionInputs, problem: Attent
   pass.setBindGroup(0, second);
   pass.dispatchWorkgroups(problem.B * problem.Hq);
   pass.end();
+  encoder.copyBufferToBuffer(outStage, 0, access.buffer(out), 0, outBytes);
+  encoder.copyBufferToBuffer(lseStage, 0, access.buffer(lse), 0, lseBytes);
   device.queue.submit([encoder.finish()]);
-  for (const b of [params, lengths, partial]) b.destroy();
   return finish(out, lse, problem);
+}
+
+/** Byte offset of the lengths in a decode's params buffer (storage bindings start at multiples of 256). */
+const LENGTHS_OFFSET = 256;
+/** Bytes of the uniform block (PARAMS_WGSL). */
+const PARAMS_BYTES = 64;
+
+/** The uniform block, then (at LENGTHS_OFFSET) the lengths: one write. */
+function paramsWords(problem: AttentionProblem, splitKeys: number, splits: number, list: DeviceKeyList | null): ArrayBuffer {
+  const data = new ArrayBuffer(LENGTHS_OFFSET + problem.B * 4);
+  const u = new Uint32Array(data);
+  u.set([problem.B, problem.S, problem.T, problem.Hq, problem.Hkv, problem.Hq / problem.Hkv, problem.causal ? 1 : 0, problem.window ?? 0, problem.sinkTokens, splitKeys, splits]);
+  new Float32Array(data)[11] = problem.scale;
+  u.set([list?.width ?? 0, list?.heads ?? 1], 12);
+  u.set(problem.lengths, LENGTHS_OFFSET / 4);
+  return data;
 }
 
 /**
