@@ -118,6 +118,36 @@ export class SceneInputs {
   }
 }
 
+/** What the scene readers below need from a tensor (structural, like `CatalogueBackend`). */
+export interface ReadableTensor {
+  data(): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/**
+ * For a scene's `snapshot()`: a tensor's values as a plain array (compared with `toEqual`), the
+ * tensor disposed; null (a cache with nothing to read) stays null.
+ */
+export async function readAndDispose(tensor: ReadableTensor | null | Promise<ReadableTensor | null>): Promise<number[] | null> {
+  const t = await tensor;
+  if (!t) return null;
+  try {
+    return Array.from(await t.data());
+  } finally {
+    t.dispose();
+  }
+}
+
+/** For a NaN / Inf row's `run`: the values of the tensor a call returns, the tensor disposed. */
+export async function takeValues(tensor: ReadableTensor | Promise<ReadableTensor>): Promise<Float32Array> {
+  const t = await tensor;
+  try {
+    return await t.data();
+  } finally {
+    t.dispose();
+  }
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 /** The docs page every section is rendered into. */
 export const CATALOGUE_PAGE = join(here, '../../../apps/docs/guide/errors.md');

@@ -14,9 +14,11 @@ export {
   CATALOGUE_PAGE,
   SceneInputs,
   pageBlock,
+  readAndDispose,
   renderSection,
   replaceBlock,
   runCatalogue,
+  takeValues,
   type CatalogueBackend,
   type CatalogueBackendFactory,
   type CatalogueErrorName,
@@ -25,6 +27,7 @@ export {
   type CatalogueScene,
   type CatalogueSection,
   type PropagationRow,
+  type ReadableTensor,
   type RefusalRow,
 } from './catalogue.js';
 export { F32_UNIT, assertProperty, firstOutside, gamma, layerTolerance, propertyRun, type PropertyRun } from './property.js';
