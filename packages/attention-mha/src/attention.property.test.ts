@@ -6,9 +6,9 @@
 // (ATTNKIT_FC_SEED / ATTNKIT_FC_PATH; ATTNKIT_FC_RUNS for more runs).
 import { type Backend, type Tensor, cast, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, assertProperty, attention64, firstOutside } from '@attnkit/testkit';
+import { assertProperty, attention64, describeEachBackend, firstOutside, SeededRandom } from '@attnkit/testkit';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { attention, sparseAttention } from './attention.js';
 
 const { available } = await availableBackends();
@@ -115,22 +115,12 @@ async function agrees(backend: Backend, p: Problem): Promise<void> {
   expect({ tensors: after.liveTensors, buffers: after.liveBuffers }, 'every tensor released').toEqual({ tensors: before.liveTensors, buffers: before.liveBuffers });
 }
 
-for (const testBackend of available) {
-  describe(`attention property on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
-    });
-    afterAll(async () => {
-      await backend.dispose();
-    });
-
-    it('MHA, GQA and MQA agree with the float64 oracle within the f32 bound of each case', async () => {
-      await assertProperty(
-        `attention on ${testBackend.name}`,
-        fc.asyncProperty(problem, (p) => agrees(backend, p)),
-        testBackend.name === 'gpujs-webgpu' ? 25 : 40,
-      );
-    });
+describeEachBackend(available, (name) => `attention property on ${name}`, (getBackend, backendName) => {
+  it('MHA, GQA and MQA agree with the float64 oracle within the f32 bound of each case', async () => {
+    await assertProperty(
+      `attention on ${backendName}`,
+      fc.asyncProperty(problem, (p) => agrees(getBackend(), p)),
+      backendName === 'gpujs-webgpu' ? 25 : 40,
+    );
   });
-}
+});

@@ -2,10 +2,9 @@
 // every option (shapes from 1 up across tile boundaries, D ≠ Dv, masks, windows with sinks,
 // key lengths, biases, paged pools, quantised K/V, values read from the keys, sparse and
 // block-sparse selections) against the float64 reference, through each implementation.
-import { type Backend } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareArrays, describeEachBackend, SeededRandom } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { attention, blockSparseAttention, sparseAttention } from './attention.js';
 import { type RandomProblem, type SelectionKind, randomProblem } from './testing/random-problem.js';
 import type { AttentionImplementation, AttentionResult } from './types.js';
@@ -30,75 +29,67 @@ async function runProblem(p: RandomProblem, implementation: AttentionImplementat
   return blockSparseAttention(p.q, p.k, p.v, p.selection, { ...options, blockSize: p.blockSize });
 }
 
-for (const testBackend of available) {
-  describe(`attention core on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
-    });
-    afterAll(async () => {
-      await backend.dispose();
-    });
-
-    for (const kind of ['dense', 'indices', 'blocks'] as const) {
-      for (const implementation of ['auto', 'composed'] as const) {
-        const seed = SEEDS[kind];
-        it(`${kind} problems, implementation ${implementation}, match the float64 reference (seed ${seed})`, async () => {
-          const rng = new SeededRandom(seed);
-          const before = backend.memory();
-          for (let c = 0; c < CASES[backend.info.family][kind]; c++) {
-            const p = await randomProblem(backend, rng, { selection: kind });
-            try {
-              const result = await runProblem(p, implementation);
-              const out = await result.out.data();
-              const lse = result.lse ? await result.lse.data() : null;
-              result.out.dispose();
-              result.lse?.dispose();
-              const cmpOut = compareArrays(out, p.expected.out, TOLERANCE);
-              expect(cmpOut.pass, `case ${c}: ${p.description} [${result.dispatch.implementation}] out: ${cmpOut.message}`).toBe(true);
-              expect(lse, 'lse requested').not.toBeNull();
-              const cmpLse = compareArrays(lse ?? new Float32Array(0), p.expected.lse, TOLERANCE);
-              expect(cmpLse.pass, `case ${c}: ${p.description} lse: ${cmpLse.message}`).toBe(true);
-            } finally {
-              p.dispose();
-            }
+describeEachBackend(available, (name) => `attention core on ${name}`, (getBackend) => {
+  for (const kind of ['dense', 'indices', 'blocks'] as const) {
+    for (const implementation of ['auto', 'composed'] as const) {
+      const seed = SEEDS[kind];
+      it(`${kind} problems, implementation ${implementation}, match the float64 reference (seed ${seed})`, async () => {
+        const backend = getBackend();
+        const rng = new SeededRandom(seed);
+        const before = backend.memory();
+        for (let c = 0; c < CASES[backend.info.family][kind]; c++) {
+          const p = await randomProblem(backend, rng, { selection: kind });
+          try {
+            const result = await runProblem(p, implementation);
+            const out = await result.out.data();
+            const lse = result.lse ? await result.lse.data() : null;
+            result.out.dispose();
+            result.lse?.dispose();
+            const cmpOut = compareArrays(out, p.expected.out, TOLERANCE);
+            expect(cmpOut.pass, `case ${c}: ${p.description} [${result.dispatch.implementation}] out: ${cmpOut.message}`).toBe(true);
+            expect(lse, 'lse requested').not.toBeNull();
+            const cmpLse = compareArrays(lse ?? new Float32Array(0), p.expected.lse, TOLERANCE);
+            expect(cmpLse.pass, `case ${c}: ${p.description} lse: ${cmpLse.message}`).toBe(true);
+          } finally {
+            p.dispose();
           }
-          const after = backend.memory();
-          expect({ buffers: after.liveBuffers, tensors: after.liveTensors }).toEqual({ buffers: before.liveBuffers, tensors: before.liveTensors });
-        });
-      }
+        }
+        const after = backend.memory();
+        expect({ buffers: after.liveBuffers, tensors: after.liveTensors }).toEqual({ buffers: before.liveBuffers, tensors: before.liveTensors });
+      });
     }
+  }
 
-    it('reports what ran: the fused kernel where one accepts, the composed fallback with the reason otherwise', async () => {
-      const rng = new SeededRandom(77);
-      const p = await randomProblem(backend, rng, { selection: 'dense', force: { B: 1, S: 2, T: 3, Hq: 2, Hkv: 1, D: 4, Dv: 4, kvDType: 'f32' } });
-      try {
-        const auto = await attention(p.q, p.k, p.v, p.options);
-        const composed = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'composed' });
-        const reference = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'reference' });
-        if (backend.info.family === 'cpu') {
-          // WebAssembly SIMD first; the TypeScript kernel when it declines (this problem's bias), with its reason
-          expect(['fused:cpu-wasm-flash', 'fused:cpu-flash']).toContain(auto.dispatch.implementation);
-          if (auto.dispatch.implementation === 'fused:cpu-flash') expect(auto.dispatch.declined).toMatch(/^cpu-wasm-flash: /);
-        }
-        if (backend.info.name === 'gpujs-webgpu') {
-          // the hand-written WGSL kernel first; the gpu.js kernel when it declines (bias, row map, …), with its reason
-          expect(['fused:webgpu-flash', 'fused:gpujs-flash']).toContain(auto.dispatch.implementation);
-          if (auto.dispatch.implementation === 'fused:gpujs-flash') expect(auto.dispatch.declined).toMatch(/webgpu-flash: /);
-        } else if (backend.info.family === 'gpujs') {
-          expect(auto.dispatch.implementation).toBe('fused:gpujs-flash');
-          expect(auto.dispatch.declined).toMatch(/webgpu-flash: needs the gpujs-webgpu backend/);
-        }
-        if (!auto.dispatch.implementation.startsWith('fused:')) expect(auto.dispatch.declined).toMatch(/:/);
-        expect(composed.dispatch.implementation).toBe('composed');
-        expect(reference.dispatch.implementation).toBe('reference');
-        for (const r of [auto, composed, reference]) {
-          r.out.dispose();
-          r.lse?.dispose();
-        }
-      } finally {
-        p.dispose();
+  it('reports what ran: the fused kernel where one accepts, the composed fallback with the reason otherwise', async () => {
+    const backend = getBackend();
+    const rng = new SeededRandom(77);
+    const p = await randomProblem(backend, rng, { selection: 'dense', force: { B: 1, S: 2, T: 3, Hq: 2, Hkv: 1, D: 4, Dv: 4, kvDType: 'f32' } });
+    try {
+      const auto = await attention(p.q, p.k, p.v, p.options);
+      const composed = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'composed' });
+      const reference = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'reference' });
+      if (backend.info.family === 'cpu') {
+        // WebAssembly SIMD first; the TypeScript kernel when it declines (this problem's bias), with its reason
+        expect(['fused:cpu-wasm-flash', 'fused:cpu-flash']).toContain(auto.dispatch.implementation);
+        if (auto.dispatch.implementation === 'fused:cpu-flash') expect(auto.dispatch.declined).toMatch(/^cpu-wasm-flash: /);
       }
-    });
+      if (backend.info.name === 'gpujs-webgpu') {
+        // the hand-written WGSL kernel first; the gpu.js kernel when it declines (bias, row map, …), with its reason
+        expect(['fused:webgpu-flash', 'fused:gpujs-flash']).toContain(auto.dispatch.implementation);
+        if (auto.dispatch.implementation === 'fused:gpujs-flash') expect(auto.dispatch.declined).toMatch(/webgpu-flash: /);
+      } else if (backend.info.family === 'gpujs') {
+        expect(auto.dispatch.implementation).toBe('fused:gpujs-flash');
+        expect(auto.dispatch.declined).toMatch(/webgpu-flash: needs the gpujs-webgpu backend/);
+      }
+      if (!auto.dispatch.implementation.startsWith('fused:')) expect(auto.dispatch.declined).toMatch(/:/);
+      expect(composed.dispatch.implementation).toBe('composed');
+      expect(reference.dispatch.implementation).toBe('reference');
+      for (const r of [auto, composed, reference]) {
+        r.out.dispose();
+        r.lse?.dispose();
+      }
+    } finally {
+      p.dispose();
+    }
   });
-}
+});

@@ -2,10 +2,10 @@
 // fused kernel where the backend has one, the composed fallback, the float64 reference) on
 // every backend, each held to the case's own tolerance. `pnpm golden` runs the default path;
 // this makes sure the fallbacks pass the same vectors.
-import { type Backend, type Tensor, tensor } from '@attnkit/tensor-core';
+import { type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { type GoldenCase, compareArrays, loadGoldenCases } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareArrays, describeEachBackend, type GoldenCase, loadGoldenCases } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { attention } from './attention.js';
 
 const cases = loadGoldenCases().filter((c) => ['mha', 'gqa', 'mqa'].includes(c.variant));
@@ -33,41 +33,33 @@ it('finds the attention golden cases', () => {
   expect(cases.map((c) => c.variant).sort()).toEqual(['gqa', 'gqa', 'gqa', 'gqa', 'mha', 'mha', 'mha', 'mha', 'mqa', 'mqa']);
 });
 
-for (const testBackend of available) {
-  describe(`golden attention cases on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
-    });
-    afterAll(async () => {
-      await backend.dispose();
-    });
-    for (const c of cases) {
-      it(`${c.name}: auto, composed and reference all pass`, async () => {
-        const q = c.tensor('q');
-        const k = keysOf(c, 'k');
-        const v = keysOf(c, 'v');
-        const made: Tensor[] = [tensor(backend, q.data, q.shape), tensor(backend, k.data, k.shape), tensor(backend, v.data, v.shape)];
-        const [qt, kt, vt] = made as [Tensor, Tensor, Tensor];
-        try {
-          for (const implementation of ['auto', 'composed', 'reference'] as const) {
-            const { out, lse, dispatch } = await attention(qt, kt, vt, {
-              scale: c.number('scale'),
-              mask: c.boolean('causal') ? 'causal' : 'none',
-              returnLse: true,
-              implementation,
-            });
-            for (const [key, t] of [['out', out], ['lse', lse]] as const) {
-              const cmp = compareArrays(t ? await t.data() : new Float32Array(0), c.tensor(key).data, c.manifest.tolerance);
-              expect(cmp.pass, `${key} via ${dispatch.implementation}: ${cmp.message}`).toBe(true);
-            }
-            out.dispose();
-            lse?.dispose();
+describeEachBackend(available, (name) => `golden attention cases on ${name}`, (getBackend) => {
+  for (const c of cases) {
+    it(`${c.name}: auto, composed and reference all pass`, async () => {
+      const backend = getBackend();
+      const q = c.tensor('q');
+      const k = keysOf(c, 'k');
+      const v = keysOf(c, 'v');
+      const made: Tensor[] = [tensor(backend, q.data, q.shape), tensor(backend, k.data, k.shape), tensor(backend, v.data, v.shape)];
+      const [qt, kt, vt] = made as [Tensor, Tensor, Tensor];
+      try {
+        for (const implementation of ['auto', 'composed', 'reference'] as const) {
+          const { out, lse, dispatch } = await attention(qt, kt, vt, {
+            scale: c.number('scale'),
+            mask: c.boolean('causal') ? 'causal' : 'none',
+            returnLse: true,
+            implementation,
+          });
+          for (const [key, t] of [['out', out], ['lse', lse]] as const) {
+            const cmp = compareArrays(t ? await t.data() : new Float32Array(0), c.tensor(key).data, c.manifest.tolerance);
+            expect(cmp.pass, `${key} via ${dispatch.implementation}: ${cmp.message}`).toBe(true);
           }
-        } finally {
-          made.forEach((t) => t.dispose());
+          out.dispose();
+          lse?.dispose();
         }
-      });
-    }
-  });
-}
+      } finally {
+        made.forEach((t) => t.dispose());
+      }
+    });
+  }
+});

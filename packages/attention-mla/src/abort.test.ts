@@ -2,51 +2,41 @@
 // read), in both orders, on every backend: an AbortedError, every tensor released, the latent
 // cache holding exactly the tokens it held before.
 import { MLALatentCache } from '@attnkit/kvcache';
-import type { Backend } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { abortEverywhere } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { abortEverywhere, describeEachBackend } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { randomInput, randomLayer } from './testing/fixtures/layers.js';
 
 const { available } = await availableBackends();
 const CONFIG = { dim: 16, nHeads: 2, qLoraRank: 8, kvLoraRank: 8, qkNopeHeadDim: 4, qkRopeHeadDim: 4, vHeadDim: 4, maxSeqLen: 512 };
 
-for (const testBackend of available) {
-  describe(`MLA aborts on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
+describeEachBackend(available, (name) => `MLA aborts on ${name}`, (getBackend) => {
+  for (const order of ['naive', 'absorbed'] as const) {
+    it(`${order === 'naive' ? 'a naive' : 'an absorbed'} prefill with a cache stops, releases, and takes its rows back out`, async () => {
+      const backend = getBackend();
+      const { layer } = await randomLayer(backend, CONFIG, 5);
+      using _layer = layer;
+      using cache = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 8, ropeDim: 4 });
+      const prompt = randomInput(backend, 1, 4, 16, 6);
+      using _prompt = prompt.x;
+      (await layer.forward(prompt.x, { cache })).dispose();
+      const held = async (): Promise<unknown> => {
+        using rows = await cache.readKeys();
+        return { lengths: cache.lengths, rows: Array.from(await rows.data()) };
+      };
+      const before = await held();
+      const long = randomInput(backend, 1, 300, 16, 7);
+      using _long = long.x;
+      const midway = await abortEverywhere(
+        backend,
+        6,
+        async (signal) => {
+          (await layer.forward(long.x, { cache, order, signal })).dispose();
+          cache.truncate(4);
+        },
+        async () => expect(await held()).toEqual(before),
+      );
+      expect(midway).toBeGreaterThan(0);
     });
-    afterAll(async () => {
-      await backend.dispose();
-    });
-
-    for (const order of ['naive', 'absorbed'] as const) {
-      it(`${order === 'naive' ? 'a naive' : 'an absorbed'} prefill with a cache stops, releases, and takes its rows back out`, async () => {
-        const { layer } = await randomLayer(backend, CONFIG, 5);
-        using _layer = layer;
-        using cache = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 8, ropeDim: 4 });
-        const prompt = randomInput(backend, 1, 4, 16, 6);
-        using _prompt = prompt.x;
-        (await layer.forward(prompt.x, { cache })).dispose();
-        const held = async (): Promise<unknown> => {
-          using rows = await cache.readKeys();
-          return { lengths: cache.lengths, rows: Array.from(await rows.data()) };
-        };
-        const before = await held();
-        const long = randomInput(backend, 1, 300, 16, 7);
-        using _long = long.x;
-        const midway = await abortEverywhere(
-          backend,
-          6,
-          async (signal) => {
-            (await layer.forward(long.x, { cache, order, signal })).dispose();
-            cache.truncate(4);
-          },
-          async () => expect(await held()).toEqual(before),
-        );
-        expect(midway).toBeGreaterThan(0);
-      });
-    }
-  });
-}
+  }
+});

@@ -5,9 +5,9 @@
 // prints the seed and path that replay it (ATTNKIT_FC_SEED / ATTNKIT_FC_PATH).
 import { type Backend, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, assertProperty, firstOutside, layerTolerance } from '@attnkit/testkit';
+import { assertProperty, describeEachBackend, firstOutside, layerTolerance, SeededRandom } from '@attnkit/testkit';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { MLAConfigInput, ResolvedMLAConfig } from './config.js';
 import { randomLayer } from './testing/fixtures/layers.js';
 import { referenceMLA } from './testing/fixtures/reference-mla.js';
@@ -65,18 +65,8 @@ async function agrees(backend: Backend, p: Problem): Promise<void> {
   expect({ tensors: after.liveTensors, buffers: after.liveBuffers }, 'every tensor released').toEqual({ tensors: before.liveTensors, buffers: before.liveBuffers });
 }
 
-for (const testBackend of available) {
-  describe(`MLA property on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
-    });
-    afterAll(async () => {
-      await backend.dispose();
-    });
-
-    it('naive and absorbed agree with the float64 MLA within the f32 bound of each case', async () => {
-      await assertProperty(`MLA on ${testBackend.name}`, fc.asyncProperty(problem, (p) => agrees(backend, p)), testBackend.name === 'gpujs-webgpu' ? 8 : 15);
-    });
+describeEachBackend(available, (name) => `MLA property on ${name}`, (getBackend, backendName) => {
+  it('naive and absorbed agree with the float64 MLA within the f32 bound of each case', async () => {
+    await assertProperty(`MLA on ${backendName}`, fc.asyncProperty(problem, (p) => agrees(getBackend(), p)), backendName === 'gpujs-webgpu' ? 8 : 15);
   });
-}
+});

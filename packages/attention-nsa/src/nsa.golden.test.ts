@@ -1,7 +1,7 @@
 // Every nsa_* golden case on every backend: stage by stage for the whole history, chunked
 // compressed branch, token-by-token decode through a cache, and chunked prefill through it.
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { loadGoldenCases, type GoldenCase } from '@attnkit/testkit';
+import { describeEachBackend, loadGoldenCases, type GoldenCase } from '@attnkit/testkit';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Backend } from '@attnkit/tensor-core';
 import { NSACache } from '@attnkit/kvcache';
@@ -16,94 +16,89 @@ describe('nsa golden cases', () => {
     expect(cases.map((c) => c.name).sort()).toEqual(['nsa_decode', 'nsa_equal_blocks', 'nsa_mlp_phi', 'nsa_paper_blocks', 'nsa_short']);
   });
 
-  for (const tb of available) {
-    describe(tb.name, () => {
-      let backend: Backend;
-      let baseline: { liveBuffers: number; liveTensors: number };
-      beforeEach(async () => {
-        backend = await tb.create();
-        const { liveBuffers, liveTensors } = backend.memory();
-        baseline = { liveBuffers, liveTensors };
-      });
-      afterEach(async () => {
-        const { liveBuffers, liveTensors } = backend.memory();
-        expect({ liveBuffers, liveTensors }, 'nothing leaks').toEqual(baseline);
-        await backend.dispose();
-      });
-
-      for (const c of cases) {
-        it(`${c.name}: every stage over the whole history`, async () => {
-          await checkStages(c, backend, {});
-        });
-        it(`${c.name}: every stage with the compressed branch in chunks of 7 queries`, async () => {
-          await checkStages(c, backend, { queryChunk: 7 });
-        });
-      }
-
-      for (const c of prefillCases) {
-        // Every token on the CPU; on the slower backends a one-call prefill of all but the last
-        // 64 tokens, then 64 decode steps (several blocks complete on the way).
-        const decodeFrom = tb.name === 'cpu' ? 0 : Math.max(0, c.number('kv_len') - 64);
-        it(`${c.name}: token-by-token decode through the cache equals the prefill${decodeFrom > 0 ? ` (from token ${decodeFrom})` : ''}`, async () => {
-          using l = loadNSACase(c, backend);
-          let first = decodeFrom > 0;
-          await runThroughCache(c, l, () => {
-            const size = first ? decodeFrom : 1;
-            first = false;
-            return size;
-          });
-        });
-        it(`${c.name}: chunked prefill through the cache (chunks 5, 1, 33, 17, …)`, async () => {
-          using l = loadNSACase(c, backend);
-          const sizes = [5, 1, 33, 17];
-          let call = 0;
-          await runThroughCache(c, l, () => sizes[call++ % sizes.length] as number);
-        });
-      }
-
-      it('nsa_paper_blocks: a rolled-back speculative chunk leaves no trace (cache truncate)', async () => {
-        const c = required(cases.find((x) => x.name === 'nsa_paper_blocks'));
-        using l = loadNSACase(c, backend);
-        using cache = newCache(c, l);
-        const rows = (key: string, t0: number, t1: number) => {
-          const a = c.tensor(key);
-          return l.upload(tokenRows(a.data, a.shape, t0, t1), [a.shape[0] as number, t1 - t0, ...a.shape.slice(2)]);
-        };
-        const step = async (t0: number, t1: number, draft = false): Promise<Float32Array> => {
-          const x = draft ? l.upload(new Float32Array((t1 - t0) * c.number('x_dim')).fill(0.5), [1, t1 - t0, c.number('x_dim')]) : rows('x', t0, t1);
-          const kNew = draft ? l.upload(new Float32Array((t1 - t0) * 2 * 32).fill(3), [1, t1 - t0, 2, 32]) : rows('k', t0, t1);
-          const { out } = await l.nsa.forward(rows('q', t0, t1), kNew, rows('v', t0, t1), x, { cache });
-          using o = out;
-          return await o.data();
-        };
-        await step(0, 200);
-        await step(200, 250, true); // a draft that completes blocks 11–14 with wrong keys, then is rejected
-        cache.truncate(200);
-        const rest = await step(200, 300);
-        expectGolden(c, 'out after the rollback', rest, tokenRows(c.tensor('out').data, c.tensor('out').shape, 200, 300));
-      });
-
-      it('nsa_decode: prefill 299 tokens into the cache, then the decode step', async () => {
-        const c = required(cases.find((x) => x.name === 'nsa_decode'));
-        using l = loadNSACase(c, backend);
-        const T = c.number('kv_len');
-        const kShape = c.tensor('k').shape;
-        const vShape = c.tensor('v').shape;
-        using cache = newCache(c, l);
-        const kPast = l.upload(tokenRows(c.tensor('k').data, kShape, 0, T - 1), [kShape[0] as number, T - 1, ...kShape.slice(2)]);
-        const vPast = l.upload(tokenRows(c.tensor('v').data, vShape, 0, T - 1), [vShape[0] as number, T - 1, ...vShape.slice(2)]);
-        await cache.updateAndFetch(kPast, vPast);
-        const kNew = l.upload(tokenRows(c.tensor('k').data, kShape, T - 1, T), [kShape[0] as number, 1, ...kShape.slice(2)]);
-        const vNew = l.upload(tokenRows(c.tensor('v').data, vShape, T - 1, T), [vShape[0] as number, 1, ...vShape.slice(2)]);
-        const { out, stages } = await l.nsa.forward(l.q, kNew, vNew, l.x, { cache, returnStages: true });
-        using _o = out;
-        using s = required(stages);
-        expectGolden(c, 'out', await out.data(), c.tensor('out').data);
-        expectGolden(c, 'k_cmp', await s.kCmp.data(), c.tensor('k_cmp').data);
-        expectGolden(c, 'block_scores', await s.blockScores.data(), c.tensor('block_scores').data);
-      });
+  describeEachBackend(available, (name) => name, (getBackend, backendName) => {
+    let baseline: { liveBuffers: number; liveTensors: number };
+    beforeEach(() => {
+      const { liveBuffers, liveTensors } = getBackend().memory();
+      baseline = { liveBuffers, liveTensors };
     });
-  }
+    afterEach(() => {
+      const { liveBuffers, liveTensors } = getBackend().memory();
+      expect({ liveBuffers, liveTensors }, 'nothing leaks').toEqual(baseline);
+    });
+
+    for (const c of cases) {
+      it(`${c.name}: every stage over the whole history`, async () => {
+        await checkStages(c, getBackend(), {});
+      });
+      it(`${c.name}: every stage with the compressed branch in chunks of 7 queries`, async () => {
+        await checkStages(c, getBackend(), { queryChunk: 7 });
+      });
+    }
+
+    for (const c of prefillCases) {
+      // Every token on the CPU; on the slower backends a one-call prefill of all but the last
+      // 64 tokens, then 64 decode steps (several blocks complete on the way).
+      const decodeFrom = backendName === 'cpu' ? 0 : Math.max(0, c.number('kv_len') - 64);
+      it(`${c.name}: token-by-token decode through the cache equals the prefill${decodeFrom > 0 ? ` (from token ${decodeFrom})` : ''}`, async () => {
+        using l = loadNSACase(c, getBackend());
+        let first = decodeFrom > 0;
+        await runThroughCache(c, l, () => {
+          const size = first ? decodeFrom : 1;
+          first = false;
+          return size;
+        });
+      });
+      it(`${c.name}: chunked prefill through the cache (chunks 5, 1, 33, 17, …)`, async () => {
+        using l = loadNSACase(c, getBackend());
+        const sizes = [5, 1, 33, 17];
+        let call = 0;
+        await runThroughCache(c, l, () => sizes[call++ % sizes.length] as number);
+      });
+    }
+
+    it('nsa_paper_blocks: a rolled-back speculative chunk leaves no trace (cache truncate)', async () => {
+      const c = required(cases.find((x) => x.name === 'nsa_paper_blocks'));
+      using l = loadNSACase(c, getBackend());
+      using cache = newCache(c, l);
+      const rows = (key: string, t0: number, t1: number) => {
+        const a = c.tensor(key);
+        return l.upload(tokenRows(a.data, a.shape, t0, t1), [a.shape[0] as number, t1 - t0, ...a.shape.slice(2)]);
+      };
+      const step = async (t0: number, t1: number, draft = false): Promise<Float32Array> => {
+        const x = draft ? l.upload(new Float32Array((t1 - t0) * c.number('x_dim')).fill(0.5), [1, t1 - t0, c.number('x_dim')]) : rows('x', t0, t1);
+        const kNew = draft ? l.upload(new Float32Array((t1 - t0) * 2 * 32).fill(3), [1, t1 - t0, 2, 32]) : rows('k', t0, t1);
+        const { out } = await l.nsa.forward(rows('q', t0, t1), kNew, rows('v', t0, t1), x, { cache });
+        using o = out;
+        return await o.data();
+      };
+      await step(0, 200);
+      await step(200, 250, true); // a draft that completes blocks 11–14 with wrong keys, then is rejected
+      cache.truncate(200);
+      const rest = await step(200, 300);
+      expectGolden(c, 'out after the rollback', rest, tokenRows(c.tensor('out').data, c.tensor('out').shape, 200, 300));
+    });
+
+    it('nsa_decode: prefill 299 tokens into the cache, then the decode step', async () => {
+      const c = required(cases.find((x) => x.name === 'nsa_decode'));
+      using l = loadNSACase(c, getBackend());
+      const T = c.number('kv_len');
+      const kShape = c.tensor('k').shape;
+      const vShape = c.tensor('v').shape;
+      using cache = newCache(c, l);
+      const kPast = l.upload(tokenRows(c.tensor('k').data, kShape, 0, T - 1), [kShape[0] as number, T - 1, ...kShape.slice(2)]);
+      const vPast = l.upload(tokenRows(c.tensor('v').data, vShape, 0, T - 1), [vShape[0] as number, T - 1, ...vShape.slice(2)]);
+      await cache.updateAndFetch(kPast, vPast);
+      const kNew = l.upload(tokenRows(c.tensor('k').data, kShape, T - 1, T), [kShape[0] as number, 1, ...kShape.slice(2)]);
+      const vNew = l.upload(tokenRows(c.tensor('v').data, vShape, T - 1, T), [vShape[0] as number, 1, ...vShape.slice(2)]);
+      const { out, stages } = await l.nsa.forward(l.q, kNew, vNew, l.x, { cache, returnStages: true });
+      using _o = out;
+      using s = required(stages);
+      expectGolden(c, 'out', await out.data(), c.tensor('out').data);
+      expectGolden(c, 'k_cmp', await s.kCmp.data(), c.tensor('k_cmp').data);
+      expectGolden(c, 'block_scores', await s.blockScores.data(), c.tensor('block_scores').data);
+    });
+  }, { lifetime: 'test' });
 });
 
 async function checkStages(c: GoldenCase, backend: Backend, options: { queryChunk?: number }): Promise<void> {

@@ -6,9 +6,9 @@
 // Every case releases what it made. A failure prints the seed and path that replay it.
 import { type Backend, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, assertProperty, firstOutside, layerTolerance } from '@attnkit/testkit';
+import { assertProperty, describeEachBackend, firstOutside, layerTolerance, SeededRandom } from '@attnkit/testkit';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { type NSAConfig, type ResolvedNSAConfig, resolveNSAConfig } from './config.js';
 import { nativeSparseAttention } from './nsa.js';
 import { type ReferenceInputs, nsaReference } from './testing/fixtures/nsa-reference.js';
@@ -116,18 +116,8 @@ async function agrees(backend: Backend, p: Problem): Promise<void> {
   expect({ tensors: after.liveTensors, buffers: after.liveBuffers }, 'every tensor released').toEqual({ tensors: before.liveTensors, buffers: before.liveBuffers });
 }
 
-for (const testBackend of available) {
-  describe(`NSA property on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
-    });
-    afterAll(async () => {
-      await backend.dispose();
-    });
-
-    it('agrees with the float64 NSA within the f32 bound of each case', async () => {
-      await assertProperty(`NSA on ${testBackend.name}`, fc.asyncProperty(problem, (p) => agrees(backend, p)), testBackend.name === 'gpujs-webgpu' ? 8 : 15);
-    });
+describeEachBackend(available, (name) => `NSA property on ${name}`, (getBackend, backendName) => {
+  it('agrees with the float64 NSA within the f32 bound of each case', async () => {
+    await assertProperty(`NSA on ${backendName}`, fc.asyncProperty(problem, (p) => agrees(getBackend(), p)), backendName === 'gpujs-webgpu' ? 8 : 15);
   });
-}
+});

@@ -4,8 +4,8 @@
 // query chunk at the end of a longer history, MLP φ with biases and both position encodings.
 import { type Backend, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SeededRandom, compareArrays, describeEachBackend } from '@attnkit/testkit';
+import { afterEach, beforeEach, expect, it } from 'vitest';
 import { type NSAConfig, resolveNSAConfig } from './config.js';
 import { nativeSparseAttention } from './nsa.js';
 import type { NSAWeights } from './weights.js';
@@ -92,26 +92,21 @@ const SCENARIOS: readonly Scenario[] = [
 
 const { available } = await availableBackends();
 
-for (const tb of available) {
-  describe(`nsa against the float64 reference [${tb.name}]`, () => {
-    let backend: Backend;
-    let baseline: string;
-    beforeEach(async () => {
-      backend = await tb.create();
-      baseline = JSON.stringify(liveCounts(backend));
-    });
-    afterEach(async () => {
-      expect(JSON.stringify(liveCounts(backend)), 'nothing leaks').toBe(baseline);
-      await backend.dispose();
-    });
-
-    for (const scenario of SCENARIOS) {
-      it(`${scenario.name} (seed ${scenario.seed})`, async () => {
-        await checkScenario(backend, scenario);
-      });
-    }
+describeEachBackend(available, (name) => `nsa against the float64 reference [${name}]`, (getBackend) => {
+  let baseline: string;
+  beforeEach(() => {
+    baseline = JSON.stringify(liveCounts(getBackend()));
   });
-}
+  afterEach(() => {
+    expect(JSON.stringify(liveCounts(getBackend())), 'nothing leaks').toBe(baseline);
+  });
+
+  for (const scenario of SCENARIOS) {
+    it(`${scenario.name} (seed ${scenario.seed})`, async () => {
+      await checkScenario(getBackend(), scenario);
+    });
+  }
+}, { lifetime: 'test' });
 
 async function checkScenario(backend: Backend, sc: Scenario): Promise<void> {
   const config = resolveNSAConfig(sc.config);

@@ -111,18 +111,17 @@ export async function nativeSparseAttention(
     throwIfAborted(options.signal, fn);
     // 1. compression: N complete blocks of the longest sequence (shorter ones mask the rest)
     const nCmp = compressedBlockCount(pos.maxLength, config);
+    const cached = options.compressed ?? null;
+    if (cached) {
+      checkCompressed(fn, cached.keys, [B, nCmp, Hkv, D], 'keys', T);
+      checkCompressed(fn, cached.values, [B, nCmp, Hkv, config.vHeadDim], 'values', T);
+    }
     // A decode step runs fused on a WebGPU device when it can (one submission, no readback). It
     // reads a cache's compressed blocks in place: capacity rows past N are never visible.
     let declined: string | undefined;
-    const cached = options.compressed ?? null;
     let computed: { kCmp: Tensor; vCmp: Tensor } | null = null; // exactly nCmp rows, f32
     if (S === 1 && !options.returnStages && !options.rowMap) {
-      if (cached) {
-        checkCompressed(fn, cached.keys, [B, nCmp, Hkv, D], 'keys', T);
-        checkCompressed(fn, cached.values, [B, nCmp, Hkv, config.vHeadDim], 'values', T);
-      } else {
-        computed = await compressedOperands(fn, k, v, nCmp, T, config, weights, null, own);
-      }
+      if (!cached) computed = await compressedOperands(fn, k, v, nCmp, config, weights, null, own);
       const ops = { q, k, v, kCmp: cached?.keys ?? computed?.kCmp ?? k, vCmp: cached?.values ?? computed?.vCmp ?? v, nCmp, x, lengths };
       const support = nsaDecodeSupport(q.backend, ops, config, weights);
       if (support.ok) {
@@ -132,7 +131,7 @@ export async function nativeSparseAttention(
       }
       declined = `${NSA_DECODE_KERNEL}: ${support.reason}`;
     }
-    const { kCmp, vCmp } = computed ?? (await compressedOperands(fn, k, v, nCmp, T, config, weights, cached, own));
+    const { kCmp, vCmp } = computed ?? (await compressedOperands(fn, k, v, nCmp, config, weights, cached, own));
 
     // 2–4. compressed branch, block importance and top-n, chunk by chunk over the queries
     const headMajor: HeadMajorOperands = {
@@ -210,13 +209,15 @@ function withDeclined(report: DispatchReport, declined: string | undefined): Dis
   return { ...report, declined: report.declined ? `${declined}; ${report.declined}` : declined };
 }
 
-/** K_cmp, V_cmp [B, N, Hkv, ·] in f32: slices of the cache's blocks, or compressed here. */
+/**
+ * K_cmp, V_cmp [B, N, Hkv, ·] in f32: slices of the cache's blocks (already checked by
+ * `checkCompressed`), or compressed here.
+ */
 async function compressedOperands(
   fn: string,
   k: Tensor,
   v: Tensor,
   nCmp: number,
-  T: number,
   config: ResolvedNSAConfig,
   weights: NSAWeights,
   cached: CompressedKV | null,
@@ -225,13 +226,12 @@ async function compressedOperands(
   const [B] = k.shape as readonly [number];
   const { nKvHeads: Hkv, headDim: D, vHeadDim: Dv } = config;
   if (cached) {
-    const fit = async (t: Tensor, dim: number, name: string): Promise<Tensor> => {
-      checkCompressed(fn, t, [B, nCmp, Hkv, dim], name, T);
+    const fit = async (t: Tensor, dim: number): Promise<Tensor> => {
       // The cache's capacity rows are cut before any f16/bf16/int8/fp8 storage is widened.
       const rows = t.shape[1] === nCmp ? t : own(await slice(t, [0, 0, 0, 0], [B, nCmp, Hkv, dim]));
       return own(rows.dtype === 'f32' ? reshape(rows, rows.shape) : await cast(rows, 'f32'));
     };
-    return { kCmp: await fit(cached.keys, D, 'keys'), vCmp: await fit(cached.values, Dv, 'values') };
+    return { kCmp: await fit(cached.keys, D), vCmp: await fit(cached.values, Dv) };
   }
   if (k.rank !== 4) throw new ConfigError({ fn, expected: 'compressed blocks from the cache when keys are a row pool (rowMap)', got: 'none' });
   if (nCmp === 0) return { kCmp: own(zeros(k.backend, [B, 0, Hkv, D])), vCmp: own(zeros(k.backend, [B, 0, Hkv, Dv])) };

@@ -6,9 +6,9 @@
 // releases what it made. A failure prints the seed and path that replay it.
 import { type Backend, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, assertProperty, firstOutside, layerTolerance } from '@attnkit/testkit';
+import { assertProperty, describeEachBackend, firstOutside, layerTolerance, SeededRandom } from '@attnkit/testkit';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import type { DSAConfigInput, ResolvedDSAConfig } from './config.js';
 import { randomLayer } from './testing/fixtures/layers.js';
 import { clearBoundaries, referenceDSA } from './testing/fixtures/reference-dsa.js';
@@ -73,18 +73,8 @@ async function agrees(backend: Backend, p: Problem): Promise<void> {
   expect({ tensors: after.liveTensors, buffers: after.liveBuffers }, 'every tensor released').toEqual({ tensors: before.liveTensors, buffers: before.liveBuffers });
 }
 
-for (const testBackend of available) {
-  describe(`DSA property on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
-    });
-    afterAll(async () => {
-      await backend.dispose();
-    });
-
-    it('naive and absorbed agree with the float64 DSA within the f32 bound of each case', async () => {
-      await assertProperty(`DSA on ${testBackend.name}`, fc.asyncProperty(problem, (p) => agrees(backend, p)), testBackend.name === 'gpujs-webgpu' ? 8 : 15);
-    });
+describeEachBackend(available, (name) => `DSA property on ${name}`, (getBackend, backendName) => {
+  it('naive and absorbed agree with the float64 DSA within the f32 bound of each case', async () => {
+    await assertProperty(`DSA on ${backendName}`, fc.asyncProperty(problem, (p) => agrees(getBackend(), p)), backendName === 'gpujs-webgpu' ? 8 : 15);
   });
-}
+});

@@ -4,8 +4,8 @@
 import type { Backend } from '@attnkit/tensor-core';
 import { tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { type GoldenCase, loadGoldenCases } from '@attnkit/testkit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describeEachBackend, type GoldenCase, loadGoldenCases } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
 import { type ResolvedDSAConfig, resolveDSAConfig } from './config.js';
 import { DSA } from './dsa.js';
 import { selectionMask } from './inspect.js';
@@ -95,37 +95,27 @@ function differing(mask: Float32Array, golden: Float32Array): number {
   return n;
 }
 
-for (const backendFactory of available) {
-  describe(`golden dsa selections on ${backendFactory.name}`, () => {
-    let backend: Backend;
-    beforeEach(async () => {
-      backend = await backendFactory.create();
-    });
-    afterEach(async () => {
-      await backend.dispose();
+describeEachBackend(available, (name) => `golden dsa selections on ${name}`, (getBackend, name) => {
+  for (const c of CASES) {
+    it(`${c.name}: the exact path picks the golden sets through every implementation`, async () => {
+      const config = configOf(c, 'exact');
+      for (const implementation of ['auto', 'composed', 'reference'] as const) {
+        const ran: string[] = [];
+        const [prefill, step] = await selections(getBackend(), c, config, implementation, ran);
+        // On WebGPU the decode step is the fused WebGPU kernel's (a prefill declines it).
+        if (implementation === 'auto' && name === 'gpujs-webgpu' && c.has('x_step')) expect(ran[1]).toBe('fused:webgpu-indexer');
+        expect(prefill, `${implementation}: prefill`).toEqual(c.tensor('selected_prefill').data);
+        if (c.has('selected_step')) expect(step, `${implementation}: step`).toEqual(c.tensor('selected_step').data);
+      }
     });
 
-    for (const c of CASES) {
-      it(`${c.name}: the exact path picks the golden sets through every implementation`, async () => {
-        const config = configOf(c, 'exact');
-        for (const implementation of ['auto', 'composed', 'reference'] as const) {
-          const ran: string[] = [];
-          const [prefill, step] = await selections(backend, c, config, implementation, ran);
-          // On WebGPU the decode step is the fused WebGPU kernel's (a prefill declines it).
-          if (implementation === 'auto' && backendFactory.name === 'gpujs-webgpu' && c.has('x_step')) expect(ran[1]).toBe('fused:webgpu-indexer');
-          expect(prefill, `${implementation}: prefill`).toEqual(c.tensor('selected_prefill').data);
-          if (c.has('selected_step')) expect(step, `${implementation}: step`).toEqual(c.tensor('selected_step').data);
-        }
-      });
-
-      it(`${c.name}: the fp8 path changes ${FP8_DIFFERING_PICKS[c.name]?.join(' + ')} picks`, async () => {
-        const [prefill = new Float32Array(), step] = await selections(backend, c, configOf(c, 'fp8'), 'auto');
-        const got = [differing(prefill, c.tensor('selected_prefill').data), step ? differing(step, c.tensor('selected_step').data) : 0];
-        expect(got).toEqual(FP8_DIFFERING_PICKS[c.name]);
-      });
-    }
-  });
-}
+    it(`${c.name}: the fp8 path changes ${FP8_DIFFERING_PICKS[c.name]?.join(' + ')} picks`, async () => {
+      const [prefill = new Float32Array(), step] = await selections(getBackend(), c, configOf(c, 'fp8'), 'auto');
+      const got = [differing(prefill, c.tensor('selected_prefill').data), step ? differing(step, c.tensor('selected_step').data) : 0];
+      expect(got).toEqual(FP8_DIFFERING_PICKS[c.name]);
+    });
+  }
+}, { lifetime: 'test' });
 
 describe('the Nov-2025 RoPE fix on the golden cases', () => {
   for (const c of CASES) {

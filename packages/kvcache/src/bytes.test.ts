@@ -1,5 +1,6 @@
-import { type Backend, ConfigError, storageBytes } from '@attnkit/tensor-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, storageBytes } from '@attnkit/tensor-core';
+import { describeEachBackend } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
 import { type KVCacheConfig, formatBytes, kvBytes, kvBytesPerToken, kvElementsPerToken, kvRowParts } from './bytes.js';
 import { ContiguousKVCache } from './contiguous.js';
 import { IndexerKeyCache } from './indexer.js';
@@ -91,17 +92,10 @@ describe('kvBytesPerToken / kvBytes: spec §5 for DeepSeek-V3', () => {
   });
 });
 
-describe.each(BACKENDS)('live caches allocate exactly what kvBytes says, on $name', (testBackend) => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(BACKENDS, (name) => `live caches allocate exactly what kvBytes says, on '${name}'`, (getBackend) => {
   for (const dtype of ['f32', 'bf16', 'int8', 'fp8e4m3'] as const) {
     it(`${dtype}: contiguous GQA, MLA latent, indexer keys, NSA`, async () => {
+      const backend = getBackend();
       const B = 3;
       const before = backend.memory().bytesAllocated;
       using gqa = new ContiguousKVCache(backend, { batchSize: B, kvHeads: 2, keyDim: 64, valueDim: 32, dtype, step: 32 });

@@ -1,6 +1,5 @@
 import { attention } from '@attnkit/attention-mha';
 import {
-  type Backend,
   CapacityError,
   ConfigError,
   DTypeError,
@@ -14,8 +13,8 @@ import {
   quantizeBlocks,
   tensor,
 } from '@attnkit/tensor-core';
-import { SeededRandom } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeEachBackend, SeededRandom } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
 import { ContiguousKVCache } from './contiguous.js';
 import { BACKENDS, HostRows, storesCompactly, take, upload, withoutLeaks } from './testing/fixtures/harness.js';
 import type { StorageDType } from './types.js';
@@ -37,16 +36,9 @@ function stored(values: Float32Array, dtype: StorageDType, width: number, blockS
   }
 }
 
-describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(BACKENDS, (name) => `ContiguousKVCache on '${name}'`, (getBackend, backendName) => {
   it('appends prefill, chunk and decode steps and reads back exactly what was written', async () => {
+    const backend = getBackend();
     const seed = 11;
     const rng = new SeededRandom(seed);
     const [B, H, D, Dv] = [2, 3, 8, 4];
@@ -76,6 +68,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('grows once per chunk, never per token', async () => {
+    const backend = getBackend();
     await withoutLeaks(backend, async () => {
       using cache = new ContiguousKVCache(backend, { batchSize: 1, kvHeads: 1, keyDim: 4, step: 8 });
       const storages = new Set<unknown>();
@@ -92,6 +85,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('keeps per-sequence lengths: truncate one sequence, then append at different offsets', async () => {
+    const backend = getBackend();
     const rng = new SeededRandom(5);
     const [B, H, D] = [3, 2, 4];
     await withoutLeaks(backend, async () => {
@@ -125,6 +119,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('feeds attention() directly: same output as attention over the concatenated history', async () => {
+    const backend = getBackend();
     const rng = new SeededRandom(21);
     const [B, Hq, H, D] = [2, 4, 2, 8];
     await withoutLeaks(backend, async () => {
@@ -152,6 +147,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
 
   describe.each<StorageDType>(['f16', 'bf16', 'int8', 'fp8e4m3'])('%s storage', (dtype) => {
     it('quantises on write, reads back the decoded rows, and attention reads the storage as stored', async () => {
+      const backend = getBackend();
       const rng = new SeededRandom(3);
       const [B, Hq, H, D, Dv] = [2, 4, 2, 32, 16];
       await withoutLeaks(backend, async () => {
@@ -176,7 +172,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
         const expectedV = stored(hostV.dense(), dtype, Dv, keyBlock);
         const readK = await take(cache.readKeys());
         const readV = await take(cache.readValues());
-        if (testBackend.name === 'cpu') {
+        if (backendName === 'cpu') {
           expect(readK).toEqual(expectedK);
           expect(readV).toEqual(expectedV);
         } else {
@@ -201,6 +197,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('nbytes is exact: it matches the backend allocation, payload and scales', async () => {
+    const backend = getBackend();
     for (const dtype of ['f32', 'bf16', 'fp8e4m3', 'int8'] as const) {
       const before = backend.memory().bytesAllocated;
       using cache = new ContiguousKVCache(backend, { batchSize: 2, kvHeads: 2, keyDim: 64, valueDim: 32, dtype, step: 16 });
@@ -218,6 +215,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('respects maxCapacity: growth stops there and an overflowing append throws CapacityError', async () => {
+    const backend = getBackend();
     await withoutLeaks(backend, async () => {
       using cache = new ContiguousKVCache(backend, { batchSize: 1, kvHeads: 1, keyDim: 2, step: 8, maxCapacity: 10 });
       using k9 = upload(backend, new Float32Array(18).fill(1), [1, 9, 1, 2]);
@@ -231,6 +229,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('refuses bad input with a named error and leaves the cache unchanged', async () => {
+    const backend = getBackend();
     const [B, H, D] = [2, 2, 4];
     await withoutLeaks(backend, async () => {
       using cache = new ContiguousKVCache(backend, { batchSize: B, kvHeads: H, keyDim: D, step: 4, maxCapacity: 8 });
@@ -272,6 +271,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('refuses a second update while one is in flight, and any use after dispose', async () => {
+    const backend = getBackend();
     await withoutLeaks(backend, async () => {
       const cache = new ContiguousKVCache(backend, { batchSize: 1, kvHeads: 1, keyDim: 2 });
       using k = upload(backend, new Float32Array(2), [1, 1, 1, 2]);
@@ -287,6 +287,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('validates its options', () => {
+    const backend = getBackend();
     expect(() => new ContiguousKVCache(backend, { batchSize: 0, kvHeads: 1, keyDim: 2 })).toThrow(ConfigError);
     expect(() => new ContiguousKVCache(backend, { batchSize: 1, kvHeads: 1.5, keyDim: 2 })).toThrow(ConfigError);
     expect(() => new ContiguousKVCache(backend, { batchSize: 1, kvHeads: 1, keyDim: 96, dtype: 'fp8e4m3', blockSize: 64 })).toThrow(/scale block dividing the key row width 96/);
@@ -298,6 +299,7 @@ describe.each(BACKENDS)('ContiguousKVCache on $name', (testBackend) => {
   });
 
   it('allocates initialCapacity up front and frees everything on dispose', () => {
+    const backend = getBackend();
     const before = backend.memory();
     const cache = new ContiguousKVCache(backend, { batchSize: 2, kvHeads: 2, keyDim: 8, initialCapacity: 40, step: 32 });
     expect(cache.allocatedTokens).toBe(40);

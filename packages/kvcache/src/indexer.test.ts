@@ -1,19 +1,12 @@
-import { type Backend, ShapeError, dequantizeBlocks, quantizeBlocks } from '@attnkit/tensor-core';
-import { SeededRandom, compareArrays, loadGoldenCases } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ShapeError, dequantizeBlocks, quantizeBlocks } from '@attnkit/tensor-core';
+import { compareArrays, describeEachBackend, loadGoldenCases, SeededRandom } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { IndexerKeyCache } from './indexer.js';
 import { BACKENDS, HostRows, storesCompactly, take, upload, withoutLeaks } from './testing/fixtures/harness.js';
 
-describe.each(BACKENDS)('IndexerKeyCache on $name', (testBackend) => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(BACKENDS, (name) => `IndexerKeyCache on '${name}'`, (getBackend, backendName) => {
   it('holds one key per token; the view is keys only', async () => {
+    const backend = getBackend();
     const rng = new SeededRandom(4);
     const [B, DI] = [2, 32];
     await withoutLeaks(backend, async () => {
@@ -35,6 +28,7 @@ describe.each(BACKENDS)('IndexerKeyCache on $name', (testBackend) => {
   });
 
   it('fp8 e4m3 as deployed: one f32 scale per 128-value key, 132 bytes per token', async () => {
+    const backend = getBackend();
     const rng = new SeededRandom(6);
     await withoutLeaks(backend, async () => {
       using cache = new IndexerKeyCache(backend, { batchSize: 1, keyDim: 128, dtype: 'fp8e4m3', step: 16 });
@@ -45,12 +39,13 @@ describe.each(BACKENDS)('IndexerKeyCache on $name', (testBackend) => {
       expect(cache.nbytes).toBe(storesCompactly(backend, 'fp8e4m3') ? 16 * 132 : backend.storageBytes('fp8e4m3', 16 * 128, 128));
       const read = await take(cache.readIndexKeys());
       const expected = dequantizeBlocks(quantizeBlocks(keys, 'fp8e4m3', { blockSize: 128 }), 'fp8e4m3');
-      if (testBackend.name === 'cpu') expect(read).toEqual(expected);
+      if (backendName === 'cpu') expect(read).toEqual(expected);
       else for (let i = 0; i < read.length; i++) expect(Math.abs((read[i] as number) - (expected[i] as number))).toBeLessThanOrEqual(Math.abs(expected[i] as number) / 8 + 1e-3);
     });
   });
 
   it('refuses values and wrong widths, unchanged afterwards', async () => {
+    const backend = getBackend();
     await withoutLeaks(backend, async () => {
       using cache = new IndexerKeyCache(backend, { batchSize: 1, keyDim: 4, maxCapacity: 2 });
       using good = upload(backend, new Float32Array(4).fill(3), [1, 1, 1, 4]);
@@ -67,6 +62,7 @@ describe.each(BACKENDS)('IndexerKeyCache on $name', (testBackend) => {
   });
 
   it('holds the golden dsa_decode_topk_lt index_k_cache when fed prefill then step keys', async () => {
+    const backend = getBackend();
     const c = loadGoldenCases().find((g) => g.name === 'dsa_decode_topk_lt');
     if (!c) throw new Error('golden case dsa_decode_topk_lt missing');
     const expected = c.tensor('index_k_cache');

@@ -1,7 +1,7 @@
 import { attention } from '@attnkit/attention-mha';
-import { type Backend, ConfigError, ShapeError } from '@attnkit/tensor-core';
-import { SeededRandom, compareArrays, loadGoldenCases } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, ShapeError } from '@attnkit/tensor-core';
+import { compareArrays, describeEachBackend, loadGoldenCases, SeededRandom } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { MLALatentCache } from './mla.js';
 import { BACKENDS, HostRows, storesCompactly, take, upload, withoutLeaks } from './testing/fixtures/harness.js';
 
@@ -24,16 +24,9 @@ function joinRows(latent: Float32Array, rope: Float32Array, C: number, dr: numbe
   return out;
 }
 
-describe.each(BACKENDS)('MLALatentCache on $name', (testBackend) => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(BACKENDS, (name) => `MLALatentCache on '${name}'`, (getBackend) => {
   it('stores [c ‖ k_pe] once per token and reads the latent and rope parts back', async () => {
+    const backend = getBackend();
     const rng = new SeededRandom(8);
     const [B, C, dr] = [2, 16, 8];
     await withoutLeaks(backend, async () => {
@@ -60,6 +53,7 @@ describe.each(BACKENDS)('MLALatentCache on $name', (testBackend) => {
   });
 
   it('the absorbed form attends over the view with V = the latent prefix', async () => {
+    const backend = getBackend();
     const rng = new SeededRandom(9);
     const [B, H, C, dr, S] = [2, 4, 16, 8, 3];
     await withoutLeaks(backend, async () => {
@@ -79,6 +73,7 @@ describe.each(BACKENDS)('MLALatentCache on $name', (testBackend) => {
   });
 
   it('quantised storage: DeepSeek-V3 rows of 576 get 64-value blocks, nbytes counts the scales', async () => {
+    const backend = getBackend();
     await withoutLeaks(backend, async () => {
       using cache = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 512, ropeDim: 64, dtype: 'fp8e4m3', step: 4 });
       expect(cache.blockSize).toBe(64);
@@ -95,6 +90,7 @@ describe.each(BACKENDS)('MLALatentCache on $name', (testBackend) => {
   });
 
   it('refuses values, wrong heads and wrong widths, unchanged afterwards', async () => {
+    const backend = getBackend();
     await withoutLeaks(backend, async () => {
       using cache = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 4, ropeDim: 2 });
       using good = upload(backend, new Float32Array(6).fill(1), [1, 1, 1, 6]);
@@ -111,6 +107,7 @@ describe.each(BACKENDS)('MLALatentCache on $name', (testBackend) => {
 
   for (const name of ['mla_decode', 'mla_chunk']) {
     it(`holds the golden ${name} kv_cache / pe_cache when fed prefill then step rows`, async () => {
+      const backend = getBackend();
       const c = loadGoldenCases().find((g) => g.name === name);
       if (!c) throw new Error(`golden case ${name} missing`);
       const [B, T, C] = c.tensor('kv_cache').shape as [number, number, number];

@@ -1,6 +1,6 @@
-import { type Backend, DTypeError, ShapeError, type Tensor, add, cast, mean, tensor } from '@attnkit/tensor-core';
-import { SeededRandom, compareArrays, loadGoldenCases } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DTypeError, ShapeError, type Tensor, add, cast, mean, tensor } from '@attnkit/tensor-core';
+import { compareArrays, describeEachBackend, loadGoldenCases, SeededRandom } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { type NSACompressionBatch, type NSACompressor, NSACache, compressedCount } from './nsa.js';
 import { BACKENDS, take, upload, withoutLeaks } from './testing/fixtures/harness.js';
 
@@ -26,15 +26,7 @@ function tokens(data: Float32Array, B: number, T: number, row: number, from: num
   return out;
 }
 
-describe.each(BACKENDS)('NSACache on $name', (testBackend) => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(BACKENDS, (name) => `NSACache on '${name}'`, (getBackend) => {
   it('N_cmp(T) = ⌊(T − l)/d⌋ + 1 complete blocks, 0 below l', () => {
     expect(compressedCount(0, 32, 16)).toBe(0);
     expect(compressedCount(31, 32, 16)).toBe(0);
@@ -47,6 +39,7 @@ describe.each(BACKENDS)('NSACache on $name', (testBackend) => {
 
   for (const name of ['nsa_paper_blocks', 'nsa_decode', 'nsa_equal_blocks', 'nsa_short']) {
     it(`maintains ${name}'s compressed blocks incrementally, each block compressed once`, async () => {
+      const backend = getBackend();
       const c = loadGoldenCases().find((g) => g.name === name);
       if (!c) throw new Error(`golden case ${name} missing`);
       const k = c.tensor('k');
@@ -94,6 +87,7 @@ describe.each(BACKENDS)('NSACache on $name', (testBackend) => {
   }
 
   it('truncate drops the blocks past N_cmp(T); re-appending compresses them again', async () => {
+    const backend = getBackend();
     const rng = new SeededRandom(12);
     const [B, H, D, l, d] = [2, 1, 4, 4, 2];
     await withoutLeaks(backend, async () => {
@@ -117,6 +111,7 @@ describe.each(BACKENDS)('NSACache on $name', (testBackend) => {
   });
 
   it('a failing or malformed compress undoes the append and leaves nothing behind', async () => {
+    const backend = getBackend();
     const [B, H, D, l] = [1, 1, 4, 2];
     await withoutLeaks(backend, async () => {
       let mode: 'ok' | 'throw' | 'shape' | 'dtype' = 'ok';

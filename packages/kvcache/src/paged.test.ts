@@ -1,7 +1,7 @@
 import { attention } from '@attnkit/attention-mha';
-import { type Backend, BackendError, CapacityError, ConfigError, ShapeError } from '@attnkit/tensor-core';
-import { SeededRandom } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackendError, CapacityError, ConfigError, ShapeError } from '@attnkit/tensor-core';
+import { describeEachBackend, SeededRandom } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
 import { ContiguousKVCache } from './contiguous.js';
 import { PagePool } from './page-pool.js';
 import { PagedKVCache } from './paged.js';
@@ -18,16 +18,9 @@ function sequenceRows(data: Float32Array, B: number, S: number, row: number, b: 
   return data.slice(b * S * row, (b + 1) * S * row);
 }
 
-describe.each(BACKENDS)('PagedKVCache on $name', (testBackend) => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(BACKENDS, (name) => `PagedKVCache on '${name}'`, (getBackend) => {
   it('places tokens page by page, shares pages on fork and copies a shared page on the first write', async () => {
+    const backend = getBackend();
     const [H, D] = [1, 2];
     await withoutLeaks(backend, async () => {
       using pool = new PagePool(backend, { kvHeads: H, keyDim: D, pageSize: 4, numPages: 8 });
@@ -72,6 +65,7 @@ describe.each(BACKENDS)('PagedKVCache on $name', (testBackend) => {
   });
 
   it('nbytes counts its distinct pages and its row map; the pool holds every page', async () => {
+    const backend = getBackend();
     for (const dtype of ['f32', 'bf16', 'fp8e4m3'] as const) {
       const before = backend.memory().bytesAllocated;
       using pool = new PagePool(backend, { kvHeads: 2, keyDim: 32, valueDim: 16, pageSize: 8, numPages: 6, dtype });
@@ -93,6 +87,7 @@ describe.each(BACKENDS)('PagedKVCache on $name', (testBackend) => {
   });
 
   it('refuses what the pool cannot hold, bad shapes and bad truncations, unchanged afterwards', async () => {
+    const backend = getBackend();
     const [H, D] = [2, 4];
     await withoutLeaks(backend, async () => {
       using pool = new PagePool(backend, { kvHeads: H, keyDim: D, pageSize: 2, numPages: 4 });
@@ -125,6 +120,7 @@ describe.each(BACKENDS)('PagedKVCache on $name', (testBackend) => {
   });
 
   it('serves an MLA-style key-prefix layout and keeps refusing once the pool is disposed', async () => {
+    const backend = getBackend();
     await withoutLeaks(backend, async () => {
       const pool = new PagePool(backend, { kvHeads: 1, keyDim: 6, valueDim: 4, values: 'keyPrefix', pageSize: 4, numPages: 2 });
       const cache = new PagedKVCache(pool);
@@ -142,6 +138,7 @@ describe.each(BACKENDS)('PagedKVCache on $name', (testBackend) => {
   describe.each<StorageDType>(['f32', 'int8'])('randomized: forks, truncations and removals agree with contiguous caches (%s)', (dtype) => {
     for (const seed of [1, 2, 3]) {
       it(`seed ${seed}`, async () => {
+        const backend = getBackend();
         const rng = new SeededRandom(seed * 7919 + (dtype === 'f32' ? 0 : 1));
         const [Hq, H, D, Dv] = [4, 2, 8, 4];
         const P = rng.int(1, 5);

@@ -1,7 +1,7 @@
 import { attention } from '@attnkit/attention-mha';
-import { type Backend, CapacityError, ConfigError, ShapeError } from '@attnkit/tensor-core';
-import { SeededRandom } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CapacityError, ConfigError, ShapeError } from '@attnkit/tensor-core';
+import { describeEachBackend, SeededRandom } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { ContiguousKVCache } from './contiguous.js';
 import { SlidingWindowKVCache } from './sliding-window.js';
 import { BACKENDS, take, upload, withoutLeaks } from './testing/fixtures/harness.js';
@@ -11,15 +11,7 @@ import { BACKENDS, take, upload, withoutLeaks } from './testing/fixtures/harness
 // through a row map that a backend's fastest contiguous kernel may not take).
 const SAME_KERNEL = 'reference';
 
-describe.each(BACKENDS)('SlidingWindowKVCache on $name', (testBackend) => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(BACKENDS, (name) => `SlidingWindowKVCache on '${name}'`, (getBackend) => {
   const configs = [
     { window: 5, sinkTokens: 0, maxChunk: 2, seed: 1 },
     { window: 4, sinkTokens: 2, maxChunk: 1, seed: 2 },
@@ -28,6 +20,7 @@ describe.each(BACKENDS)('SlidingWindowKVCache on $name', (testBackend) => {
   ];
   for (const { window, sinkTokens, maxChunk, seed } of configs) {
     it(`window ${window}, ${sinkTokens} sinks: decode and chunked prefill see what a full cache with the same window sees (seed ${seed})`, async () => {
+      const backend = getBackend();
       const rng = new SeededRandom(seed);
       const [B, Hq, H, D] = [2, 4, 2, 4];
       const where = `seed ${seed}`;
@@ -77,6 +70,7 @@ describe.each(BACKENDS)('SlidingWindowKVCache on $name', (testBackend) => {
   }
 
   it('holds sinkTokens + ring rows per sequence, exactly what nbytes says', () => {
+    const backend = getBackend();
     const before = backend.memory().bytesAllocated;
     using cache = new SlidingWindowKVCache(backend, { batchSize: 2, kvHeads: 2, keyDim: 16, window: 10, sinkTokens: 4, maxChunk: 6, dtype: 'fp8e4m3' });
     expect(cache.ringSize).toBe(15);
@@ -90,6 +84,7 @@ describe.each(BACKENDS)('SlidingWindowKVCache on $name', (testBackend) => {
   });
 
   it('refuses to roll back past evicted tokens, and bad shapes, unchanged afterwards', async () => {
+    const backend = getBackend();
     const [H, D] = [1, 2];
     await withoutLeaks(backend, async () => {
       using cache = new SlidingWindowKVCache(backend, { batchSize: 1, kvHeads: H, keyDim: D, window: 3, maxChunk: 2 });
@@ -112,6 +107,7 @@ describe.each(BACKENDS)('SlidingWindowKVCache on $name', (testBackend) => {
   });
 
   it('validates its options', () => {
+    const backend = getBackend();
     expect(() => new SlidingWindowKVCache(backend, { batchSize: 1, kvHeads: 1, keyDim: 2, window: 0 })).toThrow(ConfigError);
     expect(() => new SlidingWindowKVCache(backend, { batchSize: 1, kvHeads: 1, keyDim: 2, window: 2, sinkTokens: -1 })).toThrow(ConfigError);
     expect(() => new SlidingWindowKVCache(backend, { batchSize: 1, kvHeads: 1, keyDim: 2, window: 2, maxChunk: 0 })).toThrow(ConfigError);

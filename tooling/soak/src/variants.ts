@@ -51,6 +51,52 @@ function input(backend: Backend, rng: SeededRandom, shape: readonly number[]): T
   return tensor(backend, rng.normalArray(shape.reduce((a, b) => a * b, 1)), shape);
 }
 
+/** What a variant needs of its cache: every kvcache kind has it, and so has DSA's pair of caches. */
+interface SoakCache {
+  readonly lengths: readonly number[];
+  readonly nbytes: number;
+  truncate(length: number): void;
+  dispose(): void;
+}
+
+/**
+ * The skeleton every variant shares: `step` decodes one token through `cache`; disposing the
+ * variant releases the cache, then what it `owns`, in order (a page pool, the layer, the weights).
+ */
+function soakVariant(name: string, cache: SoakCache, step: () => Promise<void>, owns: readonly Disposable[]): SoakVariant {
+  return {
+    name,
+    get length() {
+      return cache.lengths[0] ?? 0;
+    },
+    get nbytes() {
+      return cache.nbytes;
+    },
+    step,
+    truncate(length) {
+      cache.truncate(length);
+    },
+    [Symbol.dispose]() {
+      cache.dispose();
+      for (const owned of owns) owned[Symbol.dispose]();
+    },
+  };
+}
+
+/** A layer that maps x [B, S, dim] to y through a cache (MHA / GQA / MQA, MLA, DSA). */
+interface CachedLayer<C> {
+  forward(x: Tensor, options: { cache: C }): Promise<Tensor>;
+}
+
+/** One decode step of `layer`: a random token x [1, 1, dim] in, the output disposed. */
+function decodeStep<C>(backend: Backend, rng: SeededRandom, layer: CachedLayer<C>, cache: C, dim: number): () => Promise<void> {
+  return async () => {
+    using x = input(backend, rng, [1, 1, dim]);
+    using y = await layer.forward(x, { cache });
+    void y;
+  };
+}
+
 /** MHA, GQA or MQA: an AttentionLayer and a KV cache of any kind. */
 function projectedLayer(name: string, backend: Backend, rng: SeededRandom, make: (record: Record<string, Tensor>) => AttentionLayer, cache: KVCache, extra: Disposable | null, dim: number): SoakVariant {
   const config = { dim, nHeads: 4, nKvHeads: name === 'MHA' ? 4 : name === 'GQA' ? 2 : 1 };
@@ -61,28 +107,7 @@ function projectedLayer(name: string, backend: Backend, rng: SeededRandom, make:
   weights.add('wv', c.nKvHeads * c.vHeadDim, dim);
   weights.add('wo', dim, c.nHeads * c.vHeadDim);
   const layer = make(weights.record);
-  return {
-    name: `${name} (${cache.kind} cache)`,
-    get length() {
-      return cache.lengths[0] ?? 0;
-    },
-    get nbytes() {
-      return cache.nbytes;
-    },
-    async step() {
-      using x = input(backend, rng, [1, 1, dim]);
-      using y = await layer.forward(x, { cache });
-      void y;
-    },
-    truncate(length) {
-      cache.truncate(length);
-    },
-    [Symbol.dispose]() {
-      cache.dispose();
-      extra?.[Symbol.dispose]();
-      weights[Symbol.dispose]();
-    },
-  };
+  return soakVariant(`${name} (${cache.kind} cache)`, cache, decodeStep(backend, rng, layer, cache, dim), extra ? [extra, weights] : [weights]);
 }
 
 const DIM = 16;
@@ -121,28 +146,7 @@ export async function mlaVariant(backend: Backend, rng: SeededRandom, capacity: 
   mlaRecord(weights, resolveMLAConfig(MLA_CONFIG));
   const layer = await MLA.fromRecord(backend, MLA_CONFIG, weights.record);
   const cache = new MLALatentCache(backend, { batchSize: 1, kvLoraRank: 8, ropeDim: 4, maxCapacity: capacity, step: 16, dtype: 'bf16' });
-  return {
-    name: 'MLA (latent cache, absorbed decode)',
-    get length() {
-      return cache.lengths[0] ?? 0;
-    },
-    get nbytes() {
-      return cache.nbytes;
-    },
-    async step() {
-      using x = input(backend, rng, [1, 1, DIM]);
-      using y = await layer.forward(x, { cache });
-      void y;
-    },
-    truncate(length) {
-      cache.truncate(length);
-    },
-    [Symbol.dispose]() {
-      cache.dispose();
-      layer.dispose();
-      weights[Symbol.dispose]();
-    },
-  };
+  return soakVariant('MLA (latent cache, absorbed decode)', cache, decodeStep(backend, rng, layer, cache, DIM), [layer, weights]);
 }
 
 const NSA_CONFIG: NSAConfig = { nHeads: 4, nKvHeads: 2, headDim: 8, gateDim: 6, cmpBlock: 8, cmpStride: 4, slcBlock: 8, nSelected: 3, nInit: 1, nLocal: 1, window: 8 };
@@ -151,30 +155,15 @@ export function nsaVariant(backend: Backend, rng: SeededRandom, capacity: number
   const weights = new Weights(backend, rng);
   const layer = new NativeSparseAttention(NSA_CONFIG, { gateWeight: weights.add('gate', 12, 6), gateBias: weights.add('gate_bias', 12, 0) });
   const cache = new NSACache(backend, { batchSize: 1, kvHeads: 2, keyDim: 8, valueDim: 8, blockLength: 8, blockStride: 4, compress: layer.compress, maxCapacity: capacity, step: 16 });
-  return {
-    name: 'NSA (NSA cache)',
-    get length() {
-      return cache.lengths[0] ?? 0;
-    },
-    get nbytes() {
-      return cache.nbytes;
-    },
-    async step() {
-      using q = input(backend, rng, [1, 1, 4, 8]);
-      using k = input(backend, rng, [1, 1, 2, 8]);
-      using v = input(backend, rng, [1, 1, 2, 8]);
-      using x = input(backend, rng, [1, 1, 6]);
-      const { out } = await layer.forward(q, k, v, x, { cache });
-      out.dispose();
-    },
-    truncate(length) {
-      cache.truncate(length);
-    },
-    [Symbol.dispose]() {
-      cache.dispose();
-      weights[Symbol.dispose]();
-    },
+  const step = async (): Promise<void> => {
+    using q = input(backend, rng, [1, 1, 4, 8]);
+    using k = input(backend, rng, [1, 1, 2, 8]);
+    using v = input(backend, rng, [1, 1, 2, 8]);
+    using x = input(backend, rng, [1, 1, 6]);
+    const { out } = await layer.forward(q, k, v, x, { cache });
+    out.dispose();
   };
+  return soakVariant('NSA (NSA cache)', cache, step, [weights]);
 }
 
 const DSA_CONFIG: DSAConfigInput = { ...MLA_CONFIG, indexNHeads: 2, indexHeadDim: 8, indexTopk: 6, yarn: { originalSeqLen: 4096 } };
@@ -190,26 +179,5 @@ export async function dsaVariant(backend: Backend, rng: SeededRandom, capacity: 
   weights.add('indexer.weights_proj', c.indexNHeads, c.dim);
   const layer = await DSA.fromRecord(backend, DSA_CONFIG, weights.record);
   const cache = layer.createCache({ batchSize: 1, maxCapacity: capacity, step: 16 });
-  return {
-    name: 'DSA (latent + indexer key caches)',
-    get length() {
-      return cache.lengths[0] ?? 0;
-    },
-    get nbytes() {
-      return cache.latent.nbytes + cache.indexKeys.nbytes;
-    },
-    async step() {
-      using x = input(backend, rng, [1, 1, DIM]);
-      using y = await layer.forward(x, { cache });
-      void y;
-    },
-    truncate(length) {
-      cache.truncate(length);
-    },
-    [Symbol.dispose]() {
-      cache.dispose();
-      layer.dispose();
-      weights[Symbol.dispose]();
-    },
-  };
+  return soakVariant('DSA (latent + indexer key caches)', cache, decodeStep(backend, rng, layer, cache, DIM), [layer, weights]);
 }

@@ -12,7 +12,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { type BackendFactory, describeEachBackend } from './backends.js';
 
 /** What the harness needs from a backend (structural: testkit does not depend on tensor-core). */
 export interface CatalogueBackend {
@@ -21,10 +22,7 @@ export interface CatalogueBackend {
   dispose(): Promise<void>;
 }
 
-export interface CatalogueBackendFactory<B extends CatalogueBackend> {
-  readonly name: string;
-  create(): Promise<B>;
-}
+export type CatalogueBackendFactory<B extends CatalogueBackend> = BackendFactory<string, B>;
 
 /** The state a row works on: built fresh for each row, disposed after it. */
 export interface CatalogueScene extends Disposable {
@@ -120,6 +118,36 @@ export class SceneInputs {
   }
 }
 
+/** What the scene readers below need from a tensor (structural, like `CatalogueBackend`). */
+export interface ReadableTensor {
+  data(): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/**
+ * For a scene's `snapshot()`: a tensor's values as a plain array (compared with `toEqual`), the
+ * tensor disposed; null (a cache with nothing to read) stays null.
+ */
+export async function readAndDispose(tensor: ReadableTensor | null | Promise<ReadableTensor | null>): Promise<number[] | null> {
+  const t = await tensor;
+  if (!t) return null;
+  try {
+    return Array.from(await t.data());
+  } finally {
+    t.dispose();
+  }
+}
+
+/** For a NaN / Inf row's `run`: the values of the tensor a call returns, the tensor disposed. */
+export async function takeValues(tensor: ReadableTensor | Promise<ReadableTensor>): Promise<Float32Array> {
+  const t = await tensor;
+  try {
+    return await t.data();
+  } finally {
+    t.dispose();
+  }
+}
+
 const here = dirname(fileURLToPath(import.meta.url));
 /** The docs page every section is rendered into. */
 export const CATALOGUE_PAGE = join(here, '../../../apps/docs/guide/errors.md');
@@ -191,18 +219,13 @@ export function runCatalogue<B extends CatalogueBackend, S extends CatalogueScen
       expect(pageBlock(page, section.package), `apps/docs/guide/errors.md is out of date for ${section.package}: run ATTNKIT_UPDATE_CATALOGUE=1 pnpm exec vitest run --project ${section.package} catalogue`).toBe(rendered);
     });
 
-    for (const factory of backends) {
-      describe(factory.name, () => {
-        let backend: B;
-        beforeAll(async () => {
-          backend = await factory.create();
-        });
-        afterAll(async () => {
-          await backend.dispose();
-        });
-
+    describeEachBackend(
+      backends,
+      (name) => name,
+      (useBackend) => {
         for (const row of section.rows) {
           it(`${row.kind}: ${row.input} → ${row.error}`, async () => {
+            const backend = useBackend();
             const baseline = backend.memory();
             const scene = await section.scene(backend);
             try {
@@ -245,7 +268,7 @@ export function runCatalogue<B extends CatalogueBackend, S extends CatalogueScen
             });
           });
         }
-      });
-    }
+      },
+    );
   });
 }

@@ -14,9 +14,11 @@ export {
   CATALOGUE_PAGE,
   SceneInputs,
   pageBlock,
+  readAndDispose,
   renderSection,
   replaceBlock,
   runCatalogue,
+  takeValues,
   type CatalogueBackend,
   type CatalogueBackendFactory,
   type CatalogueErrorName,
@@ -25,8 +27,10 @@ export {
   type CatalogueScene,
   type CatalogueSection,
   type PropagationRow,
+  type ReadableTensor,
   type RefusalRow,
 } from './catalogue.js';
 export { F32_UNIT, assertProperty, firstOutside, gamma, layerTolerance, propertyRun, type PropertyRun } from './property.js';
 export { attention64, type Attention64Problem, type Attention64Result } from './attention64.js';
+export { describeEachBackend, type BackendFactory, type DisposableBackend, type EachBackendOptions } from './backends.js';
 export { abortAtRead, abortEverywhere, type CountingAbort } from './abort.js';

@@ -2,8 +2,9 @@
 // invisible), seeded sampling is reproducible, tokens stream in order, and an abort at any
 // point rejects with AbortedError after every tensor and cache was released.
 
-import { AbortedError, type Backend, CapacityError, ConfigError, type MemoryReport } from '@attnkit/tensor-core';
+import { AbortedError, CapacityError, ConfigError, type MemoryReport } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
+import { describeEachBackend } from '@attnkit/testkit';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Model } from '../model/model.js';
@@ -28,21 +29,19 @@ async function greedyByRecomputation(model: Model, prompt: readonly number[], n:
   return ids.slice(prompt.length);
 }
 
-describe.each(BACKENDS)('generate on $name', (testBackend) => {
-  let backend: Backend;
+describeEachBackend(BACKENDS, (name) => `generate on '${name}'`, (getBackend) => {
   let model: Model;
   let baseline: MemoryReport;
   beforeAll(async () => {
-    backend = await testBackend.create();
+    const backend = getBackend();
     model = await loadModelFromFolder(backend, DSA_FIXTURE);
     baseline = backend.memory();
   });
-  afterAll(async () => {
+  afterAll(() => {
     model.dispose();
-    await backend.dispose();
   });
   const expectNoLeak = (): void => {
-    const now = backend.memory();
+    const now = getBackend().memory();
     expect([now.liveBuffers, now.liveTensors]).toEqual([baseline.liveBuffers, baseline.liveTensors]);
   };
 
@@ -107,6 +106,7 @@ describe.each(BACKENDS)('generate on $name', (testBackend) => {
   });
 
   it('an abort lands inside a long prefill, before any token', async () => {
+    const backend = getBackend();
     using trained = await loadModelFromFolder(backend, join(CHECKPOINTS_DIR, 'fortunes-nsa'));
     const before = backend.memory();
     const controller = new AbortController();

@@ -3,8 +3,9 @@
 // Face fixtures against transformers' own. Then the cache: decode steps and chunked prefill
 // must give the logits a single prefill gives at the same positions.
 
-import { type Backend, type MemoryReport, type Tensor, slice } from '@attnkit/tensor-core';
+import { type MemoryReport, type Tensor, slice } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
+import { describeEachBackend } from '@attnkit/testkit';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHECKPOINTS_DIR, loadModelFromFolder } from '../node.js';
@@ -56,28 +57,20 @@ function expectClose(actual: Float32Array, expected: Float32Array, tolerance: nu
   expect(error, `${what}: max abs error ${error} at ${at} (tolerance ${tolerance})`).toBeLessThanOrEqual(tolerance);
 }
 
-describe.each(available)('reference model on $name', (testBackend) => {
-  const backendName = testBackend.name;
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = await testBackend.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeEachBackend(available, (name) => `reference model on '${name}'`, (getBackend, backendName) => {
   describe.skipIf(!heavy(backendName)).each(TRAINED)('trained checkpoint $name', ({ dir }) => {
     let model: Model;
     let expected: ExpectedLogits;
     let baseline: MemoryReport;
     beforeAll(async () => {
+      const backend = getBackend();
       baseline = backend.memory();
       model = await loadModelFromFolder(backend, dir);
       expected = await readExpectedLogits(dir);
     });
     afterAll(() => {
       model.dispose();
-      const after = backend.memory();
+      const after = getBackend().memory();
       expect([after.liveBuffers, after.liveTensors]).toEqual([baseline.liveBuffers, baseline.liveTensors]);
     });
 
@@ -103,6 +96,7 @@ describe.each(available)('reference model on $name', (testBackend) => {
 
   describe.each(HF)('Hugging Face fixture $name', ({ dir }) => {
     it("matches transformers' logits, in one prefill and token by token", async () => {
+      const backend = getBackend();
       const baseline = backend.memory();
       const expected = await readExpectedLogits(dir);
       {
@@ -120,7 +114,7 @@ describe.each(available)('reference model on $name', (testBackend) => {
   });
 
   it('returns only the last position with lastOnly, equal to that row of the full logits', async () => {
-    using model = await loadModelFromFolder(backend, join(FIXTURES, 'llama-gqa'));
+    using model = await loadModelFromFolder(getBackend(), join(FIXTURES, 'llama-gqa'));
     const ids = [84, 104, 101, 32, 113];
     const full = await prefill(model, ids);
     using cache = model.createCache();

@@ -2,10 +2,10 @@
 // option, weight naming conventions, decode and chunked prefill through a cache equal to one
 // full prefill (contiguous and paged caches, sequences at different positions), bad configs
 // and records, and no leaks.
-import { type Backend, ConfigError, FormatError, ShapeError, type Tensor, tensor } from '@attnkit/tensor-core';
+import { ConfigError, FormatError, ShapeError, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareArrays, describeEachBackend, SeededRandom } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
 import { ContiguousKVCache, type KVCache, PagePool, PagedKVCache, SlidingWindowKVCache } from '@attnkit/kvcache';
 import { HostCache } from '../testing/host-cache.js';
 import { type WeightNaming, layerReference, randomLayerWeights } from '../testing/layer-reference.js';
@@ -25,132 +25,125 @@ const CONFIGS: { name: string; config: MultiHeadAttentionConfig; bias?: Partial<
   { name: 'non-causal encoder', config: { dim: 12, nHeads: 3, causal: false } },
 ];
 
-for (const testBackend of available) {
-  describe(`MultiHeadAttention on ${testBackend.name}`, () => {
-    let backend: Backend;
-    beforeAll(async () => {
-      backend = await testBackend.create();
+describeEachBackend(available, (name) => `MultiHeadAttention on ${name}`, (getBackend) => {
+  for (const [index, { name, config, bias, naming, prefix }] of CONFIGS.entries()) {
+    it(`prefill matches the host oracle: ${name}`, async () => {
+      const backend = getBackend();
+      const rng = new SeededRandom(900 + index);
+      const before = backend.memory();
+      const resolved = resolveAttentionConfig('test', { ...config, nKvHeads: config.nHeads });
+      const weights = randomLayerWeights(backend, resolved, rng, { naming, prefix, bias });
+      const [B, S] = [2, 7];
+      const xh = rng.normalArray(B * S * config.dim);
+      const starts = [0, 5];
+      const layer = new MultiHeadAttention(config, weights.record, { prefix });
+      using x = tensor(backend, xh, [B, S, config.dim]);
+      using y = await layer.forward(x, { startPositions: starts });
+      const cmp = compareArrays(await y.data(), layerReference(xh, B, S, resolved, weights.host, starts), TOLERANCE);
+      expect(cmp.pass, cmp.message).toBe(true);
+      weights.dispose();
+      x.dispose();
+      y.dispose();
+      expect(backend.memory().liveTensors).toBe(before.liveTensors);
+      expect(backend.memory().liveBuffers).toBe(before.liveBuffers);
     });
-    afterAll(async () => {
-      await backend.dispose();
-    });
+  }
 
-    for (const [index, { name, config, bias, naming, prefix }] of CONFIGS.entries()) {
-      it(`prefill matches the host oracle: ${name}`, async () => {
-        const rng = new SeededRandom(900 + index);
-        const before = backend.memory();
-        const resolved = resolveAttentionConfig('test', { ...config, nKvHeads: config.nHeads });
-        const weights = randomLayerWeights(backend, resolved, rng, { naming, prefix, bias });
-        const [B, S] = [2, 7];
-        const xh = rng.normalArray(B * S * config.dim);
-        const starts = [0, 5];
-        const layer = new MultiHeadAttention(config, weights.record, { prefix });
-        using x = tensor(backend, xh, [B, S, config.dim]);
-        using y = await layer.forward(x, { startPositions: starts });
-        const cmp = compareArrays(await y.data(), layerReference(xh, B, S, resolved, weights.host, starts), TOLERANCE);
-        expect(cmp.pass, cmp.message).toBe(true);
-        weights.dispose();
-        x.dispose();
-        y.dispose();
-        expect(backend.memory().liveTensors).toBe(before.liveTensors);
-        expect(backend.memory().liveBuffers).toBe(before.liveBuffers);
-      });
-    }
-
-    interface CacheKind {
-      name: string;
-      /** A window for the layer (and the cache) when the cache is a sliding window. */
-      window?: number;
-      make: (B: number, Hkv: number, D: number, Dv: number) => { cache: KVCache; release: () => void };
-      tolerance: { atol: number; rtol: number };
-    }
-    const own = (cache: KVCache): { cache: KVCache; release: () => void } => ({ cache, release: () => cache.dispose() });
-    const CACHES: CacheKind[] = [
-      { name: 'ContiguousKVCache (f32, growing by 4)', make: (B, kvHeads, keyDim, valueDim) => own(new ContiguousKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, step: 4 })), tolerance: TOLERANCE },
-      {
-        name: 'PagedKVCache (pages of 3 rows)',
-        make: (B, kvHeads, keyDim, valueDim) => {
-          const pool = new PagePool(backend, { kvHeads, keyDim, valueDim, pageSize: 3, numPages: 16 });
-          const cache = new PagedKVCache(pool, { batchSize: B });
-          return { cache, release: () => (cache.dispose(), pool.dispose()) };
-        },
-        tolerance: TOLERANCE,
+  interface CacheKind {
+    name: string;
+    /** A window for the layer (and the cache) when the cache is a sliding window. */
+    window?: number;
+    make: (B: number, Hkv: number, D: number, Dv: number) => { cache: KVCache; release: () => void };
+    tolerance: { atol: number; rtol: number };
+  }
+  const own = (cache: KVCache): { cache: KVCache; release: () => void } => ({ cache, release: () => cache.dispose() });
+  const CACHES: CacheKind[] = [
+    { name: 'ContiguousKVCache (f32, growing by 4)', make: (B, kvHeads, keyDim, valueDim) => own(new ContiguousKVCache(getBackend(), { batchSize: B, kvHeads, keyDim, valueDim, step: 4 })), tolerance: TOLERANCE },
+    {
+      name: 'PagedKVCache (pages of 3 rows)',
+      make: (B, kvHeads, keyDim, valueDim) => {
+        const pool = new PagePool(getBackend(), { kvHeads, keyDim, valueDim, pageSize: 3, numPages: 16 });
+        const cache = new PagedKVCache(pool, { batchSize: B });
+        return { cache, release: () => (cache.dispose(), pool.dispose()) };
       },
-      {
-        name: 'SlidingWindowKVCache (window 4) under a window-4 layer',
-        window: 4,
-        make: (B, kvHeads, keyDim, valueDim) => own(new SlidingWindowKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, window: 4, maxChunk: 4 })),
-        tolerance: TOLERANCE,
-      },
-      { name: 'a paged host cache (row map)', make: (B) => own(new HostCache(B, { paged: true })), tolerance: TOLERANCE },
-      // f16 storage rounds each cached value (relative 2⁻¹¹): the outputs stay within a few 1e-3
-      { name: 'ContiguousKVCache storing f16', make: (B, kvHeads, keyDim, valueDim) => own(new ContiguousKVCache(backend, { batchSize: B, kvHeads, keyDim, valueDim, dtype: 'f16' })), tolerance: { atol: 5e-3, rtol: 5e-3 } },
-    ];
-    for (const [ci, cacheKind] of CACHES.entries()) {
-      it(`decode token by token and chunked prefill through ${cacheKind.name} equal one full prefill`, async () => {
-        const rng = new SeededRandom(30 + ci);
-        const config: MultiHeadAttentionConfig = { dim: 24, nHeads: 4, headDim: 8, vHeadDim: 5, rope: { layout: 'interleaved' }, bias: true, ...(cacheKind.window ? { window: cacheKind.window } : {}) };
-        const resolved = resolveAttentionConfig('test', { ...config, nKvHeads: 4 });
-        const weights = randomLayerWeights(backend, resolved, rng, { bias: { q: true, k: true, v: true, o: true } });
-        const layer = new MultiHeadAttention(config, weights.record);
-        const [B, N] = [2, 11];
-        const xh = rng.normalArray(B * N * config.dim);
-        using x = tensor(backend, xh, [B, N, config.dim]);
-        using full = await layer.forward(x);
-        const expected = await full.data();
-        const before = backend.memory();
-
-        // prefill 4, then 1, 1, then a chunk of 3, then 1, 1: positions come from the cache
-        const { cache, release } = cacheKind.make(B, 4, 8, 5);
-        const pieces: Float32Array[] = [];
-        let t = 0;
-        for (const n of [4, 1, 1, 3, 1, 1]) {
-          using xi = tensor(backend, sliceTokens(xh, B, N, config.dim, t, n), [B, n, config.dim]);
-          using yi = await layer.forward(xi, { cache });
-          pieces.push(await yi.data());
-          t += n;
-        }
-        expect(cache.lengths).toEqual([N, N]);
-        const stepwise = joinTokens(pieces, B, config.dim);
-        release();
-        const cmp = compareArrays(stepwise, expected, cacheKind.tolerance);
-        expect(cmp.pass, cmp.message).toBe(true);
-        expect(backend.memory().liveTensors).toBe(before.liveTensors);
-        weights.dispose();
-      });
-    }
-
-    it('decodes sequences sitting at different positions (per-sequence cache lengths)', async () => {
-      const rng = new SeededRandom(44);
-      const config: MultiHeadAttentionConfig = { dim: 16, nHeads: 2, rope: { layout: 'halfsplit' } };
-      const resolved = resolveAttentionConfig('test', { ...config, nKvHeads: 2 });
-      const weights = randomLayerWeights(backend, resolved, rng);
+      tolerance: TOLERANCE,
+    },
+    {
+      name: 'SlidingWindowKVCache (window 4) under a window-4 layer',
+      window: 4,
+      make: (B, kvHeads, keyDim, valueDim) => own(new SlidingWindowKVCache(getBackend(), { batchSize: B, kvHeads, keyDim, valueDim, window: 4, maxChunk: 4 })),
+      tolerance: TOLERANCE,
+    },
+    { name: 'a paged host cache (row map)', make: (B) => own(new HostCache(B, { paged: true })), tolerance: TOLERANCE },
+    // f16 storage rounds each cached value (relative 2⁻¹¹): the outputs stay within a few 1e-3
+    { name: 'ContiguousKVCache storing f16', make: (B, kvHeads, keyDim, valueDim) => own(new ContiguousKVCache(getBackend(), { batchSize: B, kvHeads, keyDim, valueDim, dtype: 'f16' })), tolerance: { atol: 5e-3, rtol: 5e-3 } },
+  ];
+  for (const [ci, cacheKind] of CACHES.entries()) {
+    it(`decode token by token and chunked prefill through ${cacheKind.name} equal one full prefill`, async () => {
+      const backend = getBackend();
+      const rng = new SeededRandom(30 + ci);
+      const config: MultiHeadAttentionConfig = { dim: 24, nHeads: 4, headDim: 8, vHeadDim: 5, rope: { layout: 'interleaved' }, bias: true, ...(cacheKind.window ? { window: cacheKind.window } : {}) };
+      const resolved = resolveAttentionConfig('test', { ...config, nKvHeads: 4 });
+      const weights = randomLayerWeights(backend, resolved, rng, { bias: { q: true, k: true, v: true, o: true } });
       const layer = new MultiHeadAttention(config, weights.record);
-      const [B, N] = [2, 9];
+      const [B, N] = [2, 11];
       const xh = rng.normalArray(B * N * config.dim);
-      using cache = new HostCache(B, { paged: true });
       using x = tensor(backend, xh, [B, N, config.dim]);
-      using _prefill = await layer.forward(x, { cache });
-      cache.truncate([N, N - 3]); // sequence 1 rolls back 3 tokens (a rejected speculation)
-      const next = rng.normalArray(B * config.dim);
-      using step = tensor(backend, next, [B, 1, config.dim]);
-      using y = await layer.forward(step, { cache });
-      const got = await y.data();
-      expect(cache.lengths).toEqual([N + 1, N - 2]);
-      for (let b = 0; b < B; b++) {
-        const kept = b === 0 ? N : N - 3;
-        // the sequence as it now stands: its first `kept` tokens, then the new one
-        const seq = new Float32Array((kept + 1) * config.dim);
-        seq.set(xh.subarray(b * N * config.dim, (b * N + kept) * config.dim));
-        seq.set(next.subarray(b * config.dim, (b + 1) * config.dim), kept * config.dim);
-        const want = layerReference(seq, 1, kept + 1, resolved, weights.host, [0]).subarray(kept * config.dim);
-        const cmp = compareArrays(got.subarray(b * config.dim, (b + 1) * config.dim), want, TOLERANCE);
-        expect(cmp.pass, `sequence ${b}: ${cmp.message}`).toBe(true);
+      using full = await layer.forward(x);
+      const expected = await full.data();
+      const before = backend.memory();
+
+      // prefill 4, then 1, 1, then a chunk of 3, then 1, 1: positions come from the cache
+      const { cache, release } = cacheKind.make(B, 4, 8, 5);
+      const pieces: Float32Array[] = [];
+      let t = 0;
+      for (const n of [4, 1, 1, 3, 1, 1]) {
+        using xi = tensor(backend, sliceTokens(xh, B, N, config.dim, t, n), [B, n, config.dim]);
+        using yi = await layer.forward(xi, { cache });
+        pieces.push(await yi.data());
+        t += n;
       }
+      expect(cache.lengths).toEqual([N, N]);
+      const stepwise = joinTokens(pieces, B, config.dim);
+      release();
+      const cmp = compareArrays(stepwise, expected, cacheKind.tolerance);
+      expect(cmp.pass, cmp.message).toBe(true);
+      expect(backend.memory().liveTensors).toBe(before.liveTensors);
       weights.dispose();
     });
+  }
+
+  it('decodes sequences sitting at different positions (per-sequence cache lengths)', async () => {
+    const backend = getBackend();
+    const rng = new SeededRandom(44);
+    const config: MultiHeadAttentionConfig = { dim: 16, nHeads: 2, rope: { layout: 'halfsplit' } };
+    const resolved = resolveAttentionConfig('test', { ...config, nKvHeads: 2 });
+    const weights = randomLayerWeights(backend, resolved, rng);
+    const layer = new MultiHeadAttention(config, weights.record);
+    const [B, N] = [2, 9];
+    const xh = rng.normalArray(B * N * config.dim);
+    using cache = new HostCache(B, { paged: true });
+    using x = tensor(backend, xh, [B, N, config.dim]);
+    using _prefill = await layer.forward(x, { cache });
+    cache.truncate([N, N - 3]); // sequence 1 rolls back 3 tokens (a rejected speculation)
+    const next = rng.normalArray(B * config.dim);
+    using step = tensor(backend, next, [B, 1, config.dim]);
+    using y = await layer.forward(step, { cache });
+    const got = await y.data();
+    expect(cache.lengths).toEqual([N + 1, N - 2]);
+    for (let b = 0; b < B; b++) {
+      const kept = b === 0 ? N : N - 3;
+      // the sequence as it now stands: its first `kept` tokens, then the new one
+      const seq = new Float32Array((kept + 1) * config.dim);
+      seq.set(xh.subarray(b * N * config.dim, (b * N + kept) * config.dim));
+      seq.set(next.subarray(b * config.dim, (b + 1) * config.dim), kept * config.dim);
+      const want = layerReference(seq, 1, kept + 1, resolved, weights.host, [0]).subarray(kept * config.dim);
+      const cmp = compareArrays(got.subarray(b * config.dim, (b + 1) * config.dim), want, TOLERANCE);
+      expect(cmp.pass, `sequence ${b}: ${cmp.message}`).toBe(true);
+    }
+    weights.dispose();
   });
-}
+});
 
 describe('MultiHeadAttention refuses bad configs and records', () => {
   const backendPromise = availableBackends().then(({ available: a }) => (a[0] ? a[0].create() : Promise.reject(new Error('no backend'))));
