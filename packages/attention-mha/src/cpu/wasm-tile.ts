@@ -21,12 +21,16 @@
 // be read in place from a tensor's storage.
 
 import { wasm } from '@attnkit/tensor-core';
+import { buildCopyRows, buildFinishRows, buildFlashQueue } from './wasm-rows.js';
 
 const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp } =
   wasm;
 type Expr = wasm.Expr;
 type Local = wasm.Local;
 type MemoryImport = wasm.MemoryImport;
+
+/** flashSpan's index among the module's functions. */
+const FLASH_SPAN = 1;
 
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
@@ -318,7 +322,8 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
     );
 
   f.body(scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
-  return assembleModule(memory, [f, buildSpan()]);
+  // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), then the prefill plumbing
+  return assembleModule(memory, [f, buildSpan(), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows()]);
 }
 
 /**
