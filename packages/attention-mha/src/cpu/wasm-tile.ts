@@ -103,6 +103,7 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   // step 3 on an edge tile: the two rows' visible ranges, the key position, the keep masks
   const bounds = Array.from({ length: 6 }, () => f.local('i32')); // sinkEnd, lo, hi of rows A, B
   const tj = f.local('i32');
+  const plain = f.local('i32'); // every lane of the tile visible: no mask in step 2
   const keepA = f.local('v128');
   const keepB = f.local('v128');
   const exp = vectorExp(f, { fma });
@@ -182,7 +183,12 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   );
 
   // --- 2. mask and online softmax, row by row -------------------------------------------------
-  // visible: (t < sinkEnd ∨ lo ≤ t < hi) ∧ t < t0 + n, with t = t0 + j + lane
+  // visible: (t < sinkEnd ∨ lo ≤ t < hi) ∧ t < t0 + n, with t = t0 + j + lane. A tile without a
+  // mask edge (edge = 0) whose n is a multiple of 4 has every lane visible: its max pass is a
+  // load and a `pmax` per 4 scores (the mask and the NaN-propagating f32x4.max, ~8 x64
+  // instructions, were 40% of the softmax). The running max ignores NaN scores (pmax keeps its
+  // first operand); a NaN still makes its p, so l and acc, NaN — and a tile whose visible scores
+  // are all NaN is caught by the scan below instead of passing for an empty one.
   const metaAt = (field: number): Expr => i32.load(i32.add(get(meta), i32.mul(get(r), i32.const(12))), 4 * field);
   const sinkV = V(4);
   const loV = V(5);
@@ -190,18 +196,12 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const endV = V(7);
   const tV = x;
   const sAt = (): Expr => i32.add(get(sRow), i32.mul(get(j), i32.const(4)));
-  const softmax = forRange(
-    r,
-    i32.const(0),
-    get(R),
-    1,
-    set(sRow, sRowOf(get(r))),
+  const maskedMax = seqOf(
     set(sinkV, i32x4.splat(metaAt(0))),
     set(loV, i32x4.splat(metaAt(1))),
     set(hiV, i32x4.splat(metaAt(2))),
     set(endV, i32x4.splat(i32.add(get(t0), get(n)))),
     set(tV, i32x4.add(i32x4.splat(get(t0)), i32x4Const([0, 1, 2, 3]))),
-    set(V(0), NEG_INF),
     forRange(
       j,
       i32.const(0),
@@ -216,15 +216,28 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
       ),
       set(y, v128.bitselect(v128.load(sAt()), NEG_INF, get(y))),
       v128.store(sAt(), get(y)),
-      set(V(0), f32x4.max(get(V(0)), get(y))),
+      set(V(0), f32x4.pmax(get(V(0)), get(y))),
       set(tV, i32x4.add(get(tV), i32x4Const([4, 4, 4, 4]))),
     ),
+  );
+  const plainMax = forRange(j, i32.const(0), get(nPad), 4, set(V(0), f32x4.pmax(get(V(0)), v128.load(sAt()))));
+  const softmax = forRange(
+    r,
+    i32.const(0),
+    get(R),
+    1,
+    set(sRow, sRowOf(get(r))),
+    set(V(0), NEG_INF),
+    ifThen(get(plain), [plainMax], [maskedMax]),
     set(mx, horizontalMax(get(V(0)), t1)),
-    ifThen(
-      f32.eq(get(mx), f32.const(-Infinity)),
-      // nothing visible in this tile: zero probabilities, state unchanged
-      [forRange(j, i32.const(0), get(nPad), 4, v128.store(sAt(), ZERO)), br(1)],
-    ),
+    ifThen(f32.eq(get(mx), f32.const(-Infinity)), [
+      // nothing visible in this tile (or only NaN scores): zero probabilities, state unchanged —
+      // unless a NaN is there, which makes the row NaN
+      set(V(2), ZERO),
+      forRange(j, i32.const(0), get(nPad), 4, set(y, v128.load(sAt())), set(V(2), v128.or(get(V(2)), f32x4.ne(get(y), get(y))))),
+      ifThen(i32.eqz(v128.any_true(get(V(2)))), [forRange(j, i32.const(0), get(nPad), 4, v128.store(sAt(), ZERO)), br(2)]),
+      set(mx, f32.const(Number.NaN)),
+    ]),
     set(mOld, f32.load(i32.add(get(m), i32.mul(get(r), i32.const(4))))),
     set(mNew, f32.max(get(mOld), get(mx))),
     set(corr, f32x4.extract_lane(exp(f32x4.splat(f32.sub(get(mOld), get(mNew)))), 0)),
@@ -321,7 +334,8 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
       ]),
     );
 
-  f.body(scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
+  const plainTile = set(plain, i32.and(i32.eqz(get(edge)), i32.eqz(i32.and(get(n), i32.const(3)))));
+  f.body(plainTile, scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
   // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), then the prefill plumbing
   return assembleModule(memory, [f, buildSpan(), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows()]);
 }

@@ -161,6 +161,7 @@ export const f32x4 = {
   splat: simd(0x13),
   extract_lane: (v: Expr, lane: number): Expr => [...v, 0xfd, 0x1f, lane],
   eq: simd(0x41),
+  ne: simd(0x42),
   lt: simd(0x43),
   gt: simd(0x44),
   ge: simd(0x46),
