@@ -104,6 +104,8 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const bounds = Array.from({ length: 6 }, () => f.local('i32')); // sinkEnd, lo, hi of rows A, B
   const tj = f.local('i32');
   const plain = f.local('i32'); // every lane of the tile visible: no mask in step 2
+  const ka = f.local('i32'); // step 3 on an edge tile: keys [ka, kz) of the tile seen by both rows
+  const kz = f.local('i32');
   const keepA = f.local('v128');
   const keepB = f.local('v128');
   const exp = vectorExp(f, { fma });
@@ -272,45 +274,59 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const loadBounds = (row: number): Expr => seqOf(...[0, 1, 2].map((field) => set(B_(3 * row + field), i32.load(i32.add(get(meta), i32.mul(get(r), i32.const(12))), 12 * row + 4 * field))));
   /** a += p·value, or on an edge tile a += (p·value) & keep */
   const accumulate = (a: Local, p: Local, value: Expr, keep: Local | null): Expr => (keep ? add(a, v128.and(f32x4.mul(get(p), value), get(keep))) : madd(a, get(p), value));
-  const pvPair = (masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
+  /**
+   * acc rows += p·V over keys [from, to) of the tile for one channel block, kj at key `from`'s
+   * value row (and tj at its position when masked): rowB too when `pair`.
+   */
+  const pvLoop = (pair: boolean, masked: boolean, off: number, vectors: number, from: Expr, to: Expr): Expr => {
     const lanes = Array.from({ length: vectors }, (_, i) => i);
-    return seqOf(
-      ...lanes.flatMap((i) => [set(V(i), v128.load(get(rowA), off + 16 * i)), set(V(4 + i), v128.load(get(rowB), off + 16 * i))]),
-      set(kj, get(v)),
-      forRange(
-        o,
-        i32.const(0),
-        i32.shl(get(n), i32.const(2)),
-        4,
-        set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
-        set(y, v128.load32_splat(i32.add(get(sRow), get(o)), TILE_KEYS * 4)),
-        ...(masked ? [set(keepA, keepOf(0)), set(keepB, keepOf(1)), set(tj, i32.add(get(tj), i32.const(1)))] : []),
-        ...lanes.flatMap((i) => [set(C(i), v128.load(get(kj), off + 16 * i)), accumulate(V(i), x, get(C(i)), masked ? keepA : null), accumulate(V(4 + i), y, get(C(i)), masked ? keepB : null)]),
-        set(kj, i32.add(get(kj), get(vStride))),
+    return forRange(
+      o,
+      i32.shl(from, i32.const(2)),
+      i32.shl(to, i32.const(2)),
+      4,
+      set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
+      ...(pair ? [set(y, v128.load32_splat(i32.add(get(sRow), get(o)), TILE_KEYS * 4))] : []),
+      ...(masked ? [set(keepA, keepOf(0)), ...(pair ? [set(keepB, keepOf(1))] : []), set(tj, i32.add(get(tj), i32.const(1)))] : []),
+      ...lanes.flatMap((i) =>
+        pair
+          ? [set(C(i), v128.load(get(kj), off + 16 * i)), accumulate(V(i), x, get(C(i)), masked ? keepA : null), accumulate(V(4 + i), y, get(C(i)), masked ? keepB : null)]
+          : [accumulate(V(i), x, v128.load(get(kj), off + 16 * i), masked ? keepA : null)],
       ),
-      ...lanes.flatMap((i) => [v128.store(get(rowA), get(V(i)), off + 16 * i), v128.store(get(rowB), get(V(4 + i)), off + 16 * i)]),
+      set(kj, i32.add(get(kj), get(vStride))),
     );
   };
-  const pvSingle = (masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
+  /**
+   * One channel block of the row (pair) at rowA (rowB). On an edge tile the keys [ka, kz) that
+   * every row of the pair sees take the plain loop, only the rest the masked one: on a causal
+   * diagonal that is a key or two per pair instead of the whole tile (masked keys cost 1.9×).
+   */
+  const pvBlock = (pair: boolean, masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
     const lanes = Array.from({ length: vectors }, (_, i) => i);
+    const rowsOf = (i: number): [number, Local][] => (pair ? [[i, rowA], [4 + i, rowB]] : [[i, rowA]]);
     return seqOf(
-      ...lanes.map((i) => set(V(i), v128.load(get(rowA), off + 16 * i))),
+      ...lanes.flatMap((i) => rowsOf(i).map(([a, row]) => set(V(a), v128.load(get(row), off + 16 * i)))),
       set(kj, get(v)),
-      forRange(
-        o,
-        i32.const(0),
-        i32.shl(get(n), i32.const(2)),
-        4,
-        set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
-        ...(masked ? [set(keepA, keepOf(0)), set(tj, i32.add(get(tj), i32.const(1)))] : []),
-        ...lanes.map((i) => accumulate(V(i), x, v128.load(get(kj), off + 16 * i), masked ? keepA : null)),
-        set(kj, i32.add(get(kj), get(vStride))),
-      ),
-      ...lanes.map((i) => v128.store(get(rowA), get(V(i)), off + 16 * i)),
+      ...(masked
+        ? [
+            set(tj, get(t0)),
+            pvLoop(pair, true, off, vectors, i32.const(0), get(ka)),
+            pvLoop(pair, false, off, vectors, get(ka), get(kz)),
+            set(tj, i32.add(get(t0), get(kz))),
+            pvLoop(pair, true, off, vectors, get(kz), get(n)),
+          ]
+        : [pvLoop(pair, false, off, vectors, i32.const(0), get(n))]),
+      ...lanes.flatMap((i) => rowsOf(i).map(([a, row]) => v128.store(get(row), get(V(a)), off + 16 * i))),
     );
   };
-  // each channel block walks the tile's keys again: tj restarts at t0 (on an edge tile)
-  const restart = (masked: boolean): Expr[] => (masked ? [set(tj, get(t0))] : []);
+  const maxI = (a: Expr, b: Expr): Expr => select(a, b, i32.gt_s(a, b));
+  const minI = (a: Expr, b: Expr): Expr => select(a, b, i32.lt_s(a, b));
+  /** ka, kz: the keys of the tile (from 0) that rows A (and B) all see, from their [lo, hi). */
+  const commonKeys = (pair: boolean): Expr =>
+    seqOf(
+      set(ka, minI(maxI(i32.sub(pair ? maxI(get(B_(1)), get(B_(4))) : get(B_(1)), get(t0)), i32.const(0)), get(n))),
+      set(kz, minI(maxI(i32.sub(pair ? minI(get(B_(2)), get(B_(5))) : get(B_(2)), get(t0)), get(ka)), get(n))),
+    );
   const values = (masked: boolean): Expr =>
     seqOf(
       set(r, i32.const(0)),
@@ -320,8 +336,8 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
           set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
           set(rowB, i32.add(get(rowA), DvB)),
           set(sRow, sRowOf(get(r))),
-          ...(masked ? [loadBounds(0), loadBounds(1)] : []),
-          ...blocks.flatMap((blk) => [...restart(masked), pvPair(masked)(blk)]),
+          ...(masked ? [loadBounds(0), loadBounds(1), commonKeys(true)] : []),
+          ...blocks.map(pvBlock(true, masked)),
           set(r, i32.add(get(r), i32.const(2))),
           br(0),
         ),
@@ -329,8 +345,8 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
       ifThen(i32.lt_s(get(r), get(R)), [
         set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
         set(sRow, sRowOf(get(r))),
-        ...(masked ? [loadBounds(0)] : []),
-        ...blocks.flatMap((blk) => [...restart(masked), pvSingle(masked)(blk)]),
+        ...(masked ? [loadBounds(0), commonKeys(false)] : []),
+        ...blocks.map(pvBlock(false, masked)),
       ]),
     );
 
