@@ -15,7 +15,7 @@
 //
 // Axis letters: B batch, S queries, T logical keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
 
-import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, wasm } from '@attnkit/tensor-core';
+import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, type wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { runWasmSparse } from './wasm-sparse.js';
 import { type StatePointers, allocPartialStates, allocState, finishBatch, mergeState, releaseState, stageQueries } from './wasm-state.js';

@@ -9,7 +9,7 @@
 //
 // Axis letters: S queries, T keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
 
-import { type AbortCheckpoint, type wasm } from '@attnkit/tensor-core';
+import { type AbortCheckpoint, BackendError, type wasm } from '@attnkit/tensor-core';
 import type { AttentionProblem } from '../problem.js';
 import type { StateRegions } from './wasm-state.js';
 import { CALL_BYTES, JOB_BYTES } from './wasm-rows.js';
@@ -31,7 +31,7 @@ function rowParts(rows: number, parts: number): [number, number][] {
 async function runLists(kernel: wasm.WasmKernelModule, pool: Pool, fn: string, lists: number[][][]): Promise<void> {
   if (pool && pool.size > 1) return pool.run(kernel, fn, lists);
   const f = kernel.instance.exports[fn];
-  if (typeof f !== 'function') throw new Error(`[cpu-wasm-flash] the tile module has no ${fn}`);
+  if (typeof f !== 'function') throw new BackendError({ fn: 'cpu-wasm-flash', expected: `an exported function ${fn} in the tile module`, got: typeof f });
   for (const list of lists) for (const args of list) Reflect.apply(f, undefined, args);
 }
 
