@@ -108,7 +108,10 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const kz = f.local('i32');
   const keepA = f.local('v128');
   const keepB = f.local('v128');
-  const exp = vectorExp(f, { fma });
+  // every exp argument is ≤ 0 (s − m_new, m_old − m_new) or NaN: the exp without an overflow
+  // clamp and without the flush to 0 below −87.3 (its ~2^−126 for a hidden key's −∞ is dropped by
+  // the masked P·V, and adds < 2^−119 to an l ≥ 1): 4 instructions fewer per vector, the tile 4%
+  const exp = vectorExp(f, { fma, nonPositive: true });
   const V = (i: number): Local => vec[i] as Local;
   const C = (i: number): Local => c[i] as Local;
   const add = (a: Local, e: Expr): Expr => set(a, f32x4.add(get(a), e));
