@@ -226,7 +226,7 @@ async function runWasmFlash(
         for (let g = 0; g < Hkv; g++) {
           for (const blk of blocks) {
             const { calls, keys } = tileCalls(g, blk, 0, c0, c1, own);
-            if (calls.length > 0) jobs.push({ calls, madds: keys * (blk.i1 - blk.i0) * G * (D + Dv) });
+            if (calls.length > 0) jobs.push({ calls, madds: keys * (blk.i1 - blk.i0) * G * (D + Dv), head: g });
           }
         }
         await runTileJobs(heap, kernel, pool, jobs, scores.byteOffset, scoreBytes, checkpoint, p.fn);

@@ -167,16 +167,20 @@ export async function finishPrefill(
   }
 }
 
-/** One row block's tile calls (flashSpan argument lists, run in order) and their multiply-adds. */
+/** One row block's tile calls (flashSpan argument lists, run in order), their multiply-adds and kv head. */
 export interface TileJob {
   readonly calls: readonly (readonly number[])[];
   readonly madds: number;
+  /** The kv head whose K/V the calls read. */
+  readonly head: number;
 }
 
 /**
- * Runs `jobs` on every thread through the shared queue, longest first (so the last jobs taken
- * are the shortest and the threads finish together), in rounds of ~ROUND_MADDS with an abort
- * checkpoint between. Thread t scores into `scores + t · scoreBytes`.
+ * Runs `jobs` on every thread through the shared queue, in rounds of ~ROUND_MADDS with an abort
+ * checkpoint between. Order: kv head by kv head (consecutive jobs read the same K/V, which stays
+ * in L2/L3 while both threads stream it: a span over K/V that has gone cold costs 12–16% more),
+ * each round's jobs longest first (the last jobs taken are the shortest, so the threads finish
+ * together). Thread t scores into `scores + t · scoreBytes`.
  */
 export async function runTileJobs(
   heap: wasm.WasmHeap,
@@ -189,11 +193,13 @@ export async function runTileJobs(
   fn: string,
 ): Promise<void> {
   if (jobs.length === 0) return;
-  const sorted = [...jobs].sort((a, b) => b.madds - a.madds);
+  const byHead = [...jobs].sort((a, b) => a.head - b.head || b.madds - a.madds);
+  const sorted: TileJob[] = [];
   const rounds: [number, number][] = [];
-  for (let start = 0, sum = 0, i = 0; i < sorted.length; i++) {
-    sum += (sorted[i] as TileJob).madds;
-    if (sum >= ROUND_MADDS || i === sorted.length - 1) {
+  for (let start = 0, sum = 0, i = 0; i < byHead.length; i++) {
+    sum += (byHead[i] as TileJob).madds;
+    if (sum >= ROUND_MADDS || i === byHead.length - 1) {
+      sorted.push(...byHead.slice(start, i + 1).sort((a, b) => b.madds - a.madds));
       rounds.push([start, i + 1]);
       start = i + 1;
       sum = 0;
