@@ -1,5 +1,6 @@
 // pnpm --filter @attnkit/attention-mha bench [-- --quick] [-- --backend cpu,gpujs-webasm]
 //   [-- --prefill-n 2048 --prefill-d 64,128 --decode-t 65536 --decode mha]   (a subset)
+//   [-- --duel-rounds 15]
 //   ATTNKIT_ORT_THREADS=2 gives onnxruntime-node two intra-op threads (default 1)
 //
 // Causal prefill at N = 512, 2048, 8192 (d = 64 and 128, 8 heads) and single-token decode at
@@ -12,7 +13,10 @@
 // read (2·T·Hkv·D·4 bytes per token). Each figure is the median of ≥ 3 timed runs after a
 // warm-up run (one run when a single run takes over 20 s), both in wall time and per second of
 // this process's CPU time (the machine may be shared: the load average is printed); the summary
-// gives attnkit's ratio to each peer measured in the same run.
+// gives attnkit's ratio to each peer measured in the same run. Prefill on the cpu backend is also
+// measured against ORT MultiHeadAttention on as many threads as attnkit's (the issue-12 goal), and
+// in a duel: the two alternate run by run, so a change in the machine's load hits both, and the
+// median of the per-round ratios is printed with the load average before and after.
 // Records: {name, implementation, backend, metric, value, unit} (the @attnkit/bench format),
 // written to bench-results/attention-mha.json at the repository root.
 
@@ -51,6 +55,7 @@ const { values } = parseArgs({
     'prefill-d': { type: 'string' },
     'decode-t': { type: 'string' },
     decode: { type: 'string' },
+    'duel-rounds': { type: 'string' },
   },
 });
 const list = (v: string | undefined): number[] | null => (v === undefined ? null : v.split(',').filter(Boolean).map(Number));
@@ -66,6 +71,7 @@ const DECODE_CONFIGS = [
   { label: 'GQA 32q/8kv×128', Hq: 32, Hkv: 8, D: 128 },
 ].filter((c) => values.decode === undefined || c.label.toLowerCase().startsWith(values.decode.toLowerCase()));
 
+const DUEL_ROUNDS = Number(values['duel-rounds'] ?? 15);
 const records: BenchRecord[] = [];
 const skipped: string[] = [];
 
@@ -169,6 +175,7 @@ for (const b of available) backends.push({ name: b.name, backend: await b.create
 const cpuDefault = backends.find((b) => b.name === 'cpu')?.backend;
 const mulAddCpu = cpuDefault instanceof CpuBackend && cpuDefault.wasm?.relaxedSimd ? new CpuBackend({ fma: false }) : null;
 console.log(`cpu backend: ${cpuDefault?.info.adapter ?? 'not measured'}`);
+const cpuThreads = cpuDefault instanceof CpuBackend ? (cpuDefault.wasmThreads?.size ?? 1) : 1;
 
 console.log('\n— causal prefill (GFLOP/s, 2·N²·d per head, 8 heads, batch 1) —');
 for (const D of PREFILL_D) {
@@ -188,8 +195,13 @@ for (const D of PREFILL_D) {
       }
     }
     await bench(name, 'ORT MultiHeadAttention', 'onnxruntime-node cpu', flops, () => ortMultiHeadAttention(s), metric);
+    // the same operator on as many threads as attnkit's CPU backend uses
+    if (cpuThreads > 1 && cpuThreads !== ORT_THREADS) {
+      await bench(name, `ORT MultiHeadAttention ×${cpuThreads}`, 'onnxruntime-node cpu', flops, () => ortMultiHeadAttention(s, cpuThreads), metric);
+    }
     await bench(name, 'ORT GroupQueryAttention', 'onnxruntime-node cpu', flops, () => ortGroupQueryAttention(s), metric);
     await bench(name, 'matmul+softmax+matmul', 'tfjs-backend-wasm', flops, () => tfjsComposition(s), metric);
+    if (cpuDefault && DUEL_ROUNDS > 0) await duel(name, flops, attnkitRun(cpuDefault, s, 'auto', () => undefined), () => ortMultiHeadAttention(s, cpuThreads));
   }
 }
 
@@ -248,6 +260,48 @@ writeFileSync(
 );
 console.log(`\n${records.length} records → ${join(outDir, 'attention-mha.json')}`);
 
+/**
+ * attnkit (cpu, auto) and ORT MultiHeadAttention on as many threads, alternating run by run after
+ * a warm-up of each: the median of the per-round time ratios (ORT / attnkit: > 1 means attnkit is
+ * faster), and the ratio of the best runs.
+ */
+async function duel(name: string, flops: number, ours: () => Promise<PeerRun>, theirs: () => Promise<PeerRun>): Promise<void> {
+  const a = await ours();
+  const b = await theirs();
+  try {
+    const load0 = loadavg()[0] ?? Number.NaN;
+    await a.run();
+    await b.run();
+    const ourTimes: number[] = [];
+    const theirTimes: number[] = [];
+    const timed = async (peer: PeerRun, into: number[]): Promise<void> => {
+      const t0 = performance.now();
+      await peer.run();
+      into.push(performance.now() - t0);
+    };
+    for (let r = 0; r < DUEL_ROUNDS; r++) {
+      // alternate which goes first, so neither always runs right after the other
+      if (r % 2 === 0) {
+        await timed(a, ourTimes);
+        await timed(b, theirTimes);
+      } else {
+        await timed(b, theirTimes);
+        await timed(a, ourTimes);
+      }
+    }
+    const times = [ourTimes, theirTimes] as const;
+    const ratio = median(theirTimes.map((t, i) => t / (ourTimes[i] as number)));
+    const best = Math.min(...theirTimes) / Math.min(...ourTimes);
+    records.push({ name, implementation: `attnkit auto / ORT MultiHeadAttention ×${cpuThreads} (duel)`, backend: 'cpu', metric: 'speed ratio', value: ratio, unit: '×', note: `best runs ${best.toFixed(3)}×; ${DUEL_ROUNDS} rounds; load ${load0.toFixed(2)} → ${(loadavg()[0] ?? Number.NaN).toFixed(2)}` });
+    console.log(
+      `${name.padEnd(34)} ${'duel: attnkit / ORT MHA ×' + String(cpuThreads)} ${(flops / median(times[0]) / 1e6).toFixed(2)} vs ${(flops / median(times[1]) / 1e6).toFixed(2)} GFLOP/s (medians): ${ratio.toFixed(3)}× (median of ${DUEL_ROUNDS} rounds), best runs ${best.toFixed(3)}×, load ${load0.toFixed(2)} → ${(loadavg()[0] ?? Number.NaN).toFixed(2)}`,
+    );
+  } finally {
+    await a.dispose();
+    await b.dispose();
+  }
+}
+
 /** attnkit (auto, each backend) over each peer of the same row, wall and per CPU-second. */
 function printRatios(): void {
   console.log('\n— ratio attnkit auto / peer (same run): wall, per CPU-s —');
@@ -260,6 +314,7 @@ function printRatios(): void {
       console.log(`${name.padEnd(34)} ${o.backend.padEnd(12)} ${cells.join('   ')}`);
     }
   }
+  for (const d of records.filter((r) => r.metric === 'speed ratio')) console.log(`${d.name.padEnd(34)} ${d.implementation}: ${d.value.toFixed(3)}× (${d.note ?? ''})`);
 }
 
 function findRoot(from: string): string {

@@ -39,12 +39,12 @@ export const ORT_THREADS = Math.max(1, Number(process.env.ATTNKIT_ORT_THREADS ??
 const dims = (shape: readonly (number | string)[]): number[] => shape.map((d) => (typeof d === 'number' ? d : 1));
 const sizeOf = (shape: readonly (number | string)[]): number => dims(shape).reduce((a, x) => a * x, 1);
 
-async function session(model: Uint8Array): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: ORT_THREADS, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+async function session(model: Uint8Array, threads: number): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(model, { executionProviders: ['cpu'], intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
 }
 
 /** com.microsoft.MultiHeadAttention: q [B, S, H·D], k/v [B, T, H·D]; `unidirectional` for causal prefill. */
-export async function ortMultiHeadAttention(s: AttentionShape): Promise<PeerRun> {
+export async function ortMultiHeadAttention(s: AttentionShape, threads = ORT_THREADS): Promise<PeerRun> {
   if (s.Hq !== s.Hkv) throw new Error('the MultiHeadAttention operator needs as many kv heads as query heads');
   const inputs: OnnxValue[] = [
     { name: 'query', type: 'float32', shape: [s.B, s.S, s.Hq * s.D] },
@@ -66,7 +66,7 @@ export async function ortMultiHeadAttention(s: AttentionShape): Promise<PeerRun>
     inputs,
     [{ name: 'output', type: 'float32', shape: [s.B, s.S, s.Hq * s.D] }],
   );
-  const sess = await session(model);
+  const sess = await session(model, threads);
   const feeds = Object.fromEntries(inputs.map((v) => [v.name, new ort.Tensor('float32', random(sizeOf(v.shape)), dims(v.shape))]));
   return {
     run: async () => {
@@ -80,7 +80,7 @@ export async function ortMultiHeadAttention(s: AttentionShape): Promise<PeerRun>
  * com.microsoft.GroupQueryAttention (always causal): prefill with no past, or decode of one
  * token after a BNSH past of T − 1 tokens (past and present in separate buffers).
  */
-export async function ortGroupQueryAttention(s: AttentionShape): Promise<PeerRun> {
+export async function ortGroupQueryAttention(s: AttentionShape, threads = ORT_THREADS): Promise<PeerRun> {
   const past = s.T - s.S;
   const inputs: OnnxValue[] = [
     { name: 'query', type: 'float32', shape: [s.B, s.S, s.Hq * s.D] },
@@ -115,7 +115,7 @@ export async function ortGroupQueryAttention(s: AttentionShape): Promise<PeerRun
       { name: 'present_value', type: 'float32', shape: [s.B, s.Hkv, 'present_length', s.D] },
     ],
   );
-  const sess = await session(model);
+  const sess = await session(model, threads);
   const feeds: Record<string, ort.Tensor> = {};
   for (const v of inputs) {
     if (v.name === 'seqlens_k') feeds[v.name] = new ort.Tensor('int32', new Int32Array(s.B).fill(s.T - 1), [s.B]);

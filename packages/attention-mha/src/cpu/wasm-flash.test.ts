@@ -4,7 +4,7 @@
 // row blocks cut mid-way, decode-sized problems that stream K/V through several chunks, and the
 // sparse forms (key lists, key blocks). What it declines goes to cpu-flash with the reason in
 // the dispatch report.
-import { CpuBackend } from '@attnkit/tensor-core';
+import { CpuBackend, tensor } from '@attnkit/tensor-core';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { describe, expect, it } from 'vitest';
 import { attention, blockSparseAttention, sparseAttention } from '../attention.js';
@@ -111,6 +111,35 @@ describe.each([
         kJs.dispose();
         vJs?.dispose();
         p.dispose();
+      }
+    }
+    expect(backend.wasm?.liveBytes()).toBe(0);
+  });
+
+  it('prefills operands of ≥ 1 MiB read in place from the heap into a resident output, on every thread', async () => {
+    const rng = new SeededRandom(1206);
+    const cases = [
+      { B: 1, S: 512, T: 512, Hq: 8, Hkv: 8, D: 64, options: { mask: 'causal' as const } },
+      { B: 2, S: 256, T: 512, Hq: 16, Hkv: 4, D: 64, options: { mask: 'causal' as const, window: 100, sinkTokens: 3, kvLengths: [512, 400] } },
+    ];
+    for (const { B, S, T, Hq, Hkv, D, options } of cases) {
+      const q = tensor(backend, rng.normalArray(B * S * Hq * D), [B, S, Hq, D]);
+      const k = tensor(backend, rng.normalArray(B * T * Hkv * D), [B, T, Hkv, D]);
+      const v = tensor(backend, rng.normalArray(B * T * Hkv * D), [B, T, Hkv, D]);
+      try {
+        for (const t of [q, k, v]) expect(backend.wasm?.byteOffsetOf(backend.view(t))).not.toBeNull();
+        const got = await attention(q, k, v, { ...options, returnLse: true });
+        const want = await attention(q, k, v, { ...options, returnLse: true, implementation: 'reference' });
+        expect(got.dispatch.implementation).toBe('fused:cpu-wasm-flash');
+        expect(backend.wasm?.byteOffsetOf(backend.view(got.out))).not.toBeNull();
+        const label = `B${B} S${S} T${T} Hq${Hq} Hkv${Hkv} ${JSON.stringify(options)}`;
+        const cmp = compareArrays(await got.out.data(), await want.out.data(), TOLERANCE);
+        expect(cmp.pass, `${label}: ${cmp.message}`).toBe(true);
+        const cmpLse = compareArrays(got.lse ? await got.lse.data() : new Float32Array(0), want.lse ? await want.lse.data() : new Float32Array(1), TOLERANCE);
+        expect(cmpLse.pass, `${label} lse: ${cmpLse.message}`).toBe(true);
+        for (const t of [got.out, got.lse, want.out, want.lse]) t?.dispose();
+      } finally {
+        for (const t of [q, k, v]) t.dispose();
       }
     }
     expect(backend.wasm?.liveBytes()).toBe(0);

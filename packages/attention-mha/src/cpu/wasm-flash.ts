@@ -15,11 +15,12 @@
 //
 // Axis letters: B batch, S queries, T logical keys, Hq / Hkv heads, G = Hq/Hkv, D / Dv head dims.
 
-import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, wasm } from '@attnkit/tensor-core';
+import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, type wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { runWasmSparse } from './wasm-sparse.js';
 import { type StatePointers, allocPartialStates, allocState, finishBatch, mergeState, releaseState, stageQueries } from './wasm-state.js';
-import { type FlashSpan, TILE_KEYS, flashTileModule } from './wasm-tile.js';
+import { Inboxes, type TileJob, finishPrefill, packPrefillChunk, runTileJobs, stagePrefillQueries } from './wasm-prefill.js';
+import { TILE_KEYS, flashTileModule } from './wasm-tile.js';
 
 /** Query rows per block (positions × the G heads of one group). */
 const BLOCK_ROWS = 32;
@@ -28,8 +29,6 @@ const STREAM_ROWS = 64;
 const STREAM_CHUNK_BYTES = 512 * 1024;
 /** Otherwise one chunk holds up to this much K/V (all of it, for most prefill calls). */
 const RESIDENT_CHUNK_BYTES = 128 * 1024 * 1024;
-/** Row blocks per thread between two abort checkpoints (and two hand-offs to the workers). */
-const ROUND_BLOCKS = 8;
 
 export const cpuWasmFlashKernel: FusedAttentionKernel = {
   name: 'cpu-wasm-flash',
@@ -39,12 +38,19 @@ export const cpuWasmFlashKernel: FusedAttentionKernel = {
   async run(backend, inputs, problem) {
     if (!isCpuBackend(backend) || !backend.wasm) throw new BackendError({ fn: problem.fn, expected: 'the cpu backend with WebAssembly SIMD', got: backend.info.name });
     const { B, S, Hq, Dv } = problem;
-    const out = new Float32Array(B * S * Hq * Dv);
-    const lse = problem.returnLse ? new Float32Array(B * S * Hq) : null;
-    if (problem.selection.kind === 'dense') await runWasmFlash(backend, backend.wasm, inputs, problem, out, lse);
-    else await runWasmSparse(backend, backend.wasm, inputs, problem, out, lse);
-    const result: AttentionOutputs = { out: backend.wrap(out, [B, S, Hq, Dv]), lse: lse ? backend.wrap(lse, [B, S, Hq]) : null };
-    return result;
+    // a large output lives in the heap (a resident array): the finish writes it in place
+    const outTensor = backend.zeros([B, S, Hq, Dv], 'f32');
+    try {
+      const out = backend.view(outTensor);
+      const lse = problem.returnLse ? new Float32Array(B * S * Hq) : null;
+      if (problem.selection.kind === 'dense') await runWasmFlash(backend, backend.wasm, inputs, problem, out, lse);
+      else await runWasmSparse(backend, backend.wasm, inputs, problem, out, lse);
+      const result: AttentionOutputs = { out: outTensor, lse: lse ? backend.wrap(lse, [B, S, Hq]) : null };
+      return result;
+    } catch (e) {
+      outTensor.dispose();
+      throw e;
+    }
   },
 };
 
@@ -84,7 +90,6 @@ async function runWasmFlash(
   lse: Float32Array | null,
 ): Promise<void> {
   const kernel = await flashTileModule(heap, p.D, p.Dv);
-  const tile = wasm.exported<FlashSpan>(kernel.instance, 'flashSpan');
   const { B, S, Hq, Hkv, D, Dv, T } = p;
   const G = Hq / Hkv;
   const q = backend.view(inputs.q);
@@ -120,14 +125,18 @@ async function runWasmFlash(
   const meta = heap.alloc(12 * S * G, p.fn);
   const kChunk = inPlace ? null : heap.alloc(4 * chunkKeys * kRow, p.fn);
   const vChunk = v && !inPlace ? heap.alloc(4 * chunkKeys * vRow, p.fn) : null;
-  const scores = heap.alloc(4 * blockRows * TILE_KEYS * threads, p.fn); // one score block per thread
+  const scoreBytes = 4 * blockRows * TILE_KEYS;
+  const scores = heap.alloc(scoreBytes * threads, p.fn); // one score block per thread
   // decode over resident K/V splits the keys over the threads: partial states for all but the first
   const parts = inPlace && pool && threads > 1 ? allocPartialStates(heap, p, threads - 1) : null;
+  // copies of operands that are JavaScript arrays, for prefill's packing (one `set` each)
+  const inboxes = new Inboxes(heap, p.fn);
   const checkpoint = new AbortCheckpoint(p.signal, p.fn);
   try {
     for (let b = 0; b < B; b++) {
       const len = p.lengths[b] ?? T;
-      stageQueries(heap, p, b, q, state);
+      if (decode) stageQueries(heap, p, b, q, state);
+      else await stagePrefillQueries(heap, kernel, pool, p, b, q, state, inboxes);
       parts?.reset();
       const blocks = denseRowBlocks(heap, p, len, meta, positionsPerBlock);
       let needFrom = Infinity;
@@ -142,7 +151,8 @@ async function runWasmFlash(
       }
       for (let c0 = needFrom === Infinity ? needTo : Math.floor(needFrom / TILE_KEYS) * TILE_KEYS; c0 < needTo; c0 += chunkKeys) {
         const c1 = Math.min(needTo, c0 + chunkKeys);
-        const layout = chunkLayout(heap, p, b, c0, c1, { k, v, inPlace, kChunk, vChunk, chunkKeys, decode });
+        const src = { k, v, inPlace, kChunk, vChunk, chunkKeys, decode };
+        const layout = decode || p.rowMap ? chunkLayout(heap, p, b, c0, c1, src) : await packedChunk(heap, kernel, pool, p, b, c0, c1, src, inboxes);
         /**
          * The tile calls of row block `blk` of kv head g over keys [from, to) of this chunk,
          * scoring into `s` and carrying the softmax state at `part` (the rows' own, or a
@@ -195,7 +205,6 @@ async function runWasmFlash(
           span(blk.lo, blk.hi);
           return { calls, keys };
         };
-        const scoreBlock = (t: number): number => scores.byteOffset + t * 4 * blockRows * TILE_KEYS;
         const own: StatePointers = { m: m.byteOffset, l: l.byteOffset, acc: acc.byteOffset };
         if (pool && parts) {
           // decode over resident K/V: each thread streams a contiguous key range for every head
@@ -204,36 +213,51 @@ async function runWasmFlash(
             const from = c0 + roundUp(Math.floor(((c1 - c0) * t) / threads), TILE_KEYS);
             const to = t === threads - 1 ? c1 : c0 + roundUp(Math.floor(((c1 - c0) * (t + 1)) / threads), TILE_KEYS);
             const part = t === 0 ? own : parts.pointers(t - 1);
-            return Array.from({ length: Hkv }, (_, g) => blocks.flatMap((blk) => tileCalls(g, blk, scoreBlock(t), from, to, part).calls)).flat();
+            return Array.from({ length: Hkv }, (_, g) => blocks.flatMap((blk) => tileCalls(g, blk, scores.byteOffset + t * scoreBytes, from, to, part).calls)).flat();
           });
           await pool.run(kernel, 'flashSpan', lists);
           for (let t = 1; t < threads; t++) mergeState(heap, p, state, parts.pointers(t - 1));
           await checkpoint.check();
           continue;
         }
-        const items = Array.from({ length: Hkv }, (_, g) => blocks.map((blk) => ({ g, blk }))).flat();
-        for (let r0 = 0; r0 < items.length; r0 += ROUND_BLOCKS * threads) {
-          // each block to the least-loaded thread (blocks differ in length under a causal mask)
-          const lists: number[][][] = Array.from({ length: threads }, () => []);
-          const load = new Array<number>(threads).fill(0);
-          for (const { g, blk } of items.slice(r0, r0 + ROUND_BLOCKS * threads)) {
-            const t = load.indexOf(Math.min(...load));
-            const { calls, keys } = tileCalls(g, blk, scoreBlock(t), c0, c1, own);
-            (lists[t] as number[][]).push(...calls);
-            load[t] = (load[t] as number) + keys * (blk.i1 - blk.i0);
+        // every row block of every kv head is one job of the threads' shared queue (its calls
+        // share the block's softmax state, so they run in order on one thread)
+        const jobs: TileJob[] = [];
+        for (let g = 0; g < Hkv; g++) {
+          for (const blk of blocks) {
+            const { calls, keys } = tileCalls(g, blk, 0, c0, c1, own);
+            if (calls.length > 0) jobs.push({ calls, madds: keys * (blk.i1 - blk.i0) * G * (D + Dv), head: g });
           }
-          if (pool && threads > 1) await pool.run(kernel, 'flashSpan', lists);
-          else for (const args of lists[0] ?? []) tile(...args);
-          await checkpoint.check();
         }
+        await runTileJobs(heap, kernel, pool, jobs, scores.byteOffset, scoreBytes, checkpoint, p.fn);
       }
-      finishBatch(heap, p, b, state, out, lse);
+      if (decode) finishBatch(heap, p, b, state, out, lse);
+      else await finishPrefill(heap, kernel, pool, p, b, state, out, lse, inboxes);
     }
   } finally {
     releaseState(state);
     parts?.release();
+    inboxes.release();
     for (const region of [meta, scores, kChunk, vChunk]) region?.release();
   }
+}
+
+/** Packs keys c0..c1−1 of batch b head-major on every thread (no row map) and says where the tiles read them. */
+async function packedChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKernelModule, pool: wasm.WasmThreadPool | null, p: AttentionProblem, b: number, c0: number, c1: number, src: ChunkSources, inboxes: Inboxes): Promise<ChunkLayout> {
+  const { Hkv, D, Dv } = p;
+  const { kChunk, vChunk, chunkKeys } = src;
+  if (!kChunk) throw new BackendError({ fn: p.fn, expected: 'a K chunk region when K/V are not read in place', got: 'none' });
+  const vWidth = src.v ? Dv : D;
+  const sources = [{ src: src.k, width: D, dst: kChunk, inbox: inboxes.get('k', 4 * chunkKeys * Hkv * D) }];
+  if (src.v && vChunk) sources.push({ src: src.v, width: Dv, dst: vChunk, inbox: inboxes.get('v', 4 * chunkKeys * Hkv * Dv) });
+  await packPrefillChunk(heap, kernel, pool, p, b, c0, c1, sources, chunkKeys);
+  const vRegion = vChunk ?? kChunk;
+  return {
+    k: (g, t) => kChunk.byteOffset + 4 * ((g * chunkKeys + t - c0) * D),
+    v: (g, t) => vRegion.byteOffset + 4 * ((g * chunkKeys + t - c0) * vWidth),
+    kStride: 4 * D,
+    vStride: 4 * vWidth,
+  };
 }
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;

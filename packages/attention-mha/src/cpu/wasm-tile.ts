@@ -21,12 +21,16 @@
 // be read in place from a tensor's storage.
 
 import { wasm } from '@attnkit/tensor-core';
+import { buildCopyRows, buildFinishRows, buildFlashQueue } from './wasm-rows.js';
 
 const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp } =
   wasm;
 type Expr = wasm.Expr;
 type Local = wasm.Local;
 type MemoryImport = wasm.MemoryImport;
+
+/** flashSpan's index among the module's functions. */
+const FLASH_SPAN = 1;
 
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
@@ -99,9 +103,15 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   // step 3 on an edge tile: the two rows' visible ranges, the key position, the keep masks
   const bounds = Array.from({ length: 6 }, () => f.local('i32')); // sinkEnd, lo, hi of rows A, B
   const tj = f.local('i32');
+  const plain = f.local('i32'); // every lane of the tile visible: no mask in step 2
+  const ka = f.local('i32'); // step 3 on an edge tile: keys [ka, kz) of the tile seen by both rows
+  const kz = f.local('i32');
   const keepA = f.local('v128');
   const keepB = f.local('v128');
-  const exp = vectorExp(f, { fma });
+  // every exp argument is ≤ 0 (s − m_new, m_old − m_new) or NaN: the exp without an overflow
+  // clamp and without the flush to 0 below −87.3 (its ~2^−126 for a hidden key's −∞ is dropped by
+  // the masked P·V, and adds < 2^−119 to an l ≥ 1): 4 instructions fewer per vector, the tile 4%
+  const exp = vectorExp(f, { fma, nonPositive: true });
   const V = (i: number): Local => vec[i] as Local;
   const C = (i: number): Local => c[i] as Local;
   const add = (a: Local, e: Expr): Expr => set(a, f32x4.add(get(a), e));
@@ -178,7 +188,12 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   );
 
   // --- 2. mask and online softmax, row by row -------------------------------------------------
-  // visible: (t < sinkEnd ∨ lo ≤ t < hi) ∧ t < t0 + n, with t = t0 + j + lane
+  // visible: (t < sinkEnd ∨ lo ≤ t < hi) ∧ t < t0 + n, with t = t0 + j + lane. A tile without a
+  // mask edge (edge = 0) whose n is a multiple of 4 has every lane visible: its max pass is a
+  // load and a `pmax` per 4 scores (the mask and the NaN-propagating f32x4.max, ~8 x64
+  // instructions, were 40% of the softmax). The running max ignores NaN scores (pmax keeps its
+  // first operand); a NaN still makes its p, so l and acc, NaN — and a tile whose visible scores
+  // are all NaN is caught by the scan below instead of passing for an empty one.
   const metaAt = (field: number): Expr => i32.load(i32.add(get(meta), i32.mul(get(r), i32.const(12))), 4 * field);
   const sinkV = V(4);
   const loV = V(5);
@@ -186,18 +201,12 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const endV = V(7);
   const tV = x;
   const sAt = (): Expr => i32.add(get(sRow), i32.mul(get(j), i32.const(4)));
-  const softmax = forRange(
-    r,
-    i32.const(0),
-    get(R),
-    1,
-    set(sRow, sRowOf(get(r))),
+  const maskedMax = seqOf(
     set(sinkV, i32x4.splat(metaAt(0))),
     set(loV, i32x4.splat(metaAt(1))),
     set(hiV, i32x4.splat(metaAt(2))),
     set(endV, i32x4.splat(i32.add(get(t0), get(n)))),
     set(tV, i32x4.add(i32x4.splat(get(t0)), i32x4Const([0, 1, 2, 3]))),
-    set(V(0), NEG_INF),
     forRange(
       j,
       i32.const(0),
@@ -212,15 +221,28 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
       ),
       set(y, v128.bitselect(v128.load(sAt()), NEG_INF, get(y))),
       v128.store(sAt(), get(y)),
-      set(V(0), f32x4.max(get(V(0)), get(y))),
+      set(V(0), f32x4.pmax(get(V(0)), get(y))),
       set(tV, i32x4.add(get(tV), i32x4Const([4, 4, 4, 4]))),
     ),
+  );
+  const plainMax = forRange(j, i32.const(0), get(nPad), 4, set(V(0), f32x4.pmax(get(V(0)), v128.load(sAt()))));
+  const softmax = forRange(
+    r,
+    i32.const(0),
+    get(R),
+    1,
+    set(sRow, sRowOf(get(r))),
+    set(V(0), NEG_INF),
+    ifThen(get(plain), [plainMax], [maskedMax]),
     set(mx, horizontalMax(get(V(0)), t1)),
-    ifThen(
-      f32.eq(get(mx), f32.const(-Infinity)),
-      // nothing visible in this tile: zero probabilities, state unchanged
-      [forRange(j, i32.const(0), get(nPad), 4, v128.store(sAt(), ZERO)), br(1)],
-    ),
+    ifThen(f32.eq(get(mx), f32.const(-Infinity)), [
+      // nothing visible in this tile (or only NaN scores): zero probabilities, state unchanged —
+      // unless a NaN is there, which makes the row NaN
+      set(V(2), ZERO),
+      forRange(j, i32.const(0), get(nPad), 4, set(y, v128.load(sAt())), set(V(2), v128.or(get(V(2)), f32x4.ne(get(y), get(y))))),
+      ifThen(i32.eqz(v128.any_true(get(V(2)))), [forRange(j, i32.const(0), get(nPad), 4, v128.store(sAt(), ZERO)), br(2)]),
+      set(mx, f32.const(Number.NaN)),
+    ]),
     set(mOld, f32.load(i32.add(get(m), i32.mul(get(r), i32.const(4))))),
     set(mNew, f32.max(get(mOld), get(mx))),
     set(corr, f32x4.extract_lane(exp(f32x4.splat(f32.sub(get(mOld), get(mNew)))), 0)),
@@ -255,45 +277,59 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const loadBounds = (row: number): Expr => seqOf(...[0, 1, 2].map((field) => set(B_(3 * row + field), i32.load(i32.add(get(meta), i32.mul(get(r), i32.const(12))), 12 * row + 4 * field))));
   /** a += p·value, or on an edge tile a += (p·value) & keep */
   const accumulate = (a: Local, p: Local, value: Expr, keep: Local | null): Expr => (keep ? add(a, v128.and(f32x4.mul(get(p), value), get(keep))) : madd(a, get(p), value));
-  const pvPair = (masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
+  /**
+   * acc rows += p·V over keys [from, to) of the tile for one channel block, kj at key `from`'s
+   * value row (and tj at its position when masked): rowB too when `pair`.
+   */
+  const pvLoop = (pair: boolean, masked: boolean, off: number, vectors: number, from: Expr, to: Expr): Expr => {
     const lanes = Array.from({ length: vectors }, (_, i) => i);
-    return seqOf(
-      ...lanes.flatMap((i) => [set(V(i), v128.load(get(rowA), off + 16 * i)), set(V(4 + i), v128.load(get(rowB), off + 16 * i))]),
-      set(kj, get(v)),
-      forRange(
-        o,
-        i32.const(0),
-        i32.shl(get(n), i32.const(2)),
-        4,
-        set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
-        set(y, v128.load32_splat(i32.add(get(sRow), get(o)), TILE_KEYS * 4)),
-        ...(masked ? [set(keepA, keepOf(0)), set(keepB, keepOf(1)), set(tj, i32.add(get(tj), i32.const(1)))] : []),
-        ...lanes.flatMap((i) => [set(C(i), v128.load(get(kj), off + 16 * i)), accumulate(V(i), x, get(C(i)), masked ? keepA : null), accumulate(V(4 + i), y, get(C(i)), masked ? keepB : null)]),
-        set(kj, i32.add(get(kj), get(vStride))),
+    return forRange(
+      o,
+      i32.shl(from, i32.const(2)),
+      i32.shl(to, i32.const(2)),
+      4,
+      set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
+      ...(pair ? [set(y, v128.load32_splat(i32.add(get(sRow), get(o)), TILE_KEYS * 4))] : []),
+      ...(masked ? [set(keepA, keepOf(0)), ...(pair ? [set(keepB, keepOf(1))] : []), set(tj, i32.add(get(tj), i32.const(1)))] : []),
+      ...lanes.flatMap((i) =>
+        pair
+          ? [set(C(i), v128.load(get(kj), off + 16 * i)), accumulate(V(i), x, get(C(i)), masked ? keepA : null), accumulate(V(4 + i), y, get(C(i)), masked ? keepB : null)]
+          : [accumulate(V(i), x, v128.load(get(kj), off + 16 * i), masked ? keepA : null)],
       ),
-      ...lanes.flatMap((i) => [v128.store(get(rowA), get(V(i)), off + 16 * i), v128.store(get(rowB), get(V(4 + i)), off + 16 * i)]),
+      set(kj, i32.add(get(kj), get(vStride))),
     );
   };
-  const pvSingle = (masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
+  /**
+   * One channel block of the row (pair) at rowA (rowB). On an edge tile the keys [ka, kz) that
+   * every row of the pair sees take the plain loop, only the rest the masked one: on a causal
+   * diagonal that is a key or two per pair instead of the whole tile (masked keys cost 1.9×).
+   */
+  const pvBlock = (pair: boolean, masked: boolean) => ({ off, vectors }: { off: number; vectors: number }): Expr => {
     const lanes = Array.from({ length: vectors }, (_, i) => i);
+    const rowsOf = (i: number): [number, Local][] => (pair ? [[i, rowA], [4 + i, rowB]] : [[i, rowA]]);
     return seqOf(
-      ...lanes.map((i) => set(V(i), v128.load(get(rowA), off + 16 * i))),
+      ...lanes.flatMap((i) => rowsOf(i).map(([a, row]) => set(V(a), v128.load(get(row), off + 16 * i)))),
       set(kj, get(v)),
-      forRange(
-        o,
-        i32.const(0),
-        i32.shl(get(n), i32.const(2)),
-        4,
-        set(x, v128.load32_splat(i32.add(get(sRow), get(o)))),
-        ...(masked ? [set(keepA, keepOf(0)), set(tj, i32.add(get(tj), i32.const(1)))] : []),
-        ...lanes.map((i) => accumulate(V(i), x, v128.load(get(kj), off + 16 * i), masked ? keepA : null)),
-        set(kj, i32.add(get(kj), get(vStride))),
-      ),
-      ...lanes.map((i) => v128.store(get(rowA), get(V(i)), off + 16 * i)),
+      ...(masked
+        ? [
+            set(tj, get(t0)),
+            pvLoop(pair, true, off, vectors, i32.const(0), get(ka)),
+            pvLoop(pair, false, off, vectors, get(ka), get(kz)),
+            set(tj, i32.add(get(t0), get(kz))),
+            pvLoop(pair, true, off, vectors, get(kz), get(n)),
+          ]
+        : [pvLoop(pair, false, off, vectors, i32.const(0), get(n))]),
+      ...lanes.flatMap((i) => rowsOf(i).map(([a, row]) => v128.store(get(row), get(V(a)), off + 16 * i))),
     );
   };
-  // each channel block walks the tile's keys again: tj restarts at t0 (on an edge tile)
-  const restart = (masked: boolean): Expr[] => (masked ? [set(tj, get(t0))] : []);
+  const maxI = (a: Expr, b: Expr): Expr => select(a, b, i32.gt_s(a, b));
+  const minI = (a: Expr, b: Expr): Expr => select(a, b, i32.lt_s(a, b));
+  /** ka, kz: the keys of the tile (from 0) that rows A (and B) all see, from their [lo, hi). */
+  const commonKeys = (pair: boolean): Expr =>
+    seqOf(
+      set(ka, minI(maxI(i32.sub(pair ? maxI(get(B_(1)), get(B_(4))) : get(B_(1)), get(t0)), i32.const(0)), get(n))),
+      set(kz, minI(maxI(i32.sub(pair ? minI(get(B_(2)), get(B_(5))) : get(B_(2)), get(t0)), get(ka)), get(n))),
+    );
   const values = (masked: boolean): Expr =>
     seqOf(
       set(r, i32.const(0)),
@@ -303,8 +339,8 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
           set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
           set(rowB, i32.add(get(rowA), DvB)),
           set(sRow, sRowOf(get(r))),
-          ...(masked ? [loadBounds(0), loadBounds(1)] : []),
-          ...blocks.flatMap((blk) => [...restart(masked), pvPair(masked)(blk)]),
+          ...(masked ? [loadBounds(0), loadBounds(1), commonKeys(true)] : []),
+          ...blocks.map(pvBlock(true, masked)),
           set(r, i32.add(get(r), i32.const(2))),
           br(0),
         ),
@@ -312,13 +348,15 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
       ifThen(i32.lt_s(get(r), get(R)), [
         set(rowA, i32.add(get(acc), i32.mul(get(r), DvB))),
         set(sRow, sRowOf(get(r))),
-        ...(masked ? [loadBounds(0)] : []),
-        ...blocks.flatMap((blk) => [...restart(masked), pvSingle(masked)(blk)]),
+        ...(masked ? [loadBounds(0), commonKeys(false)] : []),
+        ...blocks.map(pvBlock(false, masked)),
       ]),
     );
 
-  f.body(scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
-  return assembleModule(memory, [f, buildSpan()]);
+  const plainTile = set(plain, i32.and(i32.eqz(get(edge)), i32.eqz(i32.and(get(n), i32.const(3)))));
+  f.body(plainTile, scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
+  // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), then the prefill plumbing
+  return assembleModule(memory, [f, buildSpan(), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows()]);
 }
 
 /**

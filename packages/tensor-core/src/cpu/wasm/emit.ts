@@ -94,6 +94,11 @@ export const i32 = {
   const: (n: number): Expr => [0x41, ...sleb(n)],
   load: (addr: Expr, offset = 0): Expr => [...addr, 0x28, ...memarg(2, offset)],
   store: (addr: Expr, value: Expr, offset = 0): Expr => [...addr, ...value, 0x36, ...memarg(2, offset)],
+  /**
+   * The i32 at addr before adding `value` to it, atomically (threads proposal: sequentially
+   * consistent on a shared memory, and valid on an unshared one). addr must be 4-byte aligned.
+   */
+  atomic_rmw_add: (addr: Expr, value: Expr, offset = 0): Expr => [...addr, ...value, 0xfe, 0x1e, ...memarg(2, offset)],
   eqz: op(0x45),
   eq: op(0x46),
   ne: op(0x47),
@@ -156,6 +161,7 @@ export const f32x4 = {
   splat: simd(0x13),
   extract_lane: (v: Expr, lane: number): Expr => [...v, 0xfd, 0x1f, lane],
   eq: simd(0x41),
+  ne: simd(0x42),
   lt: simd(0x43),
   gt: simd(0x44),
   ge: simd(0x46),

@@ -1,9 +1,11 @@
 // The heap's resident arrays: the CpuBackend's large f32 tensors live in its shared WebAssembly
 // memory (kernels read them in place), stay valid when the memory grows, are zero-filled when a
-// region is reused, and give their bytes back when the last reference goes.
+// region is reused, and give their bytes back when the last reference goes. Its threads share
+// work through atomics on it.
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../backend.js';
 import { reshape, tensor, zeros } from '../../ops/index.js';
+import { FunctionBuilder, assembleModule, block, br, brIf, forRange, get, i32, loop, set } from './emit.js';
 import { WasmHeap } from './heap.js';
 
 const MIB = 2 ** 20;
@@ -50,5 +52,50 @@ describe('resident arrays', () => {
     const big = tensor(backend, new Float32Array(MIB / 2), [MIB / 2]);
     expect(backend.wasm?.byteOffsetOf(backend.view(big))).toBeNull();
     big.dispose();
+  });
+});
+
+describe('atomics on the shared heap', () => {
+  it('i32.atomic_rmw_add hands each index of a shared counter to exactly one thread', async () => {
+    const backend = new CpuBackend({ threads: 2 });
+    const heap = backend.wasm;
+    const pool = backend.wasmThreads;
+    if (!heap || !pool) throw new Error(`no threads: ${backend.threadsUnavailable ?? ''}`);
+    try {
+      // take(counter, n, out): until the counter passes n, out[next] += 1 and spin a little
+      const kernel = await heap.module('test/atomic-take', (memory) => {
+        const f = new FunctionBuilder('take');
+        const counter = f.param('i32');
+        const n = f.param('i32');
+        const out = f.param('i32');
+        const next = f.local('i32');
+        const spin = f.local('i32');
+        const at = i32.add(get(out), i32.mul(get(next), i32.const(4)));
+        f.body(
+          block(
+            loop(
+              set(next, i32.atomic_rmw_add(get(counter), i32.const(1))),
+              brIf(1, i32.ge_s(get(next), get(n))),
+              i32.store(at, i32.add(i32.load(at), i32.const(1))),
+              forRange(spin, i32.const(0), i32.const(200), 1),
+              br(0),
+            ),
+          ),
+        );
+        return assembleModule(memory, [f]);
+      });
+      const n = 20_000;
+      const region = heap.alloc(4 * (n + 1), 'test');
+      const i32View = heap.i32;
+      i32View.fill(0, region.index, region.index + n + 1);
+      const counter = region.byteOffset + 4 * n;
+      await pool.run(kernel, 'take', [[[counter, n, region.byteOffset]], [[counter, n, region.byteOffset]]]);
+      const taken = heap.i32.subarray(region.index, region.index + n);
+      expect(taken.every((x) => x === 1)).toBe(true);
+      expect(heap.i32[region.index + n]).toBe(n + 2); // each thread's last add found the queue empty
+      region.release();
+    } finally {
+      await backend.dispose();
+    }
   });
 });

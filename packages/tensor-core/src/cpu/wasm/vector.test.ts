@@ -9,15 +9,15 @@ import { EXP_UNDERFLOW, horizontalMax, horizontalSum, reduce4, vectorExp } from 
 type Unary = (src: number, dst: number, count: number) => void;
 
 /** dst[i] = e^src[i] for i < count (a multiple of 4), over the heap. */
-async function lanewise(heap: WasmHeap, fma: boolean): Promise<Unary> {
+async function lanewise(heap: WasmHeap, fma: boolean, nonPositive = false): Promise<Unary> {
   const f = new FunctionBuilder('exp4');
   const src = f.param('i32');
   const dst = f.param('i32');
   const count = f.param('i32');
   const at = f.local('i32');
-  const exp = vectorExp(f, { fma });
+  const exp = vectorExp(f, { fma, nonPositive });
   f.body(forRange(at, i32.const(0), i32.mul(get(count), i32.const(4)), 16, v128.store(i32.add(get(dst), get(at)), exp(v128.load(i32.add(get(src), get(at)))))));
-  return exported<Unary>(await heap.instance(`test/exp4/${fma}`, (memory) => assembleModule(memory, [f])), 'exp4');
+  return exported<Unary>(await heap.instance(`test/exp4/${fma}/${nonPositive}`, (memory) => assembleModule(memory, [f])), 'exp4');
 }
 
 /** Distance in units in the last place of f32 between a (f32) and the exact e (f64). */
@@ -62,6 +62,30 @@ describe.each([{ fma: true }, { fma: false }])('vectorExp (fma: $fma)', ({ fma }
     expect(ulps(ys[5] as number, Math.exp(Math.fround(-87.3)))).toBeLessThanOrEqual(2);
     expect(ulps(ys[6] as number, Math.E)).toBeLessThanOrEqual(2);
     expect(ys[7]).toBe(1);
+  });
+
+  it('nonPositive: within 2 ulp for x in [−87.3, 0], ~2^−126 below (−∞ included), NaN for NaN', async () => {
+    const heap = new WasmHeap();
+    const run = await lanewise(heap, fma, true);
+    const n = 100_000;
+    const region = heap.alloc(8 * n + 64, 'test');
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = ((EXP_UNDERFLOW + 0.01) * i) / (n - 1);
+    heap.f32.set(xs, region.index);
+    run(region.byteOffset, region.byteOffset + 4 * n, n);
+    const ys = heap.f32.subarray(region.index + n, region.index + 2 * n);
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, ulps(ys[i] as number, Math.exp(xs[i] as number)));
+    expect(worst).toBeLessThanOrEqual(2);
+    const specials = region.index + 2 * n;
+    heap.f32.set([0, -88, -Infinity, Number.NaN, -1e30, -0, -87.3, -1], specials);
+    run(4 * specials, 4 * specials + 32, 8);
+    const got = [...heap.f32.subarray(specials + 8, specials + 16)];
+    expect(got[0]).toBe(1);
+    for (const tiny of [got[1], got[2], got[4]]) expect(tiny).toBeLessThan(2 ** -125);
+    expect(Number.isNaN(got[3])).toBe(true);
+    expect(got[5]).toBe(1);
+    region.release();
   });
 });
 

@@ -24,8 +24,11 @@ const EXP_POLY = [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.166579589
  * (x < −87.34, and x = −∞) are exactly 0. NaN stays NaN. Needs three v128 temporaries of `f`.
  * `fma`: the polynomial's multiply-adds as `f32x4.relaxed_madd` (the engine must validate
  * relaxed SIMD; whether it fuses is the engine's choice, and both stay within the bound).
+ * `nonPositive`: for inputs ≤ 0 only (a softmax's s − max): no overflow clamp and no flush to 0 —
+ * below −87.34 (−∞ included) the result is ~2^−126 instead of 0, NaN still NaN; 4 instructions
+ * fewer per vector.
  */
-export function vectorExp(f: FunctionBuilder, options: { readonly fma?: boolean } = {}): (x: Expr) => Expr {
+export function vectorExp(f: FunctionBuilder, options: { readonly fma?: boolean; readonly nonPositive?: boolean } = {}): (x: Expr) => Expr {
   const x = f.local('v128');
   const n = f.local('v128');
   const r = f.local('v128');
@@ -35,23 +38,26 @@ export function vectorExp(f: FunctionBuilder, options: { readonly fma?: boolean 
   return (input: Expr): Expr => {
     let poly: Expr = splat(EXP_POLY[0]);
     for (const c of EXP_POLY.slice(1)) poly = madd(poly, get(r), splat(c));
+    // e^r = 1 + r + r²·poly(r), times 2^n. 2^n's bits: n + 127 is an integer in [1, 255], so
+    // (n + 127 + 2^23)'s low mantissa bits hold it, and a shift by 23 moves it into the exponent
+    // field (cheaper than trunc_sat, ~7 instructions)
+    const scaled = f32x4.mul(f32x4.add(madd(f32x4.mul(get(r), get(r)), poly, get(r)), splat(1)), i32x4.shl(f32x4.add(get(n), splat(EXPONENT_MAGIC)), i32.const(23)));
+    const reduce = [
+      set(n, f32x4.nearest(f32x4.mul(get(r), splat(LOG2E)))),
+      set(r, f32x4.sub(f32x4.sub(get(r), f32x4.mul(get(n), splat(LN2_HI))), f32x4.mul(get(n), splat(LN2_LO)))),
+    ];
+    if (options.nonPositive === true) {
+      // x ≤ 0: no overflow clamp, and below the underflow bound e^−87.34 (≈ 2^−126) itself
+      return seq(set(r, f32x4.pmax(input, splat(EXP_UNDERFLOW))), ...reduce, scaled);
+    }
     return seq(
       // pmin / pmax: one instruction each, and a NaN input stays NaN (it is their first operand)
       set(x, f32x4.pmin(input, splat(EXP_OVERFLOW))),
       // r holds the clamped x until it becomes the reduced argument
       set(r, f32x4.pmax(get(x), splat(EXP_UNDERFLOW))),
-      set(n, f32x4.nearest(f32x4.mul(get(r), splat(LOG2E)))),
-      set(r, f32x4.sub(f32x4.sub(get(r), f32x4.mul(get(n), splat(LN2_HI))), f32x4.mul(get(n), splat(LN2_LO)))),
-      // e^r = 1 + r + r²·poly(r); then · 2^n, and 0 where x underflows (−∞ included). 2^n's bits:
-      // n + 127 is an integer in [1, 255], so (n + 127 + 2^23)'s low mantissa bits hold it, and
-      // a shift by 23 moves it into the exponent field (cheaper than trunc_sat, ~7 instructions)
-      v128.and(
-        f32x4.mul(
-          f32x4.add(madd(f32x4.mul(get(r), get(r)), poly, get(r)), splat(1)),
-          i32x4.shl(f32x4.add(get(n), splat(EXPONENT_MAGIC)), i32.const(23)),
-        ),
-        v128.not(f32x4.lt(get(x), splat(EXP_UNDERFLOW))),
-      ),
+      ...reduce,
+      // 0 where x underflows (−∞ included)
+      v128.and(scaled, v128.not(f32x4.lt(get(x), splat(EXP_UNDERFLOW)))),
     );
   };
 }
