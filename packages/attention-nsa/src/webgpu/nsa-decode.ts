@@ -6,7 +6,7 @@
 // runs composed.
 
 /// <reference types="@webgpu/types" />
-import { type Backend, type Tensor, type WebGpuHost, decodeHeadTile, fixedSubgroupSize, isWebGpuHost } from '@attnkit/tensor-core';
+import { type Backend, type Tensor, type WebGpuHost, type WebGpuScratch, decodeHeadTile, fixedSubgroupSize, isWebGpuHost, webGpuScratch } from '@attnkit/tensor-core';
 import type { ResolvedNSAConfig } from '../config.js';
 import type { NSAWeights } from '../weights.js';
 import { type NSADecodeVariant, MAX_SELECTION_BLOCKS, MAX_TASKS, SELECT_THREADS, TASK_KEYS, combineWgsl, partialsWgsl, selectWgsl } from './decode-wgsl.js';
@@ -101,8 +101,8 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
   // binds lives with the backend: the scratch buffers, and staging copies of the three operands
   // that are new every step (q, x, out), moved by copy commands in the same submission. The
   // bind groups then depend only on the history's buffers and are built once per set of them.
-  const scratch = host.cached(`attention-nsa/${NSA_DECODE_KERNEL}/scratch`, () => new DecodeScratch(device));
-  const params = scratch.get('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  const scratch = webGpuScratch(host, `attention-nsa/${NSA_DECODE_KERNEL}`);
+  const params = scratch.buffer('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   device.queue.writeBuffer(params, 0, words);
   const qBytes = B * Hq * D * 4;
   const xBytes = B * config.gateDim * 4;
@@ -110,12 +110,12 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
   const staged = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const buffers = {
     params,
-    q: scratch.get('q', qBytes, staged),
-    x: scratch.get('x', xBytes, staged),
-    out: scratch.get('out', outBytes, staged),
-    scores: scratch.get('scores', B * Hq * Math.max(nCap, 1) * 4),
-    selected: scratch.get('selected', B * Hkv * nSelected * 4),
-    partial: scratch.get('partial', B * Hq * tasks * (Dv + 2) * 4),
+    q: scratch.buffer('q', qBytes, staged),
+    x: scratch.buffer('x', xBytes, staged),
+    out: scratch.buffer('out', outBytes, staged),
+    scores: scratch.buffer('scores', B * Hq * Math.max(nCap, 1) * 4),
+    selected: scratch.buffer('selected', B * Hkv * nSelected * 4),
+    partial: scratch.buffer('partial', B * Hq * tasks * (Dv + 2) * 4),
     k: access.buffer(ops.k),
     v: access.buffer(ops.v),
     // bound but never read without compressed blocks, or without a bias
@@ -131,7 +131,7 @@ export function runNSADecode(host: WebGpuHost, variant: NSADecodeVariant, ops: N
     sparse: pipeline(host, `partials-sparse/${key}`, () => partialsWgsl(variant, 'sparse')),
     combine: pipeline(host, `combine/${Dv}`, () => combineWgsl(Dv)),
   };
-  const groups = scratch.bindGroups(key, buffers, () => bindGroups(device, pipelines, buffers));
+  const groups = bindGroups(scratch, pipelines, buffers);
   const out = access.allocate([B, 1, Hq, Dv]);
 
   const encoder = device.createCommandEncoder();
@@ -173,17 +173,17 @@ interface StepBindGroups {
   readonly combine: GPUBindGroup;
 }
 
-function bindGroups(device: GPUDevice, pipelines: Readonly<Record<keyof StepBindGroups, Pipeline>>, b: StepBuffers): StepBindGroups {
+function bindGroups(scratch: WebGpuScratch, pipelines: Readonly<Record<keyof StepBindGroups, Pipeline>>, b: StepBuffers): StepBindGroups {
   const uniform: GPUBufferBinding = { buffer: b.params, offset: 0, size: PARAMS_BYTES };
   const lengths: GPUBufferBinding = { buffer: b.params, offset: LENGTHS_OFFSET };
-  const group = (pipe: Pipeline, resources: readonly GPUBufferBinding[]): GPUBindGroup =>
-    device.createBindGroup({ layout: pipe.layout, entries: resources.map((resource, binding) => ({ binding, resource })) });
-  const whole = (buffer: GPUBuffer | null): GPUBufferBinding => ({ buffer: buffer ?? b.scores });
+  const whole = (buffer: GPUBuffer | null): GPUBuffer => buffer ?? b.scores;
+  const group = (name: keyof StepBindGroups, entries: readonly (GPUBuffer | GPUBufferBinding)[]): GPUBindGroup =>
+    scratch.bindGroup(pipelines[name].key, pipelines[name].layout, entries);
   return {
-    compressed: group(pipelines.compressed, [uniform, whole(b.q), whole(b.kCmp), whole(b.vCmp), lengths, whole(b.scores), whole(b.partial)]),
-    select: group(pipelines.select, [uniform, lengths, whole(b.scores), whole(b.partial), whole(b.selected)]),
-    sparse: group(pipelines.sparse, [uniform, whole(b.q), whole(b.k), whole(b.v), lengths, whole(b.selected), whole(b.partial)]),
-    combine: group(pipelines.combine, [uniform, whole(b.partial), whole(b.x), whole(b.gateWeight), whole(b.gateBias), whole(b.out)]),
+    compressed: group('compressed', [uniform, b.q, whole(b.kCmp), whole(b.vCmp), lengths, b.scores, b.partial]),
+    select: group('select', [uniform, lengths, b.scores, b.partial, b.selected]),
+    sparse: group('sparse', [uniform, b.q, b.k, b.v, lengths, b.selected, b.partial]),
+    combine: group('combine', [uniform, b.partial, b.x, b.gateWeight, whole(b.gateBias), b.out]),
   };
 }
 
@@ -215,6 +215,7 @@ function compressedChunk(nCmp: number, workgroupsPerChunk: number): number {
 }
 
 interface Pipeline {
+  readonly key: string;
   readonly pipeline: GPUComputePipeline;
   readonly layout: GPUBindGroupLayout;
 }
@@ -224,69 +225,6 @@ function pipeline(host: WebGpuHost, key: string, code: () => string): Pipeline {
     const device = host.webgpu.device;
     const module = device.createShaderModule({ code: code(), label: key });
     const compute = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: key });
-    return { pipeline: compute, layout: compute.getBindGroupLayout(0) };
+    return { key, pipeline: compute, layout: compute.getBindGroupLayout(0) };
   });
-}
-
-/** Bind-group sets kept per backend (each holds its buffers alive until evicted). */
-const MAX_BIND_GROUP_SETS = 8;
-
-/**
- * Scratch buffers reused by every decode step on a backend, grown (doubling) when a step needs
- * more. Reuse is safe without waiting: every write and pass is ordered on the one queue. A
- * replaced buffer is destroyed at once; WebGPU keeps it alive for work already submitted.
- */
-class DecodeScratch {
-  readonly #device: GPUDevice;
-  readonly #buffers = new Map<string, GPUBuffer>();
-  readonly #groups = new Map<string, StepBindGroups>();
-  readonly #ids = new WeakMap<GPUBuffer, number>();
-  #nextId = 0;
-
-  constructor(device: GPUDevice) {
-    this.#device = device;
-  }
-
-  get(name: string, bytes: number, usage: number = GPUBufferUsage.STORAGE): GPUBuffer {
-    const have = this.#buffers.get(name);
-    if (have && have.size >= bytes) return have;
-    have?.destroy();
-    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1))));
-    const buffer = this.#device.createBuffer({ size, usage, label: `attention-nsa decode ${name}` });
-    this.#buffers.set(name, buffer);
-    return buffer;
-  }
-
-  /**
-   * The step's bind groups for this set of buffers, built once: a decode loop binds the same
-   * history (a cache's buffers) step after step. A few sets are kept, most recent last.
-   */
-  bindGroups(variant: string, buffers: StepBuffers, build: () => StepBindGroups): StepBindGroups {
-    const key = `${variant}|${Object.values(buffers).map((b) => (b === null ? '-' : this.#id(b))).join(',')}`;
-    const have = this.#groups.get(key);
-    this.#groups.delete(key);
-    const groups = have ?? build();
-    this.#groups.set(key, groups);
-    for (const old of this.#groups.keys()) {
-      if (this.#groups.size <= MAX_BIND_GROUP_SETS) break;
-      this.#groups.delete(old);
-    }
-    return groups;
-  }
-
-  #id(buffer: GPUBuffer): number {
-    let id = this.#ids.get(buffer);
-    if (id === undefined) {
-      id = this.#nextId++;
-      this.#ids.set(buffer, id);
-    }
-    return id;
-  }
-
-  /** Called by the backend when it is disposed. */
-  destroy(): void {
-    for (const b of this.#buffers.values()) b.destroy();
-    this.#buffers.clear();
-    this.#groups.clear();
-  }
 }

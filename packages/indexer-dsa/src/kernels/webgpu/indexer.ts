@@ -9,7 +9,7 @@
 // Axis letters: B batch, S queries, T keys, H_I heads, D_I head dim, K picks, R = B·S rows.
 
 /// <reference types="@webgpu/types" />
-import { type Backend, BackendError, type WebGpuHost, isWebGpuHost, throwIfAborted } from '@attnkit/tensor-core';
+import { type Backend, BackendError, type WebGpuHost, isWebGpuHost, throwIfAborted, webGpuScratch } from '@attnkit/tensor-core';
 import type { FusedIndexerKernel, IndexerScoreInputs, IndexerScoreOutputs, IndexerScoreProblem } from '../problem.js';
 import {
   BINS,
@@ -95,21 +95,21 @@ function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: Index
 
   // Scratch lives with the backend and is rewritten in queue order (as the NSA decode's): a
   // decode step allocates only its outputs.
-  const scratch = host.cached(`indexer-dsa/${WEBGPU_INDEXER_KERNEL}/scratch`, () => new Scratch(device));
-  const params = scratch.get('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
+  const scratch = webGpuScratch(host, `indexer-dsa/${WEBGPU_INDEXER_KERNEL}`);
+  const params = scratch.buffer('params', words.byteLength, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
   device.queue.writeBuffer(params, 0, words);
-  const lengths = scratch.get('lengths', B * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  const lengths = scratch.buffer('lengths', B * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
   device.queue.writeBuffer(lengths, 0, Uint32Array.from(p.lengths));
   const histBytes = R * BINS * 4; // one digit's histograms; the three sit in one buffer (256-byte aligned)
-  const hist = scratch.get('hist', 3 * histBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-  const state = scratch.get('state', R * 8);
-  const eqCounts = scratch.get('equal counts', R * chunks * 4);
-  const listCounts = scratch.get('list counts', R * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
-  const list = scratch.get('list', R * K * 8);
+  const hist = scratch.buffer('hist', 3 * histBytes, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  const state = scratch.buffer('state', R * 8);
+  const eqCounts = scratch.buffer('equal counts', R * chunks * 4);
+  const listCounts = scratch.buffer('list counts', R * 4, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST);
+  const list = scratch.buffer('list', R * K * 8);
 
   const indices = access.allocate([B, S, 1, K], 'i32'); // [B, S, 1, K]
   const scores = p.keepScores ? access.allocate([B, S, T]) : null; // [B, S, T]
-  const scoreBuffer = scores ? access.buffer(scores) : scratch.get('scores', R * T * 4);
+  const scoreBuffer = scores ? access.buffer(scores) : scratch.buffer('scores', R * T * 4);
   const out = access.buffer(indices);
 
   const variant = scoresVariant(DI, fp8);
@@ -128,7 +128,7 @@ function runWebGpuIndexer(host: WebGpuHost, inputs: IndexerScoreInputs, p: Index
   const dispatch = (key: string, code: () => string, entries: readonly Entry[], grid: readonly [number, number], reusable: boolean): void => {
     const pl = pipeline(host, key, code);
     pass.setPipeline(pl.pipeline);
-    pass.setBindGroup(0, reusable ? scratch.bindGroup(`${key}/${R}`, () => bind(pl, entries)) : bind(pl, entries));
+    pass.setBindGroup(0, reusable ? scratch.bindGroup(key, pl.layout, entries) : bind(pl, entries));
     pass.dispatchWorkgroups(grid[0], grid[1]);
   };
   const lean = scores === null; // the score rows are scratch too
@@ -157,49 +157,4 @@ function pipeline(host: WebGpuHost, key: string, code: () => string): Pipeline {
     const compute = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label: `indexer ${key}` });
     return { pipeline: compute, layout: compute.getBindGroupLayout(0) };
   });
-}
-
-/**
- * Scratch buffers reused by every call on a backend, grown (doubling) when a call needs more.
- * Reuse needs no wait: every write and pass is ordered on the one queue. A replaced buffer is
- * destroyed at once; WebGPU keeps it alive for work already submitted.
- */
-class Scratch {
-  readonly #device: GPUDevice;
-  readonly #buffers = new Map<string, GPUBuffer>();
-
-  constructor(device: GPUDevice) {
-    this.#device = device;
-  }
-
-  /** Bind groups over these buffers, dropped whenever one of them is replaced. */
-  readonly #bindGroups = new Map<string, GPUBindGroup>();
-
-  get(name: string, bytes: number, usage: number = GPUBufferUsage.STORAGE): GPUBuffer {
-    const have = this.#buffers.get(name);
-    if (have && have.size >= bytes) return have;
-    have?.destroy();
-    this.#bindGroups.clear();
-    const size = Math.max(256, 2 ** Math.ceil(Math.log2(Math.max(bytes, 1))));
-    const buffer = this.#device.createBuffer({ size, usage, label: `indexer-dsa ${name}` });
-    this.#buffers.set(name, buffer);
-    return buffer;
-  }
-
-  /** A bind group over scratch buffers only, made once per key while the buffers last. */
-  bindGroup(key: string, create: () => GPUBindGroup): GPUBindGroup {
-    let group = this.#bindGroups.get(key);
-    if (!group) {
-      group = create();
-      this.#bindGroups.set(key, group);
-    }
-    return group;
-  }
-
-  /** Called by the backend when it is disposed. */
-  destroy(): void {
-    for (const b of this.#buffers.values()) b.destroy();
-    this.#buffers.clear();
-    this.#bindGroups.clear();
-  }
 }
