@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attention } from '@attnkit/attention-mha';
 import { BACKEND_PREFERENCE, type BackendName, type Tensor, concat, createBackend, isWebGpuHost, reshape, tensor } from '@attnkit/tensor-core';
+import { type QueuedTiming, queuedSteps } from '@attnkit/bench/queued';
 import { SeededRandom } from '@attnkit/testkit';
 import { compressBlocks } from './compress.js';
 import { keysReadPerStep } from './config.js';
@@ -122,24 +123,8 @@ async function main(): Promise<void> {
       if (kind === 'decode' && device) {
         // per step: until the last call returned (host: validation, encoding, submission) and
         // until the GPU finished them all; the medians of the trials after a warm-up trial
-        const queued = async (step: () => Promise<Tensor>): Promise<{ host: number; done: number }> => {
-          const host: number[] = [];
-          const done: number[] = [];
-          for (let trial = 0; trial < reps + 1; trial++) {
-            // the multi-hundred-MB host arrays of the uploads are garbage by now: collect them
-            // outside the timed window when the runtime allows it (node --expose-gc)
-            (globalThis as { gc?: () => void }).gc?.();
-            const t0 = performance.now();
-            for (let i = 0; i < QUEUED_STEPS; i++) (await step()).dispose();
-            const t1 = performance.now();
-            await device.queue.onSubmittedWorkDone();
-            if (trial === 0) continue;
-            host.push((t1 - t0) / QUEUED_STEPS);
-            done.push((performance.now() - t0) / QUEUED_STEPS);
-          }
-          const mid = (xs: number[]): number => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-          return { host: mid(host), done: mid(done) };
-        };
+        const queued = (step: () => Promise<Tensor>): Promise<QueuedTiming> =>
+          queuedSteps(device.queue, async () => (await step()).dispose(), { steps: QUEUED_STEPS, trials: reps });
         const nsaTimes = await queued(async () => (await nativeSparseAttention(q, k, v, x, c, nsa.weights, { compressed: { keys: cKeys, values: cValues } })).out);
         const denseTimes = await queued(async () => (await attention(q, k, v, { scale: c.scale })).out);
         const [nsaQueued, denseQueued] = [nsaTimes.done, denseTimes.done];

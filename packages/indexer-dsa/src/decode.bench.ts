@@ -20,6 +20,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type BackendName, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
+import { queuedSteps } from '@attnkit/bench/queued';
 import { SeededRandom } from '@attnkit/testkit';
 import { DSACache } from './cache.js';
 import { DEEPSEEK_V32_DSA, type DSAConfigInput, resolveDSAConfig } from './config.js';
@@ -125,7 +126,8 @@ for (const T of contexts) {
   const dense = await timeSteps(denseStep);
   const sparse = await timeSteps(sparseStep);
   const stages = await timeStages(dsa, cache, x, T);
-  const gpu = device ? { dense: await queued(device, denseStep), dsa: await queued(device, sparseStep) } : null;
+  const queued = { steps: QUEUED_STEPS, trials: QUEUED_TRIALS };
+  const gpu = device ? { dense: await queuedSteps(device.queue, denseStep, queued), dsa: await queuedSteps(device.queue, sparseStep, queued) } : null;
 
   record(name, 'mla-dense', 'decode time per token (CPU)', dense, 'ms');
   record(name, 'dsa', 'decode time per token (CPU)', sparse, 'ms');
@@ -196,23 +198,6 @@ async function timeSteps(step: () => Promise<void>): Promise<number> {
     spent += t;
   }
   return median(samples);
-}
-
-/** Per step: until the last call returned (host) and until the GPU finished them all (done); medians of the trials after a warm-up. */
-async function queued(gpu: GPUDevice, step: () => Promise<void>): Promise<{ host: number; done: number }> {
-  const host: number[] = [];
-  const done: number[] = [];
-  for (let trial = 0; trial <= QUEUED_TRIALS; trial++) {
-    (globalThis as { gc?: () => void }).gc?.(); // collected outside the timed window (node --expose-gc)
-    const t0 = performance.now();
-    for (let i = 0; i < QUEUED_STEPS; i++) await step();
-    const t1 = performance.now();
-    await gpu.queue.onSubmittedWorkDone();
-    if (trial === 0) continue;
-    host.push((t1 - t0) / QUEUED_STEPS);
-    done.push((performance.now() - t0) / QUEUED_STEPS);
-  }
-  return { host: median(host), done: median(done) };
 }
 
 /** DSA.forward's stages run one by one through the public APIs, each timed; medians over the steps after a warm-up. */

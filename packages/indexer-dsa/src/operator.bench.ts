@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { attention, sparseAttention } from '@attnkit/attention-mha';
 import { type BackendName, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
+import { queuedSteps } from '@attnkit/bench/queued';
 import { SeededRandom } from '@attnkit/testkit';
 import { DEEPSEEK_V32_DSA, resolveDSAConfig } from './config.js';
 import { dispatchIndexer } from './kernels/dispatch.js';
@@ -121,7 +122,7 @@ for (const T of contexts) {
     record(name, implementation, 'wall time', wall, 'ms/step');
     let line = `${String(T).padStart(7)}  ${implementation.padEnd(30)} wall ${ms(wall).padStart(7)} ms`;
     if (device) {
-      const { host, done } = await queued(device, step);
+      const { host, done } = await queuedSteps(device.queue, async () => (await step()).out.dispose(), { steps: QUEUED_STEPS, trials: reps });
       record(name, implementation, 'gpu queued', done, 'ms/step');
       record(name, implementation, 'host time (queued)', host, 'ms/step');
       times.set(implementation, done);
@@ -177,22 +178,6 @@ async function wallTime(step: () => Promise<{ out: Tensor }>): Promise<number> {
 }
 
 /** Per step: until the last call returned (host) and until the GPU finished them all (done). */
-async function queued(gpu: GPUDevice, step: () => Promise<{ out: Tensor }>): Promise<{ host: number; done: number }> {
-  const host: number[] = [];
-  const done: number[] = [];
-  for (let trial = 0; trial < reps + 1; trial++) {
-    (globalThis as { gc?: () => void }).gc?.(); // the uploads' host arrays, outside the timed window (node --expose-gc)
-    const t0 = performance.now();
-    for (let i = 0; i < QUEUED_STEPS; i++) (await step()).out.dispose();
-    const t1 = performance.now();
-    await gpu.queue.onSubmittedWorkDone();
-    if (trial === 0) continue;
-    host.push((t1 - t0) / QUEUED_STEPS);
-    done.push((performance.now() - t0) / QUEUED_STEPS);
-  }
-  return { host: median(host), done: median(done) };
-}
-
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
