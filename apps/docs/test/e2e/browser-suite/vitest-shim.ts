@@ -1,5 +1,5 @@
 // What a bundled test file gets for `import … from 'vitest'` in the browser: describe / it /
-// beforeAll / afterAll that register into one suite, and vitest's own `expect` (chai with
+// beforeAll / afterAll / beforeEach / afterEach that register into one suite, and vitest's own `expect` (chai with
 // @vitest/expect's Jest matchers, as vitest installs them), so the suite runs with the same
 // assertions and tolerances as under Node. `runSuite` runs what was registered, in order.
 import { JestAsymmetricMatchers, JestChaiExpect, JestExtend, chai } from '@vitest/expect';
@@ -17,6 +17,8 @@ interface Block {
   readonly parent: Block | null;
   readonly beforeAll: Body[];
   readonly afterAll: Body[];
+  readonly beforeEach: Body[];
+  readonly afterEach: Body[];
   readonly items: (Block | Case)[];
 }
 
@@ -35,12 +37,12 @@ export interface CaseResult {
   readonly error?: string;
 }
 
-const root: Block = { name: '', parent: null, beforeAll: [], afterAll: [], items: [] };
+const root: Block = { name: '', parent: null, beforeAll: [], afterAll: [], beforeEach: [], afterEach: [], items: [] };
 let current: Block = root;
 let assertions = 0;
 
 export function describe(name: string, body: () => void): void {
-  const block: Block = { name, parent: current, beforeAll: [], afterAll: [], items: [] };
+  const block: Block = { name, parent: current, beforeAll: [], afterAll: [], beforeEach: [], afterEach: [], items: [] };
   current.items.push(block);
   current = block;
   try {
@@ -68,6 +70,23 @@ export function afterAll(body: Body): void {
   current.afterAll.push(body);
 }
 
+/** Runs before each test of the block and of its inner blocks (outer blocks' hooks first). */
+export function beforeEach(body: Body): void {
+  current.beforeEach.push(body);
+}
+
+/** Runs after each test of the block and of its inner blocks (inner blocks' hooks first). */
+export function afterEach(body: Body): void {
+  current.afterEach.push(body);
+}
+
+/** The block and its ancestors, outermost first. */
+function lineage(block: Block): Block[] {
+  const chain: Block[] = [];
+  for (let b: Block | null = block; b; b = b.parent) chain.unshift(b);
+  return chain;
+}
+
 /** vitest's expect, counting assertions so a test that asserts nothing is reported. */
 export const expect = Object.assign((value: unknown, message?: string): ReturnType<typeof chai.expect> => {
   assertions++;
@@ -79,7 +98,7 @@ function describeError(error: unknown): string {
   return String(error);
 }
 
-/** Runs every registered test in order; a failing beforeAll fails the tests of its block. */
+/** Runs every registered test in order; a failing beforeAll fails the tests of its block, a failing beforeEach or afterEach its test. */
 export async function runSuite(onResult: (r: CaseResult) => void = () => undefined): Promise<CaseResult[]> {
   const results: CaseResult[] = [];
   const record = (r: CaseResult): void => {
@@ -113,13 +132,27 @@ export async function runSuite(onResult: (r: CaseResult) => void = () => undefin
       }
       assertions = 0;
       const start = performance.now();
+      const chain = lineage(block);
+      let error: string | null = null;
       try {
+        for (const b of chain) for (const hook of b.beforeEach) await hook();
         await item.body();
-        const status = assertions > 0 ? 'passed' : 'failed';
-        record({ name, status, assertions, ms: performance.now() - start, ...(status === 'failed' ? { error: 'the test made no assertion' } : {}) });
-      } catch (error) {
-        record({ name, status: 'failed', assertions, ms: performance.now() - start, error: describeError(error) });
+      } catch (thrown) {
+        error = describeError(thrown);
       }
+      for (const b of [...chain].reverse()) {
+        for (const hook of b.afterEach) {
+          try {
+            await hook();
+          } catch (thrown) {
+            error ??= `afterEach: ${describeError(thrown)}`;
+          }
+        }
+      }
+      const ms = performance.now() - start;
+      if (error !== null) record({ name, status: 'failed', assertions, ms, error });
+      else if (assertions > 0) record({ name, status: 'passed', assertions, ms });
+      else record({ name, status: 'failed', assertions, ms, error: 'the test made no assertion' });
     }
     for (const hook of block.afterAll) {
       try {
