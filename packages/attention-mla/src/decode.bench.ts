@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { attention } from '@attnkit/attention-mha';
 import { type CacheView, ContiguousKVCache, MLALatentCache } from '@attnkit/kvcache';
-import { type Backend, type BackendName, type Tensor, concat, createBackend, linear, reshape, rope, ropeInvFreq, tensor } from '@attnkit/tensor-core';
+import { BACKEND_PREFERENCE, type Backend, type Tensor, concat, createBackend, linear, reshape, rope, ropeInvFreq, tensor } from '@attnkit/tensor-core';
 import { SeededRandom } from '@attnkit/testkit';
 import { DEEPSEEK_V2_LITE_MLA, type MLAConfigInput, resolveMLAConfig } from './config.js';
 import { chooseOrder, ELEMENT_COST_MACS, orderCosts, type MLAOrder } from './cost.js';
@@ -60,8 +60,9 @@ const records: BenchRecord[] = [];
 if (contexts.some((t) => !Number.isInteger(t) || t < 1) || !(minSeconds > 0)) throw new Error('--contexts takes positive integers, --seconds a positive number');
 const config = resolveMLAConfig(CONFIG);
 const requested = args.backend ?? 'cpu';
-if (!isBackendName(requested)) throw new Error(`unknown backend "${requested}"`);
-const { backend } = await createBackend({ prefer: requested });
+const backendName = BACKEND_PREFERENCE.find((n) => n === requested);
+if (!backendName) throw new Error(`unknown backend "${requested}" (one of ${BACKEND_PREFERENCE.join(', ')})`);
+const { backend } = await createBackend({ prefer: backendName });
 const rng = new SeededRandom(7);
 const uniform = (n: number): Float32Array => Float32Array.from({ length: n }, () => rng.next() * 2 - 1);
 
@@ -267,8 +268,4 @@ async function elementVsMacCost(): Promise<number> {
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
-
-function isBackendName(n: string | undefined): n is BackendName {
-  return n === 'cpu' || n === 'gpujs-cpu' || n === 'gpujs-webasm' || n === 'gpujs-webgpu' || n === 'gpujs-webgl2' || n === 'gpujs-webgl' || n === 'gpujs-headlessgl';
 }

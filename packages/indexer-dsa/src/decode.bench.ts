@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { type BackendName, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
+import { BACKEND_PREFERENCE, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
 import { queuedSteps } from '@attnkit/bench/queued';
 import { SeededRandom } from '@attnkit/testkit';
 import { DSACache } from './cache.js';
@@ -73,8 +73,9 @@ const QUEUED_TRIALS = 5;
 
 const config = resolveDSAConfig(CONFIG);
 const requested = args.backend ?? 'cpu';
-if (!isBackendName(requested)) throw new Error(`unknown backend "${requested}"`);
-const { backend } = await createBackend({ prefer: requested });
+const backendName = BACKEND_PREFERENCE.find((n) => n === requested);
+if (!backendName) throw new Error(`unknown backend "${requested}" (one of ${BACKEND_PREFERENCE.join(', ')})`);
+const { backend } = await createBackend({ prefer: backendName });
 const device = isWebGpuHost(backend) ? backend.webgpu.device : null;
 const rng = new SeededRandom(7);
 const uniform = (n: number): Float32Array => {
@@ -234,8 +235,4 @@ function ms(v: number): string {
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
-
-function isBackendName(n: string | undefined): n is BackendName {
-  return n === 'cpu' || n === 'gpujs-cpu' || n === 'gpujs-webasm' || n === 'gpujs-webgpu' || n === 'gpujs-webgl2' || n === 'gpujs-webgl' || n === 'gpujs-headlessgl';
 }

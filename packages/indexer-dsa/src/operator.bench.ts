@@ -22,7 +22,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { attention, sparseAttention } from '@attnkit/attention-mha';
-import { type BackendName, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
+import { BACKEND_PREFERENCE, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
 import { queuedSteps } from '@attnkit/bench/queued';
 import { SeededRandom } from '@attnkit/testkit';
 import { DEEPSEEK_V32_DSA, resolveDSAConfig } from './config.js';
@@ -48,8 +48,9 @@ const QUEUED_STEPS = 100;
 const config = resolveDSAConfig({ ...DEEPSEEK_V32_DSA, maxSeqLen: Math.max(...contexts) + 1 });
 const { nHeads: H, kvLoraRank: C, qkRopeHeadDim: R, indexNHeads: HI, indexHeadDim: DI, indexTopk: topk, softmaxScale: scale } = config;
 const requested = args.backend ?? 'gpujs-webgpu';
-if (!isBackendName(requested)) throw new Error(`unknown backend "${requested}"`);
-const { backend } = await createBackend({ prefer: requested });
+const backendName = BACKEND_PREFERENCE.find((n) => n === requested);
+if (!backendName) throw new Error(`unknown backend "${requested}" (one of ${BACKEND_PREFERENCE.join(', ')})`);
+const { backend } = await createBackend({ prefer: backendName });
 const device = isWebGpuHost(backend) ? backend.webgpu.device : null;
 const rng = new SeededRandom(5);
 
@@ -177,7 +178,6 @@ async function wallTime(step: () => Promise<{ out: Tensor }>): Promise<number> {
   return median(samples);
 }
 
-/** Per step: until the last call returned (host) and until the GPU finished them all (done). */
 function median(xs: readonly number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] ?? NaN;
@@ -189,8 +189,4 @@ function ms(v: number): string {
 
 function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-}
-
-function isBackendName(n: string | undefined): n is BackendName {
-  return n === 'cpu' || n === 'gpujs-cpu' || n === 'gpujs-webasm' || n === 'gpujs-webgpu' || n === 'gpujs-webgl2' || n === 'gpujs-webgl' || n === 'gpujs-headlessgl';
 }
