@@ -16,6 +16,7 @@ import type { Tensor } from '../tensor.js';
 import type { CpuBackend } from './backend.js';
 import { type CpuStorage, copyRange, decodeAll, decodeRange, encodeRange } from './storage.js';
 import { type GemmOperands, wasmGemm } from './wasm/gemm.js';
+import { smallGemmDeclines, wasmSmallGemm } from './wasm/gemm-small.js';
 
 /** Below this many multiply-adds a product stays in JavaScript: packing would cost more. */
 const WASM_GEMM_MIN_MACS = 32768;
@@ -25,7 +26,10 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
   const ok = <T>(value: T): Promise<T> => Promise.resolve(value);
   /** out = A·B through the SIMD GEMM when the backend has it and the product is large enough. */
   const product = async (p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> => {
-    if (backend.wasm && p.M * p.N * p.K >= WASM_GEMM_MIN_MACS) await wasmGemm(backend.wasm, backend.wasmThreads, p, out, outOffset);
+    if (backend.wasm && p.M * p.N * p.K >= WASM_GEMM_MIN_MACS) {
+      if (smallGemmDeclines(p) === null) await wasmSmallGemm(backend.wasm, backend.wasmThreads, p, out, outOffset);
+      else await wasmGemm(backend.wasm, backend.wasmThreads, p, out, outOffset);
+    }
     else if (p.transB && !p.transA) gemmABt(p.a, p.aOffset, p.b, p.bOffset, out, outOffset, p.M, p.N, p.K);
     else gemm(p.a, p.aOffset, p.b, p.bOffset, out, outOffset, p.M, p.N, p.K, p.transA, p.transB);
   };
