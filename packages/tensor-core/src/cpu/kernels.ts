@@ -17,6 +17,7 @@ import type { CpuBackend } from './backend.js';
 import { type CpuStorage, copyRange, decodeAll, decodeRange, encodeRange } from './storage.js';
 import { type GemmOperands, wasmGemm } from './wasm/gemm.js';
 import { smallGemmDeclines, wasmSmallGemm } from './wasm/gemm-small.js';
+import { WASM_SOFTMAX_MIN_ELEMENTS, wasmSoftmax } from './wasm/softmax.js';
 
 /** Below this many multiply-adds a product stays in JavaScript: packing would cost more. */
 const WASM_GEMM_MIN_MACS = 32768;
@@ -109,12 +110,16 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       return ok(backend.wrap(out, x.shape));
     },
 
-    Softmax({ x, mask }, { scale }) {
+    async Softmax({ x, mask }, { scale }) {
       const N = x.shape[x.rank - 1] as number;
       const out = new Float32Array(x.size);
       const m = maskAddressing(x, mask);
-      softmaxRows(backend.view(x), N, scale, mask ? backend.view(mask) : null, m.rowOffset, m.stride, out);
-      return ok(backend.wrap(out, x.shape));
+      const maskValues = mask ? backend.view(mask) : null;
+      if (backend.wasm && x.size >= WASM_SOFTMAX_MIN_ELEMENTS && (m.stride === 0 || m.stride === 1)) {
+        const op = { x: backend.view(x), N, scale, mask: maskValues, maskRowOffset: m.rowOffset, maskStride: m.stride } as const;
+        await wasmSoftmax(backend.wasm, backend.wasmThreads, op, out);
+      } else softmaxRows(backend.view(x), N, scale, maskValues, m.rowOffset, m.stride, out);
+      return backend.wrap(out, x.shape);
     },
 
     LogSumExp({ x, mask }, { scale }) {
