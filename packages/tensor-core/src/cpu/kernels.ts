@@ -16,6 +16,8 @@ import type { Tensor } from '../tensor.js';
 import type { CpuBackend } from './backend.js';
 import { type CpuStorage, copyRange, decodeAll, decodeRange, encodeRange } from './storage.js';
 import { type GemmOperands, wasmGemm } from './wasm/gemm.js';
+import { smallGemmDeclines, wasmSmallGemm } from './wasm/gemm-small.js';
+import { WASM_SOFTMAX_MIN_ELEMENTS, wasmSoftmax } from './wasm/softmax.js';
 
 /** Below this many multiply-adds a product stays in JavaScript: packing would cost more. */
 const WASM_GEMM_MIN_MACS = 32768;
@@ -25,7 +27,10 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
   const ok = <T>(value: T): Promise<T> => Promise.resolve(value);
   /** out = A·B through the SIMD GEMM when the backend has it and the product is large enough. */
   const product = async (p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> => {
-    if (backend.wasm && p.M * p.N * p.K >= WASM_GEMM_MIN_MACS) await wasmGemm(backend.wasm, backend.wasmThreads, p, out, outOffset);
+    if (backend.wasm && p.M * p.N * p.K >= WASM_GEMM_MIN_MACS) {
+      if (smallGemmDeclines(p) === null) await wasmSmallGemm(backend.wasm, backend.wasmThreads, p, out, outOffset);
+      else await wasmGemm(backend.wasm, backend.wasmThreads, p, out, outOffset);
+    }
     else if (p.transB && !p.transA) gemmABt(p.a, p.aOffset, p.b, p.bOffset, out, outOffset, p.M, p.N, p.K);
     else gemm(p.a, p.aOffset, p.b, p.bOffset, out, outOffset, p.M, p.N, p.K, p.transA, p.transB);
   };
@@ -105,12 +110,16 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       return ok(backend.wrap(out, x.shape));
     },
 
-    Softmax({ x, mask }, { scale }) {
+    async Softmax({ x, mask }, { scale }) {
       const N = x.shape[x.rank - 1] as number;
       const out = new Float32Array(x.size);
       const m = maskAddressing(x, mask);
-      softmaxRows(backend.view(x), N, scale, mask ? backend.view(mask) : null, m.rowOffset, m.stride, out);
-      return ok(backend.wrap(out, x.shape));
+      const maskValues = mask ? backend.view(mask) : null;
+      if (backend.wasm && x.size >= WASM_SOFTMAX_MIN_ELEMENTS && (m.stride === 0 || m.stride === 1)) {
+        const op = { x: backend.view(x), N, scale, mask: maskValues, maskRowOffset: m.rowOffset, maskStride: m.stride } as const;
+        await wasmSoftmax(backend.wasm, backend.wasmThreads, op, out);
+      } else softmaxRows(backend.view(x), N, scale, maskValues, m.rowOffset, m.stride, out);
+      return backend.wrap(out, x.shape);
     },
 
     LogSumExp({ x, mask }, { scale }) {

@@ -1,0 +1,241 @@
+// f32 products with few rows of A — a decode step's Linear (one token: M = 1), attention scores
+// of a handful of query heads against many keys — in WebAssembly SIMD, reading B where it lies.
+//
+// The BLIS-style kernel (gemm.ts) packs B into panels on the calling thread before it multiplies.
+// Packing costs about as much as the multiply-adds when M is small, and it runs in JavaScript:
+// a 1 × 1792 × 1792 Linear took 12.8 ms (0.5 GFLOP/s) and NSA's decode-step scores
+// (16 × 192 × 4095) 4.9 ms (5 GFLOP/s), nearly all of it packing. Here only A (M rows, small) is
+// copied into the heap; B is read in place when it is a resident array (the CPU backend keeps
+// tensors of ≥ 1 MiB in the shared heap) and copied in whole (one memcpy) otherwise.
+//
+// Two kernels, one per layout of B:
+//   Bᵀ (B stored [N, K]: Linear's weight, keys)  `dot2x4`: 2 rows of A against 4 rows of B, eight
+//       f32x4 running dot products over k, summed across lanes at the end;
+//   B  (stored [K, N]: values)                   gemm.ts's 4×8 micro-kernel with B's panels taken
+//       in place (a row stride per k instead of a packed panel).
+
+import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, f32x4, forRange, get, i32, loop, set, shuffle32, v128 } from './emit.js';
+import { type GemmOperands, buildGemmModule } from './gemm.js';
+import { type WasmHeap, type WasmRegion, exported } from './heap.js';
+import type { WasmThreadPool } from './threads.js';
+
+/**
+ * The most rows of A for which reading B in place beat packing it, single thread, on the 2-core
+ * AVX2 machine of BENCHMARKS.md (packing runs in JavaScript and is the cost it saves): Bᵀ at
+ * 1792² 10.3× for 1 row, 3.9× for 16, 1.85× for 64, 1.4× for 128 (1024²); B 7.5× for 1 row,
+ * 2.8× for 16, 1.26× for 32, 0.91× for 64.
+ */
+export const SMALL_M_MAX = { transB: 128, plain: 32 } as const;
+/** Below this many multiply-adds a product runs on the calling thread alone. */
+const PARALLEL_MIN_MACS = 1 << 20;
+
+const MB = 2;
+/** Bytes of B one strided pass keeps in L1. */
+const L1_BLOCK_BYTES = 16384;
+const NB = 4;
+
+/** (a, lda, b, ldb, c, ldc, mPairs, n0, n1, k): byte pointers and strides; rows n0..n1−1 of B in blocks of 4. */
+type DotKernel = (...args: number[]) => void;
+
+/**
+ * c[m, n] = Σ_k a[m, k]·b[n, k] for 2-row pairs m of A and 4-row blocks n of B, k a multiple of 4.
+ * Per k step: four loads of B, two of A, eight multiply-adds (14 of 16 SIMD registers).
+ */
+export function buildDotModule(memory: MemoryImport, fma: boolean): Uint8Array<ArrayBuffer> {
+  const f = new FunctionBuilder('dot2x4');
+  const a = f.param('i32');
+  const lda = f.param('i32');
+  const b = f.param('i32');
+  const ldb = f.param('i32');
+  const c = f.param('i32');
+  const ldc = f.param('i32');
+  const mPairs = f.param('i32');
+  const n0 = f.param('i32');
+  const n1 = f.param('i32');
+  const kBytes = f.param('i32');
+  const n = f.local('i32');
+  const mp = f.local('i32');
+  const k = f.local('i32');
+  const ap = f.local('i32');
+  const bp = f.local('i32');
+  const cp = f.local('i32');
+  const acc: Local[][] = Array.from({ length: MB }, () => Array.from({ length: NB }, () => f.local('v128')));
+  const bv: Local[] = Array.from({ length: NB }, () => f.local('v128'));
+  const av: Local[] = Array.from({ length: MB }, () => f.local('v128'));
+  const madd = (s: Local, x: Expr, y: Expr): Expr => set(s, fma ? f32x4.relaxed_madd(x, y, get(s)) : f32x4.add(get(s), f32x4.mul(x, y)));
+  const zero = v128.const(new Array<number>(16).fill(0));
+  // [Σ v0, Σ v1, Σ v2, Σ v3] from four vectors
+  const sums = (v: readonly Local[]): Expr => {
+    const [v0, v1, v2, v3] = v as [Local, Local, Local, Local];
+    const lo = f32x4.add(shuffle32(get(v0), get(v1), [0, 1, 4, 5]), shuffle32(get(v0), get(v1), [2, 3, 6, 7]));
+    const hi = f32x4.add(shuffle32(get(v2), get(v3), [0, 1, 4, 5]), shuffle32(get(v2), get(v3), [2, 3, 6, 7]));
+    return f32x4.add(shuffle32(lo, hi, [0, 2, 4, 6]), shuffle32(lo, hi, [1, 3, 5, 7]));
+  };
+  f.body(
+    forRange(
+      n,
+      get(n0),
+      get(n1),
+      NB,
+      forRange(
+        mp,
+        i32.const(0),
+        get(mPairs),
+        1,
+        ...acc.flat().map((s) => set(s, zero)),
+        set(ap, i32.add(get(a), i32.mul(get(mp), i32.mul(get(lda), i32.const(MB))))),
+        set(bp, i32.add(get(b), i32.mul(get(n), get(ldb)))),
+        set(k, get(kBytes)),
+        loop(
+          ...bv.map((x, j) => set(x, v128.load(i32.add(get(bp), i32.mul(get(ldb), i32.const(j)))))),
+          ...av.map((x, i) => set(x, v128.load(i32.add(get(ap), i32.mul(get(lda), i32.const(i)))))),
+          ...acc.flatMap((row, i) => row.map((s, j) => madd(s, get(av[i] as Local), get(bv[j] as Local)))),
+          set(ap, i32.add(get(ap), i32.const(16))),
+          set(bp, i32.add(get(bp), i32.const(16))),
+          set(k, i32.sub(get(k), i32.const(16))),
+          brIf(0, i32.gt_s(get(k), i32.const(0))),
+        ),
+        set(cp, i32.add(i32.add(get(c), i32.mul(get(n), i32.const(4))), i32.mul(get(mp), i32.mul(get(ldc), i32.const(MB))))),
+        ...acc.map((row, i) => v128.store(i32.add(get(cp), i32.mul(get(ldc), i32.const(i))), sums(row))),
+      ),
+    ),
+  );
+  return assembleModule(memory, [f]);
+}
+
+/** Why the small-M path does not take a product (null when it does). */
+export function smallGemmDeclines(p: GemmOperands): string | null {
+  const most = p.transB ? SMALL_M_MAX.transB : SMALL_M_MAX.plain;
+  if (p.M > most) return `${p.M} rows of A (reads B${p.transB ? 'ᵀ' : ''} in place up to ${most})`;
+  if (p.transB ? p.N < NB || p.K % 4 !== 0 : p.N < 8) return `B of ${p.K} × ${p.N} (Bᵀ needs K % 4 = 0 and N ≥ ${NB}; B needs N ≥ 8)`;
+  return null;
+}
+
+const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+
+/**
+ * out[outOffset + m·N + n] = Σ_k A[m, k]·B[k, n] for few rows of A (check `smallGemmDeclines`
+ * first). Every heap region it takes is released on return.
+ */
+export async function wasmSmallGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> {
+  const { M, N, K } = p;
+  const regions: WasmRegion[] = [];
+  const take = (bytes: number): WasmRegion => {
+    const r = heap.alloc(bytes, 'matmul');
+    regions.push(r);
+    return r;
+  };
+  try {
+    const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
+    if (p.transB) await dotProduct(heap, pool, threads, p, take, out, outOffset);
+    else await panelProduct(heap, pool, threads, p, take, out, outOffset);
+  } finally {
+    for (const r of regions) r.release();
+  }
+  if (K === 0) out.fill(0, outOffset, outOffset + M * N);
+}
+
+/** B's first element as a heap byte offset: in place when resident, else copied in whole. */
+function bInHeap(heap: WasmHeap, p: GemmOperands, take: (bytes: number) => WasmRegion, slackBytes: number): number {
+  const count = p.K * p.N;
+  const at = heap.byteOffsetOf(p.b);
+  // in place only with `slackBytes` of readable memory past B's end (a partial panel's columns)
+  if (at !== null && at + 4 * (p.bOffset + count) + slackBytes <= heap.memory.buffer.byteLength) return at + 4 * p.bOffset;
+  const region = take(4 * count + slackBytes);
+  heap.f32.set(p.b.subarray(p.bOffset, p.bOffset + count), region.index);
+  return region.byteOffset;
+}
+
+/** A's rows [M padded to `rows`, K] row-major in the heap, zero rows past M. */
+function aRows(heap: WasmHeap, p: GemmOperands, take: (bytes: number) => WasmRegion, rows: number, kPad: number): number {
+  const { a, aOffset, M, K, transA } = p;
+  const region = take(4 * rows * kPad);
+  const dst = heap.f32;
+  dst.fill(0, region.index, region.index + rows * kPad);
+  for (let m = 0; m < M; m++) {
+    const o = region.index + m * kPad;
+    if (transA) for (let k = 0; k < K; k++) dst[o + k] = a[aOffset + k * M + m] as number;
+    else dst.set(a.subarray(aOffset + m * K, aOffset + (m + 1) * K), o);
+  }
+  return region.byteOffset;
+}
+
+/** [from, to) ranges of `count` items in multiples of `unit`, one per thread. */
+function share(count: number, parts: number, unit: number): [number, number][] {
+  const units = Math.ceil(count / unit);
+  return Array.from({ length: parts }, (_, t): [number, number] => [Math.min(count, unit * Math.floor((units * t) / parts)), Math.min(count, unit * Math.floor((units * (t + 1)) / parts))]);
+}
+
+async function dotProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: number, p: GemmOperands, take: (bytes: number) => WasmRegion, out: Float32Array, outOffset: number): Promise<void> {
+  const { M, N, K } = p;
+  const fma = heap.relaxedSimd;
+  const kernel = await heap.module(`tensor-core/dot2x4${fma ? '/fma' : ''}`, (memory) => buildDotModule(memory, fma));
+  const rows = roundUp(M, MB);
+  const a = aRows(heap, p, take, rows, K);
+  const b = bInHeap(heap, p, take, 0);
+  const c = take(4 * rows * N);
+  // blocks of 4 rows of B; the last block ends at N (it may redo outputs: C is written, not summed)
+  const call = ([n0, n1]: [number, number]): number[] => [a, 4 * K, b, 4 * K, c.byteOffset, 4 * N, rows / MB, n0, n1, 4 * K];
+  const lists = share(N, threads, NB)
+    .filter(([n0, n1]) => n1 > n0)
+    .map(([n0, n1]) => {
+      const tail = n1 === N && N % NB !== 0;
+      const full = tail ? n1 - (N % NB) : n1;
+      const calls = full > n0 ? [call([n0, full])] : [];
+      if (tail) calls.push(call([N - NB, N - NB + 1]));
+      return calls;
+    });
+  if (K > 0) {
+    if (pool && lists.length > 1) await pool.run(kernel, 'dot2x4', lists);
+    else {
+      const dot = exported<DotKernel>(kernel.instance, 'dot2x4');
+      for (const args of lists.flat()) dot(...args);
+    }
+  }
+  out.set(heap.f32.subarray(c.index, c.index + M * N), outOffset);
+}
+
+/** (a, b, c, ldc, mPanels, nPanels, kc, accumulate, aRowBytes, bStepBytes, bPanelBytes). */
+type StridedMacro = (...args: number[]) => void;
+
+async function panelProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: number, p: GemmOperands, take: (bytes: number) => WasmRegion, out: Float32Array, outOffset: number): Promise<void> {
+  const { M, N, K } = p;
+  const fma = heap.relaxedSimd;
+  const kernel = await heap.module(`tensor-core/gemm4x8-strided${fma ? '/fma' : ''}`, (memory) => buildGemmModule(memory, fma, 'strided'));
+  const MR = 4;
+  const NR = 8;
+  const mPanels = Math.ceil(M / MR);
+  const nPanels = Math.ceil(N / NR);
+  const ldc = nPanels * NR;
+  const a = aRows(heap, p, take, mPanels * MR, K);
+  const b = bInHeap(heap, p, take, 4 * (ldc - N)); // a partial last panel reads past row K − 1's end
+  const c = take(4 * mPanels * MR * ldc);
+  // B in blocks of kc rows, so the rows every panel of A passes over stay in L1 (each panel reads
+  // 32 bytes of a row at a large stride); one block per call, C carried over (`accumulate`)
+  const kc = Math.max(8, Math.min(256, Math.floor(L1_BLOCK_BYTES / (4 * N))));
+  const call = ([j0, j1]: [number, number], k0: number): number[] => [
+    a + 4 * k0,
+    b + 4 * (NR * j0 + N * k0),
+    c.byteOffset + 4 * NR * j0,
+    4 * ldc,
+    mPanels,
+    j1 - j0,
+    Math.min(kc, K - k0),
+    k0 > 0 ? 1 : 0,
+    4 * K,
+    4 * N,
+    4 * NR,
+  ];
+  const lists = share(nPanels, threads, 1)
+    .filter(([j0, j1]) => j1 > j0)
+    .map((range) => Array.from({ length: Math.ceil(K / kc) }, (_, i) => call(range, i * kc)));
+  if (K > 0) {
+    if (pool && lists.length > 1) await pool.run(kernel, 'gemm4x8', lists);
+    else {
+      const macro = exported<StridedMacro>(kernel.instance, 'gemm4x8');
+      for (const args of lists.flat()) macro(...args);
+    }
+  }
+  const heapF32 = heap.f32;
+  for (let m = 0; m < M; m++) out.set(heapF32.subarray(c.index + m * ldc, c.index + m * ldc + N), outOffset + m * N);
+}
