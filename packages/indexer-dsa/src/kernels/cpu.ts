@@ -2,11 +2,13 @@
 // straight from the backend's arrays. Per query it holds one score row [T] and never an
 // [S, T] block (unless the caller keeps the scores), scores keys in register-blocked tiles, and
 // its top-k is a quickselect, so a decode step costs O(T·H_I·D_I + T) — linear in the context,
-// like the math.
+// like the math. With f32 keys and the backend's SIMD heap the scores run in WebAssembly
+// (cpu-scores.ts); this file's f64 tiles score other key dtypes and very short runs.
 //
 // Axis letters: B batch, S queries, T keys, H_I heads, D_I head dim, K picks.
 
-import { AbortCheckpoint, BackendError, type CpuStorage, decodeRange, isCpuBackend } from '@attnkit/tensor-core';
+import { AbortCheckpoint, BackendError, type CpuBackend, type CpuStorage, decodeRange, isCpuBackend } from '@attnkit/tensor-core';
+import { scoreRun } from './cpu-scores.js';
 import { type FusedIndexerKernel, type IndexerScoreProblem, queryPosition } from './problem.js';
 import { topKInto } from './top-k.js';
 
@@ -20,7 +22,7 @@ export const cpuIndexerKernel: FusedIndexerKernel = {
     const { B, S, T, topk: K } = problem;
     const indices = new Int32Array(B * S * K).fill(-1);
     const scores = problem.keepScores ? new Float32Array(B * S * T).fill(-Infinity) : null;
-    await scoreAndSelect(problem, {
+    await scoreAndSelect(backend, problem, {
       q: backend.view(inputs.q),
       weights: backend.view(inputs.weights),
       keys: backend.storageOf(inputs.keys),
@@ -53,7 +55,7 @@ interface HostArrays {
 /** Keys per tile: decoded together when the storage is not f32, scored 4 at a time. */
 const TILE_KEYS = 64;
 
-async function scoreAndSelect(p: IndexerScoreProblem, a: HostArrays): Promise<void> {
+async function scoreAndSelect(backend: CpuBackend, p: IndexerScoreProblem, a: HostArrays): Promise<void> {
   const { B, S, T, heads: HI, headDim: DI, topk: K } = p;
   const checkpoint = new AbortCheckpoint(p.signal, p.fn);
   const row = new Float32Array(T);
@@ -66,6 +68,16 @@ async function scoreAndSelect(p: IndexerScoreProblem, a: HostArrays): Promise<vo
       await checkpoint.check();
       const r = b * S + i;
       const visible = queryPosition(p, b, i) + 1; // keys 0..p
+      const simd = a.keys.dtype === 'f32' ? await scoreRun(backend, a.q, r * HI * DI, a.weights, r * HI, HI, DI, a.keys.data, b * a.keyRows, visible) : null;
+      if (simd) {
+        try {
+          if (a.scores) a.scores.set(simd.row, r * T);
+          topKInto(simd.row, visible, K, a.indices, r * K, scratch);
+        } finally {
+          simd.release();
+        }
+        continue;
+      }
       for (let e = 0; e < HI * DI; e++) qs[e] = a.q[r * HI * DI + e] as number;
       for (let j = 0; j < HI; j++) ws[j] = a.weights[r * HI + j] as number;
       for (let t0 = 0; t0 < visible; t0 += TILE_KEYS) {
