@@ -1,4 +1,5 @@
-// pnpm bench (tensor-core): matmul 1024³ and a row softmax of 4096×4096 on every backend
+// pnpm bench (tensor-core): matmul 1024³, a one-row product 1 × 1792 · 1792 × 1792 (a decode
+// step's Linear) and a row softmax of 4096×4096 on every backend
 // available here, beside @tensorflow/tfjs-backend-wasm and onnxruntime-node on the same data.
 // Each figure times one call until its result is readable on the host.
 //
@@ -14,6 +15,8 @@ import { measureCeilings } from './cpu/wasm/ceiling.bench.js';
 
 const MATMUL = { M: 1024, K: 1024, N: 1024 };
 const SOFTMAX = { rows: 4096, cols: 4096 };
+/** One token through a square projection of DeepSeek-V3.2 ÷ 4's width. */
+const DECODE = { M: 1, K: 1792, N: 1792 };
 /** Counted per softmax element: scale-and-max, subtract, exp, sum, divide. */
 const SOFTMAX_FLOPS_PER_ELEMENT = 5;
 
@@ -27,8 +30,12 @@ const rng = new SeededRandom(1);
 const a = rng.normalArray(MATMUL.M * MATMUL.K);
 const b = rng.normalArray(MATMUL.K * MATMUL.N);
 const x = rng.normalArray(SOFTMAX.rows * SOFTMAX.cols, 3);
+const xRow = rng.normalArray(DECODE.M * DECODE.K);
+const w = rng.normalArray(DECODE.K * DECODE.N);
 const matmulName = `matmul ${MATMUL.M}x${MATMUL.K}x${MATMUL.N}`;
 const softmaxName = `softmax ${SOFTMAX.rows}x${SOFTMAX.cols}`;
+const decodeName = `matmul ${DECODE.M}x${DECODE.K}x${DECODE.N}`;
+const decodeFlops = 2 * DECODE.M * DECODE.K * DECODE.N;
 const matmulFlops = 2 * MATMUL.M * MATMUL.K * MATMUL.N;
 const softmaxFlops = SOFTMAX_FLOPS_PER_ELEMENT * SOFTMAX.rows * SOFTMAX.cols;
 
@@ -68,6 +75,13 @@ for (const target of available) {
       await c.data();
     }, options);
     report(matmulName, 'attnkit', target.name, matmulFlops, mm);
+    using tRow = tensor(backend, xRow, [DECODE.M, DECODE.K]);
+    using tw = tensor(backend, w, [DECODE.K, DECODE.N]);
+    const dm = await measure(async () => {
+      using c = await matmul(tRow, tw);
+      await c.data();
+    }, options);
+    report(decodeName, 'attnkit', target.name, decodeFlops, dm);
     using tx = tensor(backend, x, [SOFTMAX.rows, SOFTMAX.cols]);
     const sm = await measure(async () => {
       using y = await softmax(tx);
@@ -111,6 +125,7 @@ for (const peer of peers) {
     }
   };
   report(matmulName, peer.implementation, peer.backend, matmulFlops, await timed(await peer.matmul(a, b, MATMUL.M, MATMUL.K, MATMUL.N)));
+  report(decodeName, peer.implementation, peer.backend, decodeFlops, await timed(await peer.matmul(xRow, w, DECODE.M, DECODE.K, DECODE.N)));
   report(softmaxName, peer.implementation, peer.backend, softmaxFlops, await timed(await peer.softmax(x, SOFTMAX.rows, SOFTMAX.cols)));
   await peer.dispose();
 }

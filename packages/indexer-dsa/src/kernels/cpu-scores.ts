@@ -108,27 +108,23 @@ export async function scoreRun(backend: CpuBackend, q: Float32Array, qAt: number
   const fma = heap.relaxedSimd;
   const kernel = await heap.module(`indexer-dsa/scores${fma ? '/fma' : ''}`, (memory) => buildScoreModule(memory, fma));
   const paddedHeads = heads + (heads % 2);
-  const regions: wasm.WasmRegion[] = [];
-  const take = (bytes: number): wasm.WasmRegion => {
-    const r = heap.alloc(bytes, 'indexer');
-    regions.push(r);
-    return r;
-  };
+  using scope = heap.scope('indexer');
+  const qr = scope.take(4 * paddedHeads * dim);
+  const wr = scope.take(4 * paddedHeads);
+  const f32v = heap.f32;
+  f32v.fill(0, qr.index, qr.index + paddedHeads * dim);
+  f32v.set(q.subarray(qAt, qAt + heads * dim), qr.index);
+  f32v.fill(0, wr.index, wr.index + paddedHeads);
+  f32v.set(w.subarray(wAt, wAt + heads), wr.index);
+  let keysAt = heap.byteOffsetOf(keys);
+  if (keysAt === null) {
+    const kr = scope.take(4 * visible * dim);
+    heap.f32.set(keys.subarray(keyRow0 * dim, (keyRow0 + visible) * dim), kr.index);
+    keysAt = kr.byteOffset;
+  } else keysAt += 4 * keyRow0 * dim;
+  // the scores outlive the call's scratch: the caller releases them
+  const out = heap.alloc(4 * visible, 'indexer');
   try {
-    const qr = take(4 * paddedHeads * dim);
-    const wr = take(4 * paddedHeads);
-    const out = take(4 * visible);
-    const f32v = heap.f32;
-    f32v.fill(0, qr.index, qr.index + paddedHeads * dim);
-    f32v.set(q.subarray(qAt, qAt + heads * dim), qr.index);
-    f32v.fill(0, wr.index, wr.index + paddedHeads);
-    f32v.set(w.subarray(wAt, wAt + heads), wr.index);
-    let keysAt = heap.byteOffsetOf(keys);
-    if (keysAt === null) {
-      const kr = take(4 * visible * dim);
-      heap.f32.set(keys.subarray(keyRow0 * dim, (keyRow0 + visible) * dim), kr.index);
-      keysAt = kr.byteOffset;
-    } else keysAt += 4 * keyRow0 * dim;
     const call = (from: number, to: number): number[] => [qr.byteOffset, wr.byteOffset, paddedHeads, 4 * dim, keysAt, from, to, out.byteOffset];
     const pool = backend.wasmThreads;
     const threads = pool && visible * heads * dim >= PARALLEL_MIN_MACS ? pool.size : 1;
@@ -139,17 +135,15 @@ export async function scoreRun(backend: CpuBackend, q: Float32Array, qAt: number
       await pool.run(
         kernel,
         'scores',
-        bounds.slice(0, -1).map((from, i) => [call(from, bounds[i + 1] as number)]),
+        bounds.slice(0, -1).map((from, i) => (from < (bounds[i + 1] as number) ? [call(from, bounds[i + 1] as number)] : [])),
       );
     } else wasm.exported<ScoreKernel>(kernel.instance, 'scores')(...call(0, visible));
-    const keep = regions.filter((r) => r !== out);
-    for (const r of keep) r.release();
     return {
       row: heap.f32.subarray(out.index, out.index + visible),
       release: () => out.release(),
     };
   } catch (error) {
-    for (const r of regions) r.release();
+    out.release();
     throw error;
   }
 }

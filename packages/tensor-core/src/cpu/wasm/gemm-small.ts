@@ -119,19 +119,10 @@ const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
  */
 export async function wasmSmallGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> {
   const { M, N, K } = p;
-  const regions: WasmRegion[] = [];
-  const take = (bytes: number): WasmRegion => {
-    const r = heap.alloc(bytes, 'matmul');
-    regions.push(r);
-    return r;
-  };
-  try {
-    const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
-    if (p.transB) await dotProduct(heap, pool, threads, p, take, out, outOffset);
-    else await panelProduct(heap, pool, threads, p, take, out, outOffset);
-  } finally {
-    for (const r of regions) r.release();
-  }
+  using scope = heap.scope('matmul');
+  const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
+  if (p.transB) await dotProduct(heap, pool, threads, p, scope.take, out, outOffset);
+  else await panelProduct(heap, pool, threads, p, scope.take, out, outOffset);
   if (K === 0) out.fill(0, outOffset, outOffset + M * N);
 }
 

@@ -24,6 +24,11 @@ const MAX_SHARED_PAGES = 32768;
 const RESIDENT_SHARE = 0.75;
 const REGION_ALIGN = 64;
 
+/** Regions taken for one call (`WasmHeap.scope`). */
+export interface WasmRegionScope extends Disposable {
+  readonly take: (bytes: number) => WasmRegion;
+}
+
 /** A region of the heap, in bytes. Release it when the call that took it ends. */
 export interface WasmRegion {
   readonly byteOffset: number;
@@ -189,6 +194,21 @@ export class WasmHeap {
   /** The instance of `module(key, build)`. */
   async instance(key: string, build: (memory: MemoryImport) => Uint8Array<ArrayBuffer>): Promise<WasmInstance> {
     return (await this.module(key, build)).instance;
+  }
+
+  /** Regions one call takes, all released when the scope is disposed (`using scope = heap.scope(fn)`). */
+  scope(fn: string): WasmRegionScope {
+    const taken: WasmRegion[] = [];
+    return {
+      take: (bytes) => {
+        const region = this.alloc(bytes, fn);
+        taken.push(region);
+        return region;
+      },
+      [Symbol.dispose]: () => {
+        for (const region of taken.splice(0)) region.release();
+      },
+    };
   }
 
   /** A free region of `bytes` (64-byte aligned), growing the memory when none fits. */

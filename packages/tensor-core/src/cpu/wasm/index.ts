@@ -1,6 +1,6 @@
 // What other packages' fused CPU kernels need to write and run their own WebAssembly SIMD code
 // over a CpuBackend's heap (`backend.wasm`): the emitter, the heap, the vector helpers.
 export * from './emit.js';
-export { type WasmKernelModule, type WasmRegion, WasmHeap, exported, relaxedSimdSupported, wasmSimdUnsupportedReason } from './heap.js';
+export { type WasmKernelModule, type WasmRegion, type WasmRegionScope, WasmHeap, exported, relaxedSimdSupported, wasmSimdUnsupportedReason } from './heap.js';
 export { WasmThreadPool, defaultThreadCount, threadsUnavailableReason } from './threads.js';
 export { EXP_UNDERFLOW, horizontalMax, horizontalSum, reduce4, vectorExp } from './vector.js';

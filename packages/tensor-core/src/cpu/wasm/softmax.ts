@@ -13,7 +13,7 @@
 // lane, so a row never writes into the next (threads split at rows).
 
 import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, set, shuffle32, v128 } from './emit.js';
-import { type WasmHeap, type WasmRegion, exported } from './heap.js';
+import { type WasmHeap, exported } from './heap.js';
 import type { WasmThreadPool } from './threads.js';
 import { vectorExp } from './vector.js';
 
@@ -154,44 +154,36 @@ export async function wasmSoftmax(heap: WasmHeap, pool: WasmThreadPool | null, p
   const fma = heap.relaxedSimd;
   const kernel = await heap.module(`tensor-core/softmax${fma ? '/fma' : ''}`, (memory) => buildSoftmaxModule(memory, fma));
   const vectors = Math.ceil(N / 4);
-  const regions: WasmRegion[] = [];
-  const take = (bytes: number): WasmRegion => {
-    const region = heap.alloc(bytes, 'softmax');
-    regions.push(region);
-    return region;
-  };
-  try {
-    // x in place when it lives in the heap with a vector's worth of readable memory after it
-    // (the last row's last vector loads past its end), else copied in
-    let src = heap.byteOffsetOf(x);
-    if (src === null || src + 4 * x.length + 16 > heap.memory.buffer.byteLength) {
-      const xr = take(4 * x.length + 16);
-      heap.f32.set(x, xr.index);
-      src = xr.byteOffset;
-    }
-    const dst = take(4 * x.length + 16);
-    let maskAt = 0;
-    let maskRows = 0;
-    if (mask) {
-      const mr = take(4 * mask.length + 16); // the last vector of a row may read past the mask's end
-      heap.f32.set(mask, mr.index);
-      const offsets = take(4 * rows);
-      const i32 = heap.i32;
-      for (let row = 0; row < rows; row++) i32[offsets.index + row] = p.maskRowOffset(row);
-      maskAt = mr.byteOffset;
-      maskRows = offsets.byteOffset;
-    }
-    const call = (r0: number, r1: number): number[] => [src, dst.byteOffset, 4 * N, vectors, N - 4 * (vectors - 1), r0, r1, p.scale, maskAt, maskRows, p.maskStride];
-    const threads = pool && rows > 1 && x.length >= PARALLEL_MIN_ELEMENTS ? Math.min(pool.size, rows) : 1;
-    if (pool && threads > 1) {
-      await pool.run(
-        kernel,
-        'softmax',
-        Array.from({ length: threads }, (_, t) => [call(Math.floor((rows * t) / threads), Math.floor((rows * (t + 1)) / threads))]),
-      );
-    } else exported<SoftmaxKernel>(kernel.instance, 'softmax')(...call(0, rows));
-    out.set(heap.f32.subarray(dst.index, dst.index + x.length));
-  } finally {
-    for (const region of regions) region.release();
+  using scope = heap.scope('softmax');
+  const { take } = scope;
+  // x in place when it lives in the heap with a vector's worth of readable memory after it
+  // (the last row's last vector loads past its end), else copied in
+  let src = heap.byteOffsetOf(x);
+  if (src === null || src + 4 * x.length + 16 > heap.memory.buffer.byteLength) {
+    const xr = take(4 * x.length + 16);
+    heap.f32.set(x, xr.index);
+    src = xr.byteOffset;
   }
+  const dst = take(4 * x.length + 16);
+  let maskAt = 0;
+  let maskRows = 0;
+  if (mask) {
+    const mr = take(4 * mask.length + 16); // the last vector of a row may read past the mask's end
+    heap.f32.set(mask, mr.index);
+    const offsets = take(4 * rows);
+    const i32 = heap.i32;
+    for (let row = 0; row < rows; row++) i32[offsets.index + row] = p.maskRowOffset(row);
+    maskAt = mr.byteOffset;
+    maskRows = offsets.byteOffset;
+  }
+  const call = (r0: number, r1: number): number[] => [src, dst.byteOffset, 4 * N, vectors, N - 4 * (vectors - 1), r0, r1, p.scale, maskAt, maskRows, p.maskStride];
+  const threads = pool && rows > 1 && x.length >= PARALLEL_MIN_ELEMENTS ? Math.min(pool.size, rows) : 1;
+  if (pool && threads > 1) {
+    await pool.run(
+      kernel,
+      'softmax',
+      Array.from({ length: threads }, (_, t) => [call(Math.floor((rows * t) / threads), Math.floor((rows * (t + 1)) / threads))]),
+    );
+  } else exported<SoftmaxKernel>(kernel.instance, 'softmax')(...call(0, rows));
+  out.set(heap.f32.subarray(dst.index, dst.index + x.length));
 }
