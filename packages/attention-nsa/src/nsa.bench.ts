@@ -90,9 +90,15 @@ async function main(): Promise<void> {
     };
     using k = await history(D);
     using v = await history(Dv);
-    // what the cache holds at T tokens: every complete block, compressed once
-    using cKeys = await compressBlocks(k, { kind: 'mean', pe: null, mlp: null }, c);
-    using cValues = await compressBlocks(v, { kind: 'mean', pe: null, mlp: null }, c);
+    // what the cache holds at T tokens: every complete block, compressed once, in the backend's
+    // own storage as an NSACache keeps them (on the CPU a kernel's output is a JavaScript array
+    // that SIMD kernels copy in per call, where a cache's storage is read in place)
+    const held = async (x: Tensor): Promise<Tensor> => {
+      using computed = await compressBlocks(x, { kind: 'mean', pe: null, mlp: null }, c);
+      return tensor(backend, await computed.data(), computed.shape);
+    };
+    using cKeys = await held(k);
+    using cValues = await held(v);
     const keys = keysReadPerStep(T, c);
     record(`decode T=${T}`, 'nsa', 'keys read', keys.total, 'keys/kv head/step');
     record(`decode T=${T}`, 'dense-gqa', 'keys read', keys.dense, 'keys/kv head/step');
