@@ -2,11 +2,12 @@
 // schedule as `cpu-flash` — row blocks of one kv-head group sharing each key tile, an online
 // softmax — with the tile math in `wasm-tile.ts`. K/V the backend keeps in its shared heap
 // (large tensors and cache storage: CpuBackend's resident arrays) are read in place, and every
-// call — prefill and decode — splits its row blocks (decode: its kv heads) over the worker
-// threads. K/V in JavaScript arrays are streamed through the heap in key chunks instead: for
-// prefill one chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so
-// each key is read once from memory and the copy stays in cache while the tile reads it (on the
-// calling thread, which is the one copying). The softmax state of every query row (m, l, acc)
+// call — prefill and decode — goes over the worker threads through a shared work queue: prefill's
+// jobs are its row blocks, decode's pieces of its key range (each into a partial softmax state).
+// K/V in JavaScript arrays are streamed through the heap in key chunks instead: for prefill one
+// chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so each key is
+// read once from memory and the copy stays in cache while the tile reads it (on the calling
+// thread, which is the one copying). The softmax state of every query row (m, l, acc)
 // stays in the heap across chunks.
 //
 // The sparse forms (key lists, key blocks) gather each query's keys instead (wasm-sparse.ts).
