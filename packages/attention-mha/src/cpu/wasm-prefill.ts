@@ -17,8 +17,8 @@ import { CALL_BYTES, JOB_BYTES } from './wasm-rows.js';
 type Pool = wasm.WasmThreadPool | null;
 
 /**
- * Tile work per round between two abort checkpoints (and two hand-offs to the workers), in
- * multiply-adds: ~10–25 ms on two threads.
+ * Tile work per round between two of the calling thread's abort checkpoints, in multiply-adds:
+ * ~10–25 ms on two threads (the workers go on from round to round without waiting for them).
  */
 const ROUND_MADDS = 2 ** 28;
 
