@@ -2,11 +2,12 @@
 // schedule as `cpu-flash` — row blocks of one kv-head group sharing each key tile, an online
 // softmax — with the tile math in `wasm-tile.ts`. K/V the backend keeps in its shared heap
 // (large tensors and cache storage: CpuBackend's resident arrays) are read in place, and every
-// call — prefill and decode — splits its row blocks (decode: its kv heads) over the worker
-// threads. K/V in JavaScript arrays are streamed through the heap in key chunks instead: for
-// prefill one chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so
-// each key is read once from memory and the copy stays in cache while the tile reads it (on the
-// calling thread, which is the one copying). The softmax state of every query row (m, l, acc)
+// call — prefill and decode — goes over the worker threads through a shared work queue: prefill's
+// jobs are its row blocks, decode's pieces of its key range (each into a partial softmax state).
+// K/V in JavaScript arrays are streamed through the heap in key chunks instead: for prefill one
+// chunk usually holds every key; for decode (few query rows) chunks of ~512 KiB, so each key is
+// read once from memory and the copy stays in cache while the tile reads it (on the calling
+// thread, which is the one copying). The softmax state of every query row (m, l, acc)
 // stays in the heap across chunks.
 //
 // The sparse forms (key lists, key blocks) gather each query's keys instead (wasm-sparse.ts).
@@ -29,6 +30,8 @@ const STREAM_ROWS = 64;
 const STREAM_CHUNK_BYTES = 512 * 1024;
 /** Otherwise one chunk holds up to this much K/V (all of it, for most prefill calls). */
 const RESIDENT_CHUNK_BYTES = 128 * 1024 * 1024;
+/** The most keys of one decode job (a piece of the key range on the threads' shared queue). */
+const DECODE_PIECE_KEYS = 1024;
 
 export const cpuWasmFlashKernel: FusedAttentionKernel = {
   name: 'cpu-wasm-flash',
@@ -127,8 +130,10 @@ async function runWasmFlash(
   const vChunk = v && !inPlace ? heap.alloc(4 * chunkKeys * vRow, p.fn) : null;
   const scoreBytes = 4 * blockRows * TILE_KEYS;
   const scores = heap.alloc(scoreBytes * threads, p.fn); // one score block per thread
-  // decode over resident K/V splits the keys over the threads: partial states for all but the first
-  const parts = inPlace && pool && threads > 1 ? allocPartialStates(heap, p, threads - 1) : null;
+  // decode over resident K/V splits the keys into pieces, each a job of the shared queue with its
+  // own partial softmax state (merged after), so a thread slowed by another process takes fewer
+  const pieceKeys = decodePieceKeys(T, threads);
+  const parts = inPlace && pool && threads > 1 ? allocPartialStates(heap, p, Math.ceil(roundUp(T, TILE_KEYS) / pieceKeys)) : null;
   // copies of operands that are JavaScript arrays, for prefill's packing (one `set` each)
   const inboxes = new Inboxes(heap, p.fn);
   const checkpoint = new AbortCheckpoint(p.signal, p.fn);
@@ -207,17 +212,36 @@ async function runWasmFlash(
         };
         const own: StatePointers = { m: m.byteOffset, l: l.byteOffset, acc: acc.byteOffset };
         if (pool && parts) {
-          // decode over resident K/V: each thread streams a contiguous key range for every head
-          // (whole rows, sequential memory) into its own partial state, merged afterwards
-          const lists = Array.from({ length: threads }, (_, t) => {
-            const from = c0 + roundUp(Math.floor(((c1 - c0) * t) / threads), TILE_KEYS);
-            const to = t === threads - 1 ? c1 : c0 + roundUp(Math.floor(((c1 - c0) * (t + 1)) / threads), TILE_KEYS);
-            const part = t === 0 ? own : parts.pointers(t - 1);
-            return Array.from({ length: Hkv }, (_, g) => blocks.flatMap((blk) => tileCalls(g, blk, scores.byteOffset + t * scoreBytes, from, to, part).calls)).flat();
-          });
-          await pool.run(kernel, 'flashSpan', lists);
-          for (let t = 1; t < threads; t++) mergeState(heap, p, state, parts.pointers(t - 1));
-          await checkpoint.check();
+          // decode over resident K/V: pieces of keys on the shared queue (not a static split per
+          // thread, which waited for a starved thread's half). Within a piece, tile by tile and
+          // every kv head of a tile in turn, so each key's row (all heads) is read from memory once
+          const jobs: TileJob[] = [];
+          let pieces = 0;
+          for (let from = c0; from < c1; from += pieceKeys) {
+            const to = Math.min(c1, from + pieceKeys);
+            const part = parts.pointers(pieces++);
+            const calls: number[][] = [];
+            let keys = 0;
+            for (let t = from; t < to; t += TILE_KEYS) {
+              const tEnd = Math.min(to, t + TILE_KEYS);
+              // first read the tile's K/V rows of all heads in memory order (flashSpan with R = 0):
+              // the heads' tiles below then find them in L2 instead of each missing on 64 rows
+              // 4 KiB apart (a stride no prefetcher follows across pages): decode 1.5x
+              calls.push([0, 0, D, layout.k(0, t), layout.kStride, layout.v(0, t), layout.vStride, Dv, t, tEnd, 0, 0, 0, 0, 0, 0]);
+              for (let g = 0; g < Hkv; g++) {
+                for (const blk of blocks) {
+                  const tile = tileCalls(g, blk, 0, t, tEnd, part);
+                  calls.push(...tile.calls);
+                  keys += tile.keys * (blk.i1 - blk.i0) * G;
+                }
+              }
+            }
+            // one K/V stream: a single `head`, so the queue keeps the pieces in key order
+            if (calls.length > 0) jobs.push({ calls, madds: keys * (D + Dv), head: 0 });
+          }
+          await runTileJobs(heap, kernel, pool, jobs, scores.byteOffset, scoreBytes, checkpoint, p.fn);
+          // a piece no row saw a key of left its state empty, which merges as nothing
+          for (let i = 0; i < pieces; i++) mergeState(heap, p, state, parts.pointers(i));
           continue;
         }
         // every row block of every kv head is one job of the threads' shared queue (its calls
@@ -267,6 +291,15 @@ function isEdge(blk: RowBlock, t: number, end: number): boolean {
   return !(end <= blk.allSinks || (t >= blk.allLo && end <= blk.allHi));
 }
 const mib = (bytes: number): number => Math.ceil(bytes / 2 ** 20);
+
+/**
+ * Keys per decode piece over `threads` threads: about 4 pieces per thread for short caches, at
+ * most DECODE_PIECE_KEYS (a piece's K/V rows stay in L2 while its heads read them; 64 pieces at
+ * T = 64K), whole tiles.
+ */
+function decodePieceKeys(T: number, threads: number): number {
+  return Math.max(TILE_KEYS, Math.min(DECODE_PIECE_KEYS, roundUp(Math.ceil(T / (4 * threads)), TILE_KEYS)));
+}
 
 /** Each row's visible key ranges (into `meta`) and the row blocks of batch b with their spans. */
 function denseRowBlocks(heap: wasm.WasmHeap, p: AttentionProblem, len: number, meta: wasm.WasmRegion, positionsPerBlock: number): RowBlock[] {
