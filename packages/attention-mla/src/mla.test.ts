@@ -24,7 +24,7 @@ const SAME = { atol: 2e-6, rtol: 2e-5 };
 // their first C = 16), so on gpujs-webgpu one WGSL prefill pipeline serves both; YaRN's naive
 // shape (qk 16, v 8) gives two lanes per query row. Each fused shape is a pipeline that lavapipe
 // compiles at its first dispatch, and a one-lane prefill (head dims whose vec4 counts share no
-// factor 2, as 12/8 or 20/12) takes 44 s and ~200 s there with a cold shader cache.
+// factor 2, as 12/8 or 20/12) takes 44 s and 156–198 s there with a cold shader cache.
 const LORA: MLAConfigInput = { dim: 24, nHeads: 3, qLoraRank: 12, kvLoraRank: 16, qkNopeHeadDim: 8, qkRopeHeadDim: 8, vHeadDim: 6, maxSeqLen: 128 };
 const YARN: MLAConfigInput = {
   dim: 16,
