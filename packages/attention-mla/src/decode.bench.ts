@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '@attnkit/bench/cli';
 import { attention } from '@attnkit/attention-mha';
 import { type CacheView, ContiguousKVCache, MLALatentCache } from '@attnkit/kvcache';
 import { BACKEND_PREFERENCE, type Backend, type Tensor, concat, createBackend, linear, reshape, rope, ropeInvFreq, tensor } from '@attnkit/tensor-core';
@@ -30,15 +30,13 @@ interface BenchRecord {
   readonly unit: string;
 }
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'cpu' },
-    contexts: { type: 'string', default: '1024,4096,16384,65536' },
-    seconds: { type: 'string', default: '2' },
-  },
+const args = benchArgs('pnpm --filter @attnkit/attention-mla bench --', {
+  backend: { type: 'string', default: 'cpu', help: `backend to measure on (one of ${BACKEND_PREFERENCE.join(', ')})` },
+  contexts: { type: 'string', default: '1024,4096,16384,65536', help: 'context lengths, comma-separated' },
+  seconds: { type: 'string', default: '2', help: 'minimum seconds per measurement' },
 });
-const contexts = (args.contexts ?? '').split(',').map(Number);
-const minSeconds = Number(args.seconds);
+const contexts = args.integers('contexts') ?? [];
+const minSeconds = args.positive('seconds') ?? 2;
 
 /**
  * DeepSeek-V2-Lite (16 heads, no query compression, mscale 0.707, YaRN on) with every width
@@ -57,9 +55,8 @@ const CONFIG: MLAConfigInput = {
 };
 
 const records: BenchRecord[] = [];
-if (contexts.some((t) => !Number.isInteger(t) || t < 1) || !(minSeconds > 0)) throw new Error('--contexts takes positive integers, --seconds a positive number');
 const config = resolveMLAConfig(CONFIG);
-const requested = args.backend ?? 'cpu';
+const requested = args.string('backend') ?? 'cpu';
 const backendName = BACKEND_PREFERENCE.find((n) => n === requested);
 if (!backendName) throw new Error(`unknown backend "${requested}" (one of ${BACKEND_PREFERENCE.join(', ')})`);
 const { backend } = await createBackend({ prefer: backendName });

@@ -18,8 +18,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { BACKEND_PREFERENCE, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
+import { benchArgs } from '@attnkit/bench/cli';
 import { queuedSteps } from '@attnkit/bench/queued';
 import { SeededRandom } from '@attnkit/testkit';
 import { DSACache } from './cache.js';
@@ -36,16 +36,13 @@ interface BenchRecord {
   readonly unit: string;
 }
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'cpu' },
-    contexts: { type: 'string', default: '4096,16384,65536,131072' },
-    seconds: { type: 'string', default: '2' },
-  },
+const args = benchArgs('pnpm --filter @attnkit/indexer-dsa bench --', {
+  backend: { type: 'string', default: 'cpu', help: `backend to measure on (one of ${BACKEND_PREFERENCE.join(', ')})` },
+  contexts: { type: 'string', default: '4096,16384,65536,131072', help: 'context lengths, comma-separated' },
+  seconds: { type: 'string', default: '2', help: 'minimum seconds per measurement' },
 });
-const contexts = (args.contexts ?? '').split(',').map(Number);
-const minSeconds = Number(args.seconds);
-if (contexts.some((t) => !Number.isInteger(t) || t < 1) || !(minSeconds > 0)) throw new Error('--contexts takes positive integers, --seconds a positive number');
+const contexts = args.integers('contexts') ?? [];
+const minSeconds = args.positive('seconds') ?? 2;
 
 /**
  * DeepSeek-V3.2-Exp with every width divided by 4 so a 128K context decodes on a 2-core CPU:
@@ -72,7 +69,7 @@ const QUEUED_STEPS = 100;
 const QUEUED_TRIALS = 5;
 
 const config = resolveDSAConfig(CONFIG);
-const requested = args.backend ?? 'cpu';
+const requested = args.string('backend') ?? 'cpu';
 const backendName = BACKEND_PREFERENCE.find((n) => n === requested);
 if (!backendName) throw new Error(`unknown backend "${requested}" (one of ${BACKEND_PREFERENCE.join(', ')})`);
 const { backend } = await createBackend({ prefer: backendName });

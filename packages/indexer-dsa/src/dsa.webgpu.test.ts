@@ -4,25 +4,17 @@
 // submissions (gpu.js launches and the two WGSL submissions) is pinned so a regression that
 // adds launches shows.
 /// <reference types="@webgpu/types" />
-import { type Backend, isWebGpuHost } from '@attnkit/tensor-core';
+import { isWebGpuHost } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describeOnBackend } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { SMALL, randomInput, randomLayer } from './testing/fixtures/layers.js';
 
 const { available } = await availableBackends();
-const webgpu = available.find((b) => b.name === 'gpujs-webgpu');
 
-describe.skipIf(!webgpu)('a DSA decode step on gpujs-webgpu', () => {
-  let backend: Backend;
-  beforeAll(async () => {
-    if (!webgpu) throw new Error('skipped without gpujs-webgpu');
-    backend = await webgpu.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
-
+describeOnBackend(available, 'gpujs-webgpu', 'a DSA decode step on gpujs-webgpu', (getBackend) => {
   it('reads nothing back: the picks go from the indexer to MLA on the device', async () => {
+    const backend = getBackend();
     if (!isWebGpuHost(backend)) throw new Error('gpujs-webgpu exposes its device');
     const device = backend.webgpu.device;
     const { layer, config } = await randomLayer(backend, { ...SMALL, indexTopk: 6 }, 3);
@@ -71,7 +63,7 @@ describe.skipIf(!webgpu)('a DSA decode step on gpujs-webgpu', () => {
     using composed = await layer.forward(x, { cache, indexerImplementation: 'composed' });
     expect(Array.from(await fused.data())).toEqual(Array.from(await composed.data()));
   });
-});
+}, { checkLeaks: true });
 
 /**
  * Queue submissions of one DSA decode step (small config, B = 2), each gpu.js kernel one:

@@ -20,34 +20,29 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { attention, sparseAttention } from '@attnkit/attention-mha';
 import { BACKEND_PREFERENCE, type Tensor, createBackend, isWebGpuHost, tensor } from '@attnkit/tensor-core';
+import { benchArgs } from '@attnkit/bench/cli';
 import { queuedSteps } from '@attnkit/bench/queued';
 import { SeededRandom } from '@attnkit/testkit';
 import { DEEPSEEK_V32_DSA, resolveDSAConfig } from './config.js';
 import { dispatchIndexer } from './kernels/dispatch.js';
 
-const { values: args } = parseArgs({
-  options: {
-    backend: { type: 'string', default: 'gpujs-webgpu' },
-    contexts: { type: 'string', default: '16384,65536' },
-    batch: { type: 'string', default: '1' },
-    reps: { type: 'string', default: '5' },
-  },
+const args = benchArgs('tsx src/operator.bench.ts', {
+  backend: { type: 'string', default: 'gpujs-webgpu', help: `backend to measure on (one of ${BACKEND_PREFERENCE.join(', ')})` },
+  contexts: { type: 'string', default: '16384,65536', help: 'context lengths, comma-separated' },
+  batch: { type: 'string', default: '1', help: 'sequences per step' },
+  reps: { type: 'string', default: '5', help: 'timed repetitions (the median is reported)' },
 });
-const contexts = (args.contexts ?? '').split(',').map(Number);
-const B = Number(args.batch);
-const reps = Number(args.reps);
-if (contexts.some((t) => !Number.isInteger(t) || t < 1) || !Number.isInteger(B) || B < 1 || !Number.isInteger(reps) || reps < 1) {
-  throw new Error('--contexts takes positive integers, --batch and --reps a positive integer');
-}
+const contexts = args.integers('contexts') ?? [];
+const B = args.positiveInteger('batch') ?? 1;
+const reps = args.positiveInteger('reps') ?? 5;
 /** Steps queued per trial of the GPU timing. */
 const QUEUED_STEPS = 100;
 
 const config = resolveDSAConfig({ ...DEEPSEEK_V32_DSA, maxSeqLen: Math.max(...contexts) + 1 });
 const { nHeads: H, kvLoraRank: C, qkRopeHeadDim: R, indexNHeads: HI, indexHeadDim: DI, indexTopk: topk, softmaxScale: scale } = config;
-const requested = args.backend ?? 'gpujs-webgpu';
+const requested = args.string('backend') ?? 'gpujs-webgpu';
 const backendName = BACKEND_PREFERENCE.find((n) => n === requested);
 if (!backendName) throw new Error(`unknown backend "${requested}" (one of ${BACKEND_PREFERENCE.join(', ')})`);
 const { backend } = await createBackend({ prefer: backendName });

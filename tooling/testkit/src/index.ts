@@ -32,5 +32,5 @@ export {
 } from './catalogue.js';
 export { F32_UNIT, assertProperty, firstOutside, gamma, layerTolerance, propertyRun, type PropertyRun } from './property.js';
 export { attention64, type Attention64Problem, type Attention64Result } from './attention64.js';
-export { describeEachBackend, type BackendFactory, type DisposableBackend, type EachBackendOptions } from './backends.js';
+export { describeEachBackend, describeOnBackend, type BackendFactory, type BackendGetter, type DisposableBackend, type EachBackendOptions } from './backends.js';
 export { abortAtRead, abortEverywhere, type CountingAbort } from './abort.js';

@@ -23,7 +23,7 @@
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from '@attnkit/bench/cli';
 import { type Backend, CpuBackend, type Tensor, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { attention } from '../attention.js';
@@ -43,35 +43,32 @@ interface BenchRecord {
   readonly note?: string;
 }
 
-// `pnpm bench -- --quick` passes a literal `--` first; drop it so the flags parse as flags.
-const argv = process.argv.slice(2).filter((a, i) => !(i === 0 && a === '--'));
-const { values } = parseArgs({
-  args: argv,
-  options: {
-    quick: { type: 'boolean' },
-    backend: { type: 'string' },
-    'time-limit': { type: 'string' },
-    'prefill-n': { type: 'string' },
-    'prefill-d': { type: 'string' },
-    'decode-t': { type: 'string' },
-    decode: { type: 'string' },
-    'duel-rounds': { type: 'string' },
-  },
+const args = benchArgs('pnpm --filter @attnkit/attention-mha bench --', {
+  quick: { type: 'boolean', help: 'fewer sizes (prefill N 512,2048; decode T 1024,4096)' },
+  backend: { type: 'string', help: 'measure only these backends (comma-separated; sets ATTNKIT_BACKENDS)' },
+  'time-limit': { type: 'string', default: '150', help: 'skip a measurement predicted to run longer than this (seconds, one run)' },
+  'prefill-n': { type: 'string', help: 'prefill sequence lengths (default 512,2048,8192)' },
+  'prefill-d': { type: 'string', default: '64,128', help: 'prefill head dims' },
+  'decode-t': { type: 'string', help: 'decode context lengths (default 1024,4096,16384,65536)' },
+  decode: { type: 'string', help: "decode configs whose label starts with this ('mha', 'gqa')" },
+  'duel-rounds': { type: 'string', default: '15', help: 'rounds of the cpu prefill duel with ORT, run by run (0: none)' },
 });
-const list = (v: string | undefined): number[] | null => (v === undefined ? null : v.split(',').filter(Boolean).map(Number));
-if (values.backend) process.env.ATTNKIT_BACKENDS = values.backend;
+const quick = args.flag('quick');
+const backendFlag = args.string('backend');
+if (backendFlag) process.env.ATTNKIT_BACKENDS = backendFlag;
 /** A measurement predicted to take longer than this (one run, seconds) is skipped and said so. */
-const LIMIT_S = Number(values['time-limit'] ?? 150);
-const PREFILL_N = list(values['prefill-n']) ?? (values.quick ? [512, 2048] : [512, 2048, 8192]);
-const PREFILL_D = list(values['prefill-d']) ?? [64, 128];
+const LIMIT_S = args.positive('time-limit') ?? 150;
+const PREFILL_N = args.integers('prefill-n') ?? (quick ? [512, 2048] : [512, 2048, 8192]);
+const PREFILL_D = args.integers('prefill-d') ?? [64, 128];
 const PREFILL_HEADS = 8;
-const DECODE_T = list(values['decode-t']) ?? (values.quick ? [1024, 4096] : [1024, 4096, 16384, 65536]);
+const DECODE_T = args.integers('decode-t') ?? (quick ? [1024, 4096] : [1024, 4096, 16384, 65536]);
+const decodeFilter = args.string('decode');
 const DECODE_CONFIGS = [
   { label: 'MHA 8×128', Hq: 8, Hkv: 8, D: 128 },
   { label: 'GQA 32q/8kv×128', Hq: 32, Hkv: 8, D: 128 },
-].filter((c) => values.decode === undefined || c.label.toLowerCase().startsWith(values.decode.toLowerCase()));
+].filter((c) => decodeFilter === undefined || c.label.toLowerCase().startsWith(decodeFilter.toLowerCase()));
 
-const DUEL_ROUNDS = Number(values['duel-rounds'] ?? 15);
+const DUEL_ROUNDS = args.count('duel-rounds') ?? 15;
 const records: BenchRecord[] = [];
 const skipped: string[] = [];
 

@@ -3,10 +3,10 @@
 // implementation on the same backend. Lists hold −1 slots, keys past a sequence's length (DSA's
 // top-k picks hidden positions when fewer keys are visible than k) and are shared by the kv heads
 // or given per kv head; MLA's shape (values read from the keys, 32 heads on one kv head) included.
-import { type Backend, tensor } from '@attnkit/tensor-core';
+import { tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SeededRandom, compareArrays, describeEachBackend } from '@attnkit/testkit';
+import { describe, expect, it } from 'vitest';
 import { attention, sparseAttention } from '../attention.js';
 
 const { available } = await availableBackends();
@@ -47,18 +47,13 @@ function keyLists(rng: SeededRandom, c: Case): Int32Array {
 }
 
 describe('sparseAttention with distinctIndices (decode)', () => {
-  for (const tb of available) {
-    describe(tb.name, () => {
-      let backend: Backend;
-      beforeAll(async () => {
-        backend = await tb.create();
-      });
-      afterAll(async () => {
-        await backend.dispose();
-      });
-
+  describeEachBackend(
+    available,
+    (name) => name,
+    (getBackend, name) => {
       for (const c of CASES) {
         it(c.name, async () => {
+          const backend = getBackend();
           const rng = new SeededRandom(11);
           using q = tensor(backend, rng.normalArray(c.B * c.Hq * c.D), [c.B, 1, c.Hq, c.D]);
           using k = tensor(backend, rng.normalArray(c.B * c.T * c.Hkv * c.D), [c.B, c.T, c.Hkv, c.D]);
@@ -68,7 +63,7 @@ describe('sparseAttention with distinctIndices (decode)', () => {
           const before = backend.memory().liveBuffers;
           const fast = await sparseAttention(q, k, v, list, { ...common, distinctIndices: true });
           const want = await sparseAttention(q, k, v, list, { ...common, implementation: 'reference' });
-          if (tb.name === 'gpujs-webgpu') expect(fast.dispatch.implementation).toBe('fused:webgpu-list-decode');
+          if (name === 'gpujs-webgpu') expect(fast.dispatch.implementation).toBe('fused:webgpu-list-decode');
           else expect(fast.dispatch.declined).toMatch(/^webgpu-list-decode: /);
           // f32 sums in another order against the f64-accumulated reference
           const cmp = compareArrays(await fast.out.data(), await want.out.data(), { atol: 2e-5, rtol: 2e-5 });
@@ -80,6 +75,7 @@ describe('sparseAttention with distinctIndices (decode)', () => {
       }
 
       it("dense decode at MLA's full width (576-channel keys, values from them) runs the WGSL decode kernel", async () => {
+        const backend = getBackend();
         const [B, T, Hq, D, Dv] = [2, 140, 4, 576, 512];
         const rng = new SeededRandom(12);
         using q = tensor(backend, rng.normalArray(B * Hq * D), [B, 1, Hq, D]);
@@ -87,12 +83,13 @@ describe('sparseAttention with distinctIndices (decode)', () => {
         const common = { kvLengths: [T, 77], valueDim: Dv };
         const fast = await attention(q, k, null, common);
         const want = await attention(q, k, null, { ...common, implementation: 'reference' });
-        if (tb.name === 'gpujs-webgpu') expect(fast.dispatch.implementation).toBe('fused:webgpu-flash');
+        if (name === 'gpujs-webgpu') expect(fast.dispatch.implementation).toBe('fused:webgpu-flash');
         const cmp = compareArrays(await fast.out.data(), await want.out.data(), { atol: 2e-5, rtol: 2e-5 });
         expect(cmp.pass, cmp.message).toBe(true);
         fast.out.dispose();
         want.out.dispose();
       });
-    });
-  }
+    },
+    { checkLeaks: true },
+  );
 });

@@ -3,10 +3,10 @@
 // the fix-up pass recomputes exactly those with the masked P·V loop. Each case checks the result
 // against the float64 reference (NaN where the reference is NaN, ±∞/NaN where it is ±∞, within
 // the case tolerance elsewhere), the 'masked' strategy's result, and which tiles were flagged.
-import { createBackend, tensor, type Backend } from '@attnkit/tensor-core';
+import { tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, abortAtRead, compareArrays } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SeededRandom, abortAtRead, compareArrays, describeOnBackend } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
 import { attentionReference } from '../reference.js';
 import { attentionWithKernel } from '../testing/with-kernel.js';
 import type { AttentionOptions } from '../types.js';
@@ -14,7 +14,6 @@ import { validateAttention } from '../validate.js';
 import { type PrefillFixupReport, createWebgpuFlashKernel } from './webgpu-flash.js';
 
 const { available } = await availableBackends();
-const hasWebgpu = available.some((b) => b.name === 'gpujs-webgpu');
 
 interface Case {
   readonly name: string;
@@ -130,17 +129,11 @@ function expectLikeReference(got: Float32Array, ref: Float32Array, what: string)
   expect(cmp.pass, `${what}: ${cmp.message}`).toBe(true);
 }
 
-describe.skipIf(!hasWebgpu)('webgpu-flash prefill: the fix-up pass runs exactly where a hidden key holds a non-finite value', () => {
-  let backend: Backend;
-  beforeAll(async () => {
-    backend = (await createBackend({ prefer: 'gpujs-webgpu' })).backend;
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
+describeOnBackend(available, 'gpujs-webgpu', 'webgpu-flash prefill: the fix-up pass runs exactly where a hidden key holds a non-finite value', (getBackend) => {
 
   for (const c of CASES) {
     it(c.name, async () => {
+      const backend = getBackend();
       const rng = new SeededRandom(4242);
       const T = c.T ?? c.S;
       const qv = rng.normalArray(c.B * c.S * HQ * c.D);
@@ -192,4 +185,4 @@ describe.skipIf(!hasWebgpu)('webgpu-flash prefill: the fix-up pass runs exactly 
       expect(backend.memory().liveTensors, 'outputs and flags released').toBe(baseline);
     });
   }
-});
+}, { checkLeaks: true });
