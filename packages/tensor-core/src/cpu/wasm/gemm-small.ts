@@ -14,9 +14,10 @@
 //   B  (stored [K, N]: values)                   gemm.ts's 4×8 micro-kernel with B's panels taken
 //       in place (a row stride per k instead of a packed panel).
 
-import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, f32x4, forRange, get, i32, loop, set, shuffle32, v128 } from './emit.js';
-import { type GemmOperands, buildGemmModule } from './gemm.js';
+import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, f32x4, forRange, get, i32, loop, set, v128 } from './emit.js';
+import { type GemmOperands, buildGemmModule, roundUp, share } from './gemm.js';
 import { type WasmHeap, type WasmRegion, exported } from './heap.js';
+import { reduce4 } from './vector.js';
 import type { WasmThreadPool } from './threads.js';
 
 /**
@@ -62,15 +63,11 @@ export function buildDotModule(memory: MemoryImport, fma: boolean): Uint8Array<A
   const acc: Local[][] = Array.from({ length: MB }, () => Array.from({ length: NB }, () => f.local('v128')));
   const bv: Local[] = Array.from({ length: NB }, () => f.local('v128'));
   const av: Local[] = Array.from({ length: MB }, () => f.local('v128'));
+  const t1 = f.local('v128');
+  const t2 = f.local('v128');
   const madd = (s: Local, x: Expr, y: Expr): Expr => set(s, fma ? f32x4.relaxed_madd(x, y, get(s)) : f32x4.add(get(s), f32x4.mul(x, y)));
   const zero = v128.const(new Array<number>(16).fill(0));
-  // [Σ v0, Σ v1, Σ v2, Σ v3] from four vectors
-  const sums = (v: readonly Local[]): Expr => {
-    const [v0, v1, v2, v3] = v as [Local, Local, Local, Local];
-    const lo = f32x4.add(shuffle32(get(v0), get(v1), [0, 1, 4, 5]), shuffle32(get(v0), get(v1), [2, 3, 6, 7]));
-    const hi = f32x4.add(shuffle32(get(v2), get(v3), [0, 1, 4, 5]), shuffle32(get(v2), get(v3), [2, 3, 6, 7]));
-    return f32x4.add(shuffle32(lo, hi, [0, 2, 4, 6]), shuffle32(lo, hi, [1, 3, 5, 7]));
-  };
+
   f.body(
     forRange(
       n,
@@ -96,7 +93,7 @@ export function buildDotModule(memory: MemoryImport, fma: boolean): Uint8Array<A
           brIf(0, i32.gt_s(get(k), i32.const(0))),
         ),
         set(cp, i32.add(i32.add(get(c), i32.mul(get(n), i32.const(4))), i32.mul(get(mp), i32.mul(get(ldc), i32.const(MB))))),
-        ...acc.map((row, i) => v128.store(i32.add(get(cp), i32.mul(get(ldc), i32.const(i))), sums(row))),
+        ...acc.map((row, i) => v128.store(i32.add(get(cp), i32.mul(get(ldc), i32.const(i))), reduce4(...(row as [Local, Local, Local, Local]), t1, t2))),
       ),
     ),
   );
@@ -110,8 +107,6 @@ export function smallGemmDeclines(p: GemmOperands): string | null {
   if (p.transB ? p.N < NB || p.K % 4 !== 0 : p.N < 8) return `B of ${p.K} × ${p.N} (Bᵀ needs K % 4 = 0 and N ≥ ${NB}; B needs N ≥ 8)`;
   return null;
 }
-
-const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
 /**
  * out[outOffset + m·N + n] = Σ_k A[m, k]·B[k, n] for few rows of A (check `smallGemmDeclines`
@@ -149,12 +144,6 @@ function aRows(heap: WasmHeap, p: GemmOperands, take: (bytes: number) => WasmReg
     else dst.set(a.subarray(aOffset + m * K, aOffset + (m + 1) * K), o);
   }
   return region.byteOffset;
-}
-
-/** [from, to) ranges of `count` items in multiples of `unit`, one per thread. */
-function share(count: number, parts: number, unit: number): [number, number][] {
-  const units = Math.ceil(count / unit);
-  return Array.from({ length: parts }, (_, t): [number, number] => [Math.min(count, unit * Math.floor((units * t) / parts)), Math.min(count, unit * Math.floor((units * (t + 1)) / parts))]);
 }
 
 async function dotProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: number, p: GemmOperands, take: (bytes: number) => WasmRegion, out: Float32Array, outOffset: number): Promise<void> {

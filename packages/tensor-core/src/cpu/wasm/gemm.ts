@@ -120,7 +120,7 @@ export interface GemmOperands {
   readonly transB: boolean;
 }
 
-const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
+export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 
 /** Below this many multiply-adds a product runs on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 22;
@@ -197,9 +197,13 @@ export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: G
   }
 }
 
-/** [from, to) ranges splitting `count` items over `parts` threads as evenly as possible. */
-function share(count: number, parts: number): [number, number][] {
-  return Array.from({ length: parts }, (_, t): [number, number] => [Math.floor((count * t) / parts), Math.floor((count * (t + 1)) / parts)]);
+/**
+ * [from, to) ranges splitting `count` items over `parts` threads as evenly as possible, each
+ * boundary a multiple of `unit` (the last range ends at `count`).
+ */
+export function share(count: number, parts: number, unit = 1): [number, number][] {
+  const units = Math.ceil(count / unit);
+  return Array.from({ length: parts }, (_, t): [number, number] => [Math.min(count, unit * Math.floor((units * t) / parts)), Math.min(count, unit * Math.floor((units * (t + 1)) / parts))]);
 }
 
 /** A rows m0..m0+mc−1, k0..k0+kc−1 → panels of MR rows, [k][MR], zero beyond mc and kc. */

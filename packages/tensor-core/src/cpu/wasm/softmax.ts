@@ -12,10 +12,10 @@
 // those lanes are set to −∞ (then 0) before they reach the max or the sum, and stored lane by
 // lane, so a row never writes into the next (threads split at rows).
 
-import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, set, shuffle32, v128 } from './emit.js';
+import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, set, v128 } from './emit.js';
 import { type WasmHeap, exported } from './heap.js';
 import type { WasmThreadPool } from './threads.js';
-import { vectorExp } from './vector.js';
+import { horizontalMax, horizontalSum, vectorExp } from './vector.js';
 
 /** Below this many elements a softmax stays in JavaScript (copies would cost more). */
 export const WASM_SOFTMAX_MIN_ELEMENTS = 4096;
@@ -106,27 +106,20 @@ export function buildSoftmaxModule(memory: MemoryImport, fma: boolean): Uint8Arr
       set(v, i32.sub(get(vectors), i32.const(1))),
       ...scaled(true),
       // every lane the row's max
-      set(mx, f32x4.max(get(mx), shuffle(get(mx), [2, 3, 0, 1]))),
-      set(mx, f32x4.max(get(mx), shuffle(get(mx), [1, 0, 3, 2]))),
+      set(mx, f32x4.splat(horizontalMax(get(mx), tmp))),
       set(sum, splat(0)),
       ...eachVector(false, [
         set(s, v128.load(at(v))),
         // a hidden entry (−∞) is 0 even when the max is −∞ too (−∞ − −∞ is NaN)
         set(tmp, v128.bitselect(splat(0), exp(f32x4.sub(get(s), get(mx))), f32x4.eq(get(s), NEG_INF))),
       ]),
-      set(sum, f32x4.add(get(sum), shuffle(get(sum), [2, 3, 0, 1]))),
-      set(sum, f32x4.add(get(sum), shuffle(get(sum), [1, 0, 3, 2]))),
+      set(sum, f32x4.splat(horizontalSum(get(sum), tmp))),
       // 1/Σ; where e = 0 the output is 0 even if Σ is 0 or NaN (hidden entries, empty rows)
       set(inv, f32x4.div(splat(1), get(sum))),
       ...eachVector(true, [set(s, v128.load(at(v))), set(tmp, v128.bitselect(splat(0), f32x4.mul(get(s), get(inv)), f32x4.eq(get(s), splat(0))))]),
     ),
   );
   return assembleModule(memory, [f]);
-}
-
-/** v's lanes reordered (a shuffle of v with itself). */
-function shuffle(v: Expr, lanes: readonly [number, number, number, number]): Expr {
-  return shuffle32(v, v, lanes);
 }
 
 /** if/else as a value of type v128. */
