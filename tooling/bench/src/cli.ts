@@ -18,7 +18,7 @@ export interface BenchArgs<K extends string> {
   string(name: K): string | undefined;
   /** Whether the boolean flag was given. */
   flag(name: K): boolean;
-  /** A comma-separated list of positive integers (`--contexts 1024,4096`); null when absent. */
+  /** A comma-separated list of positive integers (`--contexts 1024,4096`); `''` is the empty list (none of that kind); null when absent. */
   integers(name: K): number[] | null;
   /** A positive number; null when absent. */
   positive(name: K): number | null;
@@ -61,6 +61,7 @@ export function benchArgs<K extends string>(command: string, flags: Readonly<Rec
     integers: (name) => {
       const value = text(name);
       if (value === undefined) return null;
+      if (value.trim() === '') return []; // `--decode-t ''`: measure none
       const list = value.split(',').filter((s) => s.length > 0).map(Number);
       if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) refuse(name, 'comma-separated positive integers', value);
       return list;
