@@ -50,6 +50,30 @@ describe.each([
     expect(backend.wasm?.liveBytes()).toBe(0);
   });
 
+  // the score dot products are unrolled up to D = 256 (one fenced step per 16 bytes) and a loop past it
+  it('matches the float64 reference with the unrolled score steps and with the loop past D = 256', async () => {
+    const rng = new SeededRandom(1206);
+    for (const D of [128, 256, 260]) {
+      let ran = 0;
+      for (let c = 0; c < 6; c++) {
+        const p = await randomProblem(backend, rng, { selection: 'dense', force: { kvDType: 'f32', D, Dv: rng.pick([D, 4, 20]) } });
+        try {
+          const result = await attention(p.q, p.k, p.v, { ...p.options, implementation: 'fused' });
+          if (result.dispatch.implementation === 'fused:cpu-wasm-flash') ran++;
+          else expect(result.dispatch.declined, p.description).toMatch(/^cpu-wasm-flash: (no additive bias|head dims)/);
+          const cmp = compareArrays(await result.out.data(), p.expected.out, TOLERANCE);
+          expect(cmp.pass, `D ${D} case ${c}: ${p.description} out: ${cmp.message}`).toBe(true);
+          result.out.dispose();
+          result.lse?.dispose();
+        } finally {
+          p.dispose();
+        }
+      }
+      expect(ran, `D ${D}: problems the kernel ran`).toBeGreaterThan(1);
+    }
+    expect(backend.wasm?.liveBytes()).toBe(0);
+  });
+
   for (const kind of ['indices', 'blocks'] as const) {
     it(`matches the float64 reference on random sparse problems (${kind})`, async () => {
       const rng = new SeededRandom(kind === 'indices' ? 1204 : 1205);

@@ -8,11 +8,12 @@
 //   3. values   acc[r] += Σ_j p[r, j]·v_j       2 rows × 16 channels per step: eight accumulators
 //               (on an edge tile, only over the keys row r sees)
 //
-// A module is built for one (D, Dv): the loops over D (scores) and over channel blocks (values)
-// are unrolled, so every load and store has a constant offset from a row pointer (V8 folds it
-// into the address) and no loop counter competes with the f32x4 work for issue slots. Where the
-// engine validates relaxed SIMD, multiply-adds are `f32x4.relaxed_madd` (one FMA instead of a
-// multiply and an add); elsewhere mul + add.
+// A module is built for one (D, Dv): the loop over D (scores, D ≤ 256, fenced: see dotPair) and
+// the loop over channel blocks (values) are unrolled, so every load and store has a constant
+// offset from a row pointer (V8 folds it into the address) and no loop counter competes with the
+// f32x4 work for issue slots. Where the engine validates relaxed SIMD, multiply-adds are
+// `f32x4.relaxed_madd` (one FMA instead of a multiply and an add); elsewhere mul + add — FMA is
+// the faster build in every part of the tile (BENCHMARKS.md, issue 12, session 6).
 //
 // Layout (bytes): q [R, D] f32; meta [R] × {sinkEnd, lo, hi} i32 in logical key positions;
 // m, l [R] f32; acc [R, Dv] f32; s [R, TILE_KEYS] f32 scratch. D and Dv are multiples of 4 and
@@ -34,6 +35,9 @@ const FLASH_SPAN = 1;
 
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
+
+/** The largest D whose score dot products are unrolled (code: ~100 bytes per 16-byte step, twice). */
+const UNROLL_MAX_D = 256;
 
 /**
  * (q, R, D, k, kStride, v, vStride, Dv, n, t0, meta, m, l, acc, s, edge): pointers and strides
@@ -138,19 +142,32 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
     seqOf(forRange(j, i32.const(0), i32.and(get(n), i32.const(-4)), 4, keyRows(false), group), ifThen(i32.lt_s(get(j), get(nPad)), [keyRows(true), group]));
 
   // --- 1. scores ------------------------------------------------------------------------------
-  // D in a loop of 16-byte steps: unrolling it (fully, or by 2) measured 1.2–1.45× slower in V8
+  // One 16-byte step of the pair's dot products: 2 query and 4 key vectors, 8 multiply-adds.
+  const pairStep = (at: (row: Local) => Expr, offset: number): Expr[] => [
+    set(x, v128.load(at(rowA), offset)),
+    set(y, v128.load(at(rowB), offset)),
+    ...[0, 1, 2, 3].flatMap((i) => [set(C(i), v128.load(at(keyAt(i)), offset)), madd(V(i), get(x), get(C(i))), madd(V(4 + i), get(y), get(C(i)))]),
+  ];
+  // Up to UNROLL_MAX_D, D is unrolled: every load at a constant offset from its row pointer, no
+  // loop counter, no back edge. Each step is fenced off by a branch that is never taken (a key
+  // row's address is a multiple of 4, the constant odd): within one basic block V8 issues all the
+  // block's loads first and its FMAs after, so an unfenced unroll (by 2, or fully) holds 12+
+  // loaded vectors beside the 8 accumulators and spills them — 1.2–1.45× slower than the loop.
+  // Fenced, a step is 6 loads + 8 FMAs + one compare-and-branch: the tile bench, 30 rounds
+  // alternating with the loop, interior 1.04–1.05× at d = 64 and 128, edge 1.02–1.03×.
+  const dotPair =
+    DIM <= UNROLL_MAX_D
+      ? block(
+          ...Array.from({ length: DIM / 4 }, (_, u) => [
+            ...pairStep((row) => get(row), 16 * u),
+            ...(u + 1 < DIM / 4 ? [brIf(0, i32.eq(get(keyAt(0)), i32.const(-1 - 16 * u)))] : []),
+          ]).flat(),
+        )
+      : forRange(o, i32.const(0), DB, 16, ...pairStep((row) => i32.add(get(row), get(o)), 0));
   const scorePair = keyGroups(
     seqOf(
       ...vec.map((a) => set(a, ZERO)),
-      forRange(
-        o,
-        i32.const(0),
-        DB,
-        16,
-        set(x, v128.load(i32.add(get(rowA), get(o)))),
-        set(y, v128.load(i32.add(get(rowB), get(o)))),
-        ...[0, 1, 2, 3].flatMap((i) => [set(C(i), v128.load(i32.add(get(keyAt(i)), get(o)))), madd(V(i), get(x), get(C(i))), madd(V(4 + i), get(y), get(C(i)))]),
-      ),
+      dotPair,
       v128.store(i32.add(sRowOf(get(r)), i32.mul(get(j), i32.const(4))), reduce4(V(0), V(1), V(2), V(3), t1, t2)),
       v128.store(i32.add(sRowOf(i32.add(get(r), i32.const(1))), i32.mul(get(j), i32.const(4))), reduce4(V(4), V(5), V(6), V(7), t1, t2)),
     ),
