@@ -20,8 +20,8 @@ import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, type wasm
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { runWasmSparse } from './wasm-sparse.js';
 import { type StatePointers, allocPartialStates, allocState, finishBatch, mergeState, releaseState, stageQueries } from './wasm-state.js';
-import { Inboxes, type TileJob, finishPrefill, packPrefillChunk, runTileJobs, stagePrefillQueries } from './wasm-prefill.js';
-import { TILE_KEYS, flashTileModule } from './wasm-tile.js';
+import { type ChunkSource, Inboxes, type TileJob, finishPrefill, packPrefillChunk, runTileJobs, stagePrefillQueries } from './wasm-prefill.js';
+import { TILE_EDGE, TILE_KEYS, TILE_K_TRANSPOSED, flashTileModule } from './wasm-tile.js';
 
 /** Query rows per block (positions × the G heads of one group). */
 const BLOCK_ROWS = 32;
@@ -189,11 +189,14 @@ async function runWasmFlash(
               part.l + 4 * row0,
               part.acc + 4 * row0 * Dv,
               s,
-              edge ? 1 : 0,
+              (edge ? TILE_EDGE : 0) | (layout.kTiles ? TILE_K_TRANSPOSED : 0),
             ]);
           };
+          // K in transposed tiles: a span starts at a whole tile of the chunk (keys before the
+          // block's lo in it are masked like any hidden key: an edge span)
+          const tileStart = (t: number): number => (layout.kTiles ? c0 + Math.floor((t - c0) / TILE_KEYS) * TILE_KEYS : t);
           const span = (lo: number, hi: number): void => {
-            const start = Math.max(lo, from);
+            const start = tileStart(Math.max(lo, from));
             const end = Math.min(hi, to);
             if (start >= end) return;
             if (!isEdge(blk, start, end)) return push(start, end, false);
@@ -206,8 +209,13 @@ async function runWasmFlash(
             push(z, end, true);
           };
           const sinkPart = Math.min(blk.sinks, blk.lo);
-          if (sinkPart > 0) span(0, sinkPart);
-          span(blk.lo, blk.hi);
+          // the sinks' span, then [lo, hi) — as one span (the mask hides the keys between) when
+          // rounding lo down to its tile would reach back into the sinks'
+          if (sinkPart > 0 && tileStart(Math.max(blk.lo, from)) < sinkPart) span(0, blk.hi);
+          else {
+            if (sinkPart > 0) span(0, sinkPart);
+            span(blk.lo, blk.hi);
+          }
           return { calls, keys };
         };
         const own: StatePointers = { m: m.byteOffset, l: l.byteOffset, acc: acc.byteOffset };
@@ -272,15 +280,19 @@ async function packedChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKernelModule, p
   const { kChunk, vChunk, chunkKeys } = src;
   if (!kChunk) throw new BackendError({ fn: p.fn, expected: 'a K chunk region when K/V are not read in place', got: 'none' });
   const vWidth = src.v ? Dv : D;
-  const sources = [{ src: src.k, width: D, dst: kChunk, inbox: inboxes.get('k', 4 * chunkKeys * Hkv * D) }];
-  if (src.v && vChunk) sources.push({ src: src.v, width: Dv, dst: vChunk, inbox: inboxes.get('v', 4 * chunkKeys * Hkv * Dv) });
+  // K in transposed tiles for the K-tile score step, unless the values are read from the keys
+  const kTiles = src.v !== null && vChunk !== null;
+  const sources: ChunkSource[] = [{ src: src.k, width: D, dst: kChunk, inbox: inboxes.get('k', 4 * chunkKeys * Hkv * D), transposed: kTiles }];
+  if (src.v && vChunk) sources.push({ src: src.v, width: Dv, dst: vChunk, inbox: inboxes.get('v', 4 * chunkKeys * Hkv * Dv), transposed: false });
   await packPrefillChunk(heap, kernel, pool, p, b, c0, c1, sources, chunkKeys);
   const vRegion = vChunk ?? kChunk;
   return {
+    // with kTiles, t is a whole tile of the chunk (t − c0 a multiple of 64): its tile's address
     k: (g, t) => kChunk.byteOffset + 4 * ((g * chunkKeys + t - c0) * D),
     v: (g, t) => vRegion.byteOffset + 4 * ((g * chunkKeys + t - c0) * vWidth),
     kStride: 4 * D,
     vStride: 4 * vWidth,
+    kTiles,
   };
 }
 
@@ -347,6 +359,8 @@ interface ChunkLayout {
   v(g: number, t: number): number;
   readonly kStride: number;
   readonly vStride: number;
+  /** K in transposed tiles (TILE_K_TRANSPOSED): tile calls start at whole tiles of the chunk. */
+  readonly kTiles: boolean;
 }
 
 interface ChunkSources {
@@ -369,7 +383,7 @@ function chunkLayout(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: nu
   const vRow = Hkv * vWidth;
   if (src.inPlace) {
     const { k: kAt, v: vAt } = src.inPlace;
-    return { k: (g, t) => kAt + 4 * ((b * T + t) * kRow + g * D), v: (g, t) => vAt + 4 * ((b * T + t) * vRow + g * vWidth), kStride: 4 * kRow, vStride: 4 * vRow };
+    return { k: (g, t) => kAt + 4 * ((b * T + t) * kRow + g * D), v: (g, t) => vAt + 4 * ((b * T + t) * vRow + g * vWidth), kStride: 4 * kRow, vStride: 4 * vRow, kTiles: false };
   }
   const { kChunk, vChunk, chunkKeys } = src;
   if (!kChunk) throw new BackendError({ fn: p.fn, expected: 'a K chunk region when K/V are not read in place', got: 'none' });
@@ -382,6 +396,7 @@ function chunkLayout(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: nu
       v: (g, t) => vRegion.byteOffset + 4 * ((t - c0) * vRow + g * vWidth),
       kStride: 4 * kRow,
       vStride: 4 * vRow,
+      kTiles: false,
     };
   }
   packKeys(heap, p, b, c0, c1, src.k, D, kChunk, chunkKeys);
@@ -391,6 +406,7 @@ function chunkLayout(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: nu
     v: (g, t) => vRegion.byteOffset + 4 * ((g * chunkKeys + t - c0) * vWidth),
     kStride: 4 * D,
     vStride: 4 * vWidth,
+    kTiles: false,
   };
 }
 

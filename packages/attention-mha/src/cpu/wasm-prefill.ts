@@ -13,6 +13,7 @@ import { type AbortCheckpoint, BackendError, wasm } from '@attnkit/tensor-core';
 import type { AttentionProblem } from '../problem.js';
 import type { StateRegions } from './wasm-state.js';
 import { CALL_BYTES, JOB_BYTES } from './wasm-rows.js';
+import { TILE_KEYS } from './wasm-tile.js';
 
 type Pool = wasm.WasmThreadPool | null;
 
@@ -98,32 +99,44 @@ export async function stagePrefillQueries(
   await runLists(kernel, pool, 'copyRows', lists);
 }
 
+/** One operand of a prefill chunk: its token-major rows and where they go. */
+export interface ChunkSource {
+  readonly src: Float32Array;
+  readonly width: number;
+  readonly dst: wasm.WasmRegion;
+  readonly inbox: () => wasm.WasmRegion;
+  /** In transposed tiles ([Hkv][chunkKeys / 64][width][64], `transposeKeyTiles`) rather than rows. */
+  readonly transposed: boolean;
+}
+
 /**
- * K (or V) rows of keys c0..c1−1 of batch b head-major into `dst` ([Hkv][chunkKeys][width]), from
- * token-major storage without a row map.
+ * K and V rows of keys c0..c1−1 of batch b head-major into their `dst` ([Hkv][chunkKeys][width],
+ * or in transposed tiles), from token-major storage without a row map. c0 is a multiple of 64.
  */
-export async function packPrefillChunk(
-  heap: wasm.WasmHeap,
-  kernel: wasm.WasmKernelModule,
-  pool: Pool,
-  p: AttentionProblem,
-  b: number,
-  c0: number,
-  c1: number,
-  sources: readonly { readonly src: Float32Array; readonly width: number; readonly dst: wasm.WasmRegion; readonly inbox: () => wasm.WasmRegion }[],
-  chunkKeys: number,
-): Promise<void> {
+export async function packPrefillChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKernelModule, pool: Pool, p: AttentionProblem, b: number, c0: number, c1: number, sources: readonly ChunkSource[], chunkKeys: number): Promise<void> {
   const { Hkv, T } = p;
-  const parts = rowParts(c1 - c0, pool?.size ?? 1);
-  const lists: number[][][] = parts.map(() => []);
-  for (const { src, width, dst, inbox } of sources) {
+  const threads = pool?.size ?? 1;
+  const parts = rowParts(c1 - c0, threads);
+  // a transposed operand splits at whole tiles (a tile is written by one thread)
+  const tiles = Math.ceil((c1 - c0) / TILE_KEYS);
+  const tileParts = rowParts(tiles, threads).map(([a, z]): [number, number] => [a * TILE_KEYS, Math.min(c1 - c0, z * TILE_KEYS)]);
+  const rowLists: number[][][] = parts.map(() => []);
+  const tileLists: number[][][] = parts.map(() => []);
+  for (const { src, width, dst, inbox, transposed } of sources) {
     const row = Hkv * width;
     const at = heapAddress(heap, src, (b * T + c0) * row, (b * T + c1) * row, inbox);
-    parts.forEach(([r0, r1], t) => {
-      for (let g = 0; g < Hkv; g++) lists[t]?.push([at + 4 * (r0 * row + g * width), 4 * row, dst.byteOffset + 4 * (g * chunkKeys + r0) * width, 4 * width, r1 - r0, 4 * width, 1]);
+    (transposed ? tileParts : parts).forEach(([r0, r1], t) => {
+      if (r1 <= r0) return;
+      for (let g = 0; g < Hkv; g++) {
+        const from = at + 4 * (r0 * row + g * width);
+        const to = dst.byteOffset + 4 * (g * chunkKeys + r0) * width;
+        if (transposed) tileLists[t]?.push([from, 4 * row, to, r1 - r0, 4 * width]);
+        else rowLists[t]?.push([from, 4 * row, to, 4 * width, r1 - r0, 4 * width, 1]);
+      }
     });
   }
-  await runLists(kernel, pool, 'copyRows', lists);
+  if (tileLists.some((l) => l.length > 0)) await runLists(kernel, pool, 'transposeKeyTiles', tileLists);
+  if (rowLists.some((l) => l.length > 0)) await runLists(kernel, pool, 'copyRows', rowLists);
 }
 
 /** out = acc / l for batch b (zeros where no key was visible), and lse = m + ln l. */

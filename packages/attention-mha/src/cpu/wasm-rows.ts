@@ -6,7 +6,9 @@
 //               is left, so the threads finish together whatever the jobs' lengths (a causal
 //               triangle's row blocks differ 64-fold) and whichever thread starts late
 //   copyRows    rows of 16-byte multiples from one stride to another, times a scale: queries
-//               scaled into row order, K/V rows packed head-major
+//               scaled into row order, V rows packed head-major
+//   transposeKeyTiles  K rows packed head-major in transposed tiles ([D][TILE_KEYS] per tile of
+//               64 keys), what the tile's K-tile score step reads
 //   finishRows  out = acc / l per row (zeros where l = 0: a row that saw no key)
 //
 // Tables (bytes): a call is 16 i32 — flashSpan's arguments, the score scratch (argument 14)
@@ -14,7 +16,7 @@
 
 import { wasm } from '@attnkit/tensor-core';
 
-const { FunctionBuilder, block, br, brIf, call, f32, f32x4, get, i32, ifThen, set, v128 } = wasm;
+const { FunctionBuilder, block, br, brIf, call, f32, f32x4, get, i32, ifThen, select, set, shuffle32, v128 } = wasm;
 
 /** Bytes per call entry (flashSpan's 16 i32 arguments). */
 export const CALL_BYTES = 64;
@@ -87,6 +89,69 @@ export function buildCopyRows(): wasm.FunctionBuilder {
       wasm.forRange(o, i32.const(0), get(bytes), 16, v128.store(i32.add(get(dst), get(o)), f32x4.mul(v128.load(i32.add(get(src), get(o))), get(k)))),
       set(src, i32.add(get(src), get(srcStride))),
       set(dst, i32.add(get(dst), get(dstStride))),
+    ),
+  );
+  return f;
+}
+
+/** Keys per transposed K tile (the tile module's TILE_KEYS). */
+const KEY_TILE = 64;
+
+/**
+ * `transposeKeyTiles(src, srcStride, dst, keys, bytes)`: key rows src + t·srcStride (bytes: 4·D,
+ * a multiple of 16) into transposed tiles at dst, key t's element d at
+ * dst + 4·(⌊t/64⌋·64·D + d·64 + t mod 64). Four keys at a time, 4×4 blocks transposed by
+ * shuffles; past the last key the rows repeat it (those lanes are never visible).
+ */
+export function buildTransposeKeyTiles(): wasm.FunctionBuilder {
+  const f = new FunctionBuilder('transposeKeyTiles');
+  const src = f.param('i32');
+  const srcStride = f.param('i32');
+  const dst = f.param('i32');
+  const keys = f.param('i32');
+  const bytes = f.param('i32');
+  const t = f.local('i32');
+  const o = f.local('i32');
+  const base = f.local('i32');
+  const at = f.local('i32');
+  const rows = Array.from({ length: 4 }, () => f.local('i32'));
+  const x = Array.from({ length: 4 }, () => f.local('v128'));
+  const lo = f.local('v128');
+  const hi = f.local('v128');
+  const lo2 = f.local('v128');
+  const hi2 = f.local('v128');
+  const last = i32.sub(get(keys), i32.const(1));
+  const rowOf = (i: number): wasm.Expr => {
+    const key = i32.add(get(t), i32.const(i));
+    return i32.add(get(src), i32.mul(select(key, last, i32.lt_s(key, get(keys))), get(srcStride)));
+  };
+  const X = (i: number): wasm.Local => x[i] as wasm.Local;
+  f.body(
+    wasm.forRange(
+      t,
+      i32.const(0),
+      get(keys),
+      4,
+      ...rows.map((row, i) => set(row, rowOf(i))),
+      // tile ⌊t/64⌋ is 64·bytes long; key t is lane t mod 64 of each of its D rows of 256 bytes
+      set(base, i32.add(get(dst), i32.add(i32.mul(i32.and(get(t), i32.const(-KEY_TILE)), get(bytes)), i32.shl(i32.and(get(t), i32.const(KEY_TILE - 1)), i32.const(2))))),
+      wasm.forRange(
+        o,
+        i32.const(0),
+        get(bytes),
+        16,
+        ...rows.map((row, i) => set(X(i), v128.load(i32.add(get(row), get(o))))),
+        set(lo, shuffle32(get(X(0)), get(X(1)), [0, 4, 1, 5])), // a0 b0 a1 b1
+        set(lo2, shuffle32(get(X(2)), get(X(3)), [0, 4, 1, 5])), // c0 d0 c1 d1
+        set(hi, shuffle32(get(X(0)), get(X(1)), [2, 6, 3, 7])), // a2 b2 a3 b3
+        set(hi2, shuffle32(get(X(2)), get(X(3)), [2, 6, 3, 7])), // c2 d2 c3 d3
+        // element d = o/4 + i of the four keys goes to row d of the tile, base + d·256
+        set(at, i32.add(get(base), i32.shl(get(o), i32.const(6)))),
+        v128.store(get(at), shuffle32(get(lo), get(lo2), [0, 1, 4, 5])),
+        v128.store(get(at), shuffle32(get(lo), get(lo2), [2, 3, 6, 7]), 4 * KEY_TILE),
+        v128.store(get(at), shuffle32(get(hi), get(hi2), [0, 1, 4, 5]), 8 * KEY_TILE),
+        v128.store(get(at), shuffle32(get(hi), get(hi2), [2, 3, 6, 7]), 12 * KEY_TILE),
+      ),
     ),
   );
   return f;
