@@ -25,6 +25,15 @@ import { TILE_EDGE, TILE_KEYS, TILE_K_TRANSPOSED, flashTileModule } from './wasm
 
 /** Query rows per block (positions × the G heads of one group). */
 const BLOCK_ROWS = 32;
+/**
+ * Prefill packs K in transposed tiles up to this head dim. The tile alone is 1.04× faster with
+ * them at d = 64 and 128 (tile.bench.ts), but end to end at d = 128 the duels against ORT leaned
+ * the other way (K rows ahead in 5 of 7 back-to-back pairs, median 1.064× against 1.010×, at
+ * load 2–3: within the noise, not a result); at d = 64 the K tiles led (1.075× / 1.120× against
+ * 0.951× / 1.013×). Until an idle machine decides d = 128, it keeps K rows (BENCHMARKS.md).
+ */
+const K_TILES_MAX_D = 64;
+
 /** A problem with at most this many query rows streams K/V in cache-sized chunks (decode). */
 const STREAM_ROWS = 64;
 const STREAM_CHUNK_BYTES = 512 * 1024;
@@ -281,7 +290,7 @@ async function packedChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKernelModule, p
   if (!kChunk) throw new BackendError({ fn: p.fn, expected: 'a K chunk region when K/V are not read in place', got: 'none' });
   const vWidth = src.v ? Dv : D;
   // K in transposed tiles for the K-tile score step, unless the values are read from the keys
-  const kTiles = src.v !== null && vChunk !== null;
+  const kTiles = src.v !== null && vChunk !== null && D <= K_TILES_MAX_D;
   const sources: ChunkSource[] = [{ src: src.k, width: D, dst: kChunk, inbox: inboxes.get('k', 4 * chunkKeys * Hkv * D), transposed: kTiles }];
   if (src.v && vChunk) sources.push({ src: src.v, width: Dv, dst: vChunk, inbox: inboxes.get('v', 4 * chunkKeys * Hkv * Dv), transposed: false });
   await packPrefillChunk(heap, kernel, pool, p, b, c0, c1, sources, chunkKeys);
