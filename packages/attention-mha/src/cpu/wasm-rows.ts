@@ -10,13 +10,15 @@
 //   transposeKeyTiles  K rows packed head-major in transposed tiles ([D][TILE_KEYS] per tile of
 //               64 keys), what the tile's K-tile score step reads
 //   finishRows  out = acc / l per row (zeros where l = 0: a row that saw no key)
+//   flashSpan   the tile over a key span, one tile call per TILE_KEYS keys (and decode's
+//               warm-up read of a tile's K/V rows)
 //
 // Tables (bytes): a call is 16 i32 — flashSpan's arguments, the score scratch (argument 14)
 // replaced by the running thread's own; a job is {first call, end call} (2 i32).
 
 import { wasm } from '@attnkit/tensor-core';
 
-const { FunctionBuilder, block, br, brIf, call, f32, f32x4, get, i32, ifThen, select, set, shuffle32, v128 } = wasm;
+const { FunctionBuilder, block, br, brIf, call, f32, f32x4, forRange, get, i32, ifThen, select, set, shuffle32, v128 } = wasm;
 
 /** Bytes per call entry (flashSpan's 16 i32 arguments). */
 export const CALL_BYTES = 64;
@@ -94,16 +96,13 @@ export function buildCopyRows(): wasm.FunctionBuilder {
   return f;
 }
 
-/** Keys per transposed K tile (the tile module's TILE_KEYS). */
-const KEY_TILE = 64;
-
 /**
  * `transposeKeyTiles(src, srcStride, dst, keys, bytes)`: key rows src + t·srcStride (bytes: 4·D,
- * a multiple of 16) into transposed tiles at dst, key t's element d at
- * dst + 4·(⌊t/64⌋·64·D + d·64 + t mod 64). Four keys at a time, 4×4 blocks transposed by
+ * a multiple of 16) into transposed tiles of KEY_TILE keys (a power of 2) at dst, key t's
+ * element d at dst + 4·(⌊t/64⌋·64·D + d·64 + t mod 64) for tiles of 64. Four keys at a time, 4×4 blocks transposed by
  * shuffles; past the last key the rows repeat it (those lanes are never visible).
  */
-export function buildTransposeKeyTiles(): wasm.FunctionBuilder {
+export function buildTransposeKeyTiles(KEY_TILE: number): wasm.FunctionBuilder {
   const f = new FunctionBuilder('transposeKeyTiles');
   const src = f.param('i32');
   const srcStride = f.param('i32');
@@ -191,6 +190,71 @@ export function buildFinishRows(): wasm.FunctionBuilder {
       set(acc, i32.add(get(acc), get(accStride))),
       set(l, i32.add(get(l), get(lStride))),
       set(out, i32.add(get(out), get(outStride))),
+    ),
+  );
+  return f;
+}
+
+/**
+ * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s, flags): the tiles
+ * of keys [from, to) in steps of TILE_KEYS (the tile module's), k and v the rows of key `from`, every tile with the
+ * same flags: one call from JavaScript (and one entry in a worker's call list) per row block and
+ * key span. With R = 0 it only reads the K and V rows [from, to) (a decode warm-up, below).
+ */
+export function buildFlashSpan(TILE_KEYS: number): wasm.FunctionBuilder {
+  const f = new FunctionBuilder('flashSpan');
+  // the tile's parameters, with (n, t0) replaced by (from, to)
+  const q = f.param('i32');
+  const R = f.param('i32');
+  const D = f.param('i32');
+  const k = f.param('i32');
+  const kStride = f.param('i32');
+  const v = f.param('i32');
+  const vStride = f.param('i32');
+  const Dv = f.param('i32');
+  const from = f.param('i32');
+  const to = f.param('i32');
+  const meta = f.param('i32');
+  const m = f.param('i32');
+  const l = f.param('i32');
+  const acc = f.param('i32');
+  const s = f.param('i32');
+  const flags = f.param('i32');
+  const tail = [meta, m, l, acc, s, flags];
+  const t = f.local('i32');
+  const n = f.local('i32');
+  const o = f.local('i32');
+  const end = f.local('i32');
+  const x = f.local('v128');
+  const FLASH_TILE = 0; // the module's first function
+  // R = 0 (a warm-up call): read the rows [from, to) of k and v (kStride / vStride bytes each,
+  // contiguous) one load per 64-byte line, into nothing but the score scratch: a sequential
+  // stream that brings a decode tile's token-major K/V rows (all heads) into L2 before the heads'
+  // tiles read them Hkv·D·4 bytes apart, a stride no prefetcher follows across 4 KiB pages
+  const touch = (base: wasm.Local, stride: wasm.Local): wasm.Expr =>
+    wasm.seq(
+      set(end, i32.add(get(base), i32.mul(i32.sub(get(to), get(from)), get(stride)))),
+      forRange(o, get(base), get(end), 64, set(x, v128.or(get(x), v128.load(get(o))))),
+    );
+  f.body(
+    ifThen(
+      i32.eqz(get(R)),
+      [touch(k, kStride), touch(v, vStride), v128.store(get(s), get(x))],
+      [
+        set(t, get(from)),
+        block(
+          wasm.loop(
+            brIf(1, i32.ge_s(get(t), get(to))),
+            set(n, i32.sub(get(to), get(t))),
+            set(n, select(get(n), i32.const(TILE_KEYS), i32.lt_s(get(n), i32.const(TILE_KEYS)))),
+            wasm.call(FLASH_TILE, ...[q, R, D, k, kStride, v, vStride, Dv].map(get), get(n), get(t), ...tail.map(get)),
+            set(t, i32.add(get(t), i32.const(TILE_KEYS))),
+            set(k, i32.add(get(k), i32.mul(get(kStride), i32.const(TILE_KEYS)))),
+            set(v, i32.add(get(v), i32.mul(get(vStride), i32.const(TILE_KEYS)))),
+            br(0),
+          ),
+        ),
+      ],
     ),
   );
   return f;

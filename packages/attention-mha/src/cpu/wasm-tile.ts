@@ -22,7 +22,7 @@
 // be read in place from a tensor's storage.
 
 import { wasm } from '@attnkit/tensor-core';
-import { buildCopyRows, buildFinishRows, buildFlashQueue, buildTransposeKeyTiles } from './wasm-rows.js';
+import { buildCopyRows, buildFinishRows, buildFlashQueue, buildFlashSpan, buildTransposeKeyTiles } from './wasm-rows.js';
 
 const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp } =
   wasm;
@@ -420,72 +420,7 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const plainTile = set(plain, i32.and(i32.eqz(isEdge), i32.eqz(i32.and(get(n), i32.const(3)))));
   f.body(plainTile, scores, softmax, ifThen(isEdge, [values(true)], [values(false)]));
   // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), then the prefill plumbing
-  return assembleModule(memory, [f, buildSpan(), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows(), buildTransposeKeyTiles()]);
-}
-
-/**
- * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s, flags): the tiles
- * of keys [from, to) in steps of TILE_KEYS, k and v the rows of key `from`, every tile with the
- * same flags: one call from JavaScript (and one entry in a worker's call list) per row block and
- * key span. With R = 0 it only reads the K and V rows [from, to) (a decode warm-up, below).
- */
-function buildSpan(): wasm.FunctionBuilder {
-  const f = new FunctionBuilder('flashSpan');
-  // the tile's parameters, with (n, t0) replaced by (from, to)
-  const q = f.param('i32');
-  const R = f.param('i32');
-  const D = f.param('i32');
-  const k = f.param('i32');
-  const kStride = f.param('i32');
-  const v = f.param('i32');
-  const vStride = f.param('i32');
-  const Dv = f.param('i32');
-  const from = f.param('i32');
-  const to = f.param('i32');
-  const meta = f.param('i32');
-  const m = f.param('i32');
-  const l = f.param('i32');
-  const acc = f.param('i32');
-  const s = f.param('i32');
-  const flags = f.param('i32');
-  const tail = [meta, m, l, acc, s, flags];
-  const t = f.local('i32');
-  const n = f.local('i32');
-  const o = f.local('i32');
-  const end = f.local('i32');
-  const x = f.local('v128');
-  const FLASH_TILE = 0; // the module's first function
-  // R = 0 (a warm-up call): read the rows [from, to) of k and v (kStride / vStride bytes each,
-  // contiguous) one load per 64-byte line, into nothing but the score scratch: a sequential
-  // stream that brings a decode tile's token-major K/V rows (all heads) into L2 before the heads'
-  // tiles read them Hkv·D·4 bytes apart, a stride no prefetcher follows across 4 KiB pages
-  const touch = (base: Local, stride: Local): Expr =>
-    seqOf(
-      set(end, i32.add(get(base), i32.mul(i32.sub(get(to), get(from)), get(stride)))),
-      forRange(o, get(base), get(end), 64, set(x, v128.or(get(x), v128.load(get(o))))),
-    );
-  f.body(
-    ifThen(
-      i32.eqz(get(R)),
-      [touch(k, kStride), touch(v, vStride), v128.store(get(s), get(x))],
-      [
-        set(t, get(from)),
-        block(
-          wasm.loop(
-            brIf(1, i32.ge_s(get(t), get(to))),
-            set(n, i32.sub(get(to), get(t))),
-            set(n, select(get(n), i32.const(TILE_KEYS), i32.lt_s(get(n), i32.const(TILE_KEYS)))),
-            wasm.call(FLASH_TILE, ...[q, R, D, k, kStride, v, vStride, Dv].map(get), get(n), get(t), ...tail.map(get)),
-            set(t, i32.add(get(t), i32.const(TILE_KEYS))),
-            set(k, i32.add(get(k), i32.mul(get(kStride), i32.const(TILE_KEYS)))),
-            set(v, i32.add(get(v), i32.mul(get(vStride), i32.const(TILE_KEYS)))),
-            br(0),
-          ),
-        ),
-      ],
-    ),
-  );
-  return f;
+  return assembleModule(memory, [f, buildFlashSpan(TILE_KEYS), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows(), buildTransposeKeyTiles(TILE_KEYS)]);
 }
 
 const seqOf = (...parts: readonly Expr[]): Expr => wasm.seq(...parts);
