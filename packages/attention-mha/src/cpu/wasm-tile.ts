@@ -22,6 +22,7 @@
 
 import { wasm } from '@attnkit/tensor-core';
 import { buildCopyRows, buildFinishRows, buildFlashQueue } from './wasm-rows.js';
+import { buildDecodeSweep } from './wasm-sweep.js';
 
 const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp } =
   wasm;
@@ -29,8 +30,9 @@ type Expr = wasm.Expr;
 type Local = wasm.Local;
 type MemoryImport = wasm.MemoryImport;
 
-/** flashSpan's index among the module's functions. */
+/** flashSpan's and decodeSweep's indices among the module's functions. */
 const FLASH_SPAN = 1;
+const DECODE_SWEEP = 5;
 
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
@@ -355,8 +357,9 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
 
   const plainTile = set(plain, i32.and(i32.eqz(get(edge)), i32.eqz(i32.and(get(n), i32.const(3)))));
   f.body(plainTile, scores, softmax, ifThen(get(edge), [values(true)], [values(false)]));
-  // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), then the prefill plumbing
-  return assembleModule(memory, [f, buildSpan(), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows()]);
+  // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), the prefill plumbing, then decode's
+  // token-order sweep (DECODE_SWEEP) and its queue
+  return assembleModule(memory, [f, buildSpan(), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows(), buildDecodeSweep(0, DIM, DIM_V), buildFlashQueue(DECODE_SWEEP, 'sweepQueue')]);
 }
 
 /**
