@@ -70,10 +70,12 @@ export function fixedSubgroupSize(device: GPUDevice): number {
 
 /**
  * Query heads one WGSL decode workgroup takes (a divisor of the group): as many as keep a lane's
- * query slices and accumulators (`vec4sPerHead` each) within 12 vec4 registers. Measured on an
- * H100 at G = 16, d = 192/128: all 16 heads per workgroup spilled (120 GB/s), tiles of 8 ran at
- * 228 GB/s and tiles of 4 at 355 GB/s (each tile re-reads the group's keys, from L2).
+ * query slices and accumulators (`vec4sPerHead` each) within 6 vec4 registers. Registers, not
+ * the keys each tile re-reads from L2, set the pace: on an H100 at G = 16, d = 192/128, all 16
+ * heads per workgroup spilled (120 GB/s); tiles of 8 ran at 228 GB/s, tiles of 4 at 545 and
+ * tiles of 2 at 674 (dense GQA decode, 8 sequences × 4 kv heads at 64K; NSA's step 0.648 → 0.460
+ * ms); tiles of 1 gave no more (666 GB/s, NSA 0.488 ms). BENCHMARKS.md, issue 13, session 6.
  */
 export function decodeHeadTile(group: number, vec4sPerHead: number): number {
-  return [8, 4, 2, 1].find((t) => group % t === 0 && t * vec4sPerHead <= 12) ?? 1;
+  return group % 2 === 0 && 2 * vec4sPerHead <= 6 ? 2 : 1; // a head holds ≥ 2 vec4s: at most 2 fit
 }

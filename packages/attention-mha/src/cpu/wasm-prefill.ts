@@ -193,7 +193,8 @@ export interface TileJob {
  * checkpoint between. Order: kv head by kv head (consecutive jobs read the same K/V, which stays
  * in L2/L3 while both threads stream it: a span over K/V that has gone cold costs 12–16% more),
  * each round's jobs longest first (the last jobs taken are the shortest, so the threads finish
- * together). Thread t scores into `scores + t · scoreBytes`.
+ * together). Thread t scores into `scores + t · scoreBytes`. The calls are flashSpan's, or with
+ * `queueName` 'sweepQueue' decodeSweep's (wasm-sweep.ts).
  */
 export async function runTileJobs(
   heap: wasm.WasmHeap,
@@ -204,6 +205,7 @@ export async function runTileJobs(
   scoreBytes: number,
   checkpoint: AbortCheckpoint,
   fn: string,
+  queueName: 'flashQueue' | 'sweepQueue' = 'flashQueue',
 ): Promise<void> {
   if (jobs.length === 0) return;
   const byHead = [...jobs].sort((a, b) => a.head - b.head || b.madds - a.madds);
@@ -239,7 +241,7 @@ export async function runTileJobs(
     for (let r = 0; r < rounds.length; r++) i32[countersAt / 4 + r] = 0;
     if (!pool || threads < 2) {
       for (let r = 0; r < rounds.length; r++) {
-        await runLists(kernel, null, 'flashQueue', [[roundArgs(r, 0)]]);
+        await runLists(kernel, null, queueName, [[roundArgs(r, 0)]]);
         await checkpoint.check();
       }
       return;
@@ -250,11 +252,11 @@ export async function runTileJobs(
     // it empties the queues that are left (each counter past its count), so the workers stop
     // after their current job, and waits for them before the table goes.
     // (a worker's failure is held until the calling thread's rounds are done: not unhandled meanwhile)
-    const workers = pool.run(kernel, 'flashQueue', [[], ...Array.from({ length: threads - 1 }, (_, w) => rounds.map((_, r) => roundArgs(r, w + 1)))]).then(
+    const workers = pool.run(kernel, queueName, [[], ...Array.from({ length: threads - 1 }, (_, w) => rounds.map((_, r) => roundArgs(r, w + 1)))]).then(
       () => null,
       (e: unknown) => ({ error: e }),
     );
-    const queue = wasm.exported<(...args: number[]) => void>(kernel.instance, 'flashQueue');
+    const queue = wasm.exported<(...args: number[]) => void>(kernel.instance, queueName);
     try {
       for (let r = 0; r < rounds.length; r++) {
         queue(...roundArgs(r, 0));

@@ -32,8 +32,8 @@ export const SCORE_ARG = 14;
  * taken atomically from the i32 at `counter` (0 before the first thread starts), each job's calls
  * in order on this thread with score scratch `s`.
  */
-export function buildFlashQueue(spanIndex: number): wasm.FunctionBuilder {
-  const f = new FunctionBuilder('flashQueue');
+export function buildFlashQueue(spanIndex: number, name = 'flashQueue'): wasm.FunctionBuilder {
+  const f = new FunctionBuilder(name);
   const calls = f.param('i32');
   const jobs = f.param('i32');
   const count = f.param('i32');

@@ -23,6 +23,7 @@
 
 import { wasm } from '@attnkit/tensor-core';
 import { buildCopyRows, buildFinishRows, buildFlashQueue, buildFlashSpan, buildTransposeKeyTiles } from './wasm-rows.js';
+import { buildDecodeSweep } from './wasm-sweep.js';
 
 const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp } =
   wasm;
@@ -30,8 +31,9 @@ type Expr = wasm.Expr;
 type Local = wasm.Local;
 type MemoryImport = wasm.MemoryImport;
 
-/** flashSpan's index among the module's functions. */
+/** flashSpan's and decodeSweep's indices among the module's functions. */
 const FLASH_SPAN = 1;
+const DECODE_SWEEP = 5;
 
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
@@ -419,8 +421,18 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
 
   const plainTile = set(plain, i32.and(i32.eqz(isEdge), i32.eqz(i32.and(get(n), i32.const(3)))));
   f.body(plainTile, scores, softmax, ifThen(isEdge, [values(true)], [values(false)]));
-  // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), then the prefill plumbing
-  return assembleModule(memory, [f, buildFlashSpan(TILE_KEYS), buildFlashQueue(FLASH_SPAN), buildCopyRows(), buildFinishRows(), buildTransposeKeyTiles(TILE_KEYS)]);
+  // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), the prefill plumbing, decode's
+  // token-order sweep (DECODE_SWEEP) and its queue, then prefill's K transpose
+  return assembleModule(memory, [
+    f,
+    buildFlashSpan(TILE_KEYS),
+    buildFlashQueue(FLASH_SPAN),
+    buildCopyRows(),
+    buildFinishRows(),
+    buildDecodeSweep(0, DIM, DIM_V),
+    buildFlashQueue(DECODE_SWEEP, 'sweepQueue'),
+    buildTransposeKeyTiles(TILE_KEYS),
+  ]);
 }
 
 const seqOf = (...parts: readonly Expr[]): Expr => wasm.seq(...parts);

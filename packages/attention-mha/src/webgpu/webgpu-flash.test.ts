@@ -42,7 +42,7 @@ const CASES: Case[] = [
   // Decode rows that are not a whole number of subgroup-wide vec4s (a partial last vec4 per lane).
   { B: 2, S: 1, T: 200, Hq: 16, Hkv: 1, D: 48, Dv: 20, lengths: [200, 31] },
   { B: 1, S: 1, T: 70, Hq: 4, Hkv: 1, D: 80, Dv: 64, valuesFromKeys: true },
-  // decode in head tiles: 6 heads per kv head (tiles of 2), 3 (tiles of 1), 32 (MLA's absorbed shape, 8 tiles)
+  // decode in head tiles (decodeHeadTile): 6 heads per kv head (tiles of 2), 3 (tiles of 1), 32 (MLA's absorbed shape, wide rows: tiles of 1)
   { B: 2, S: 1, T: 150, Hq: 12, Hkv: 2, D: 32, Dv: 24, lengths: [150, 9] },
   { B: 1, S: 1, T: 80, Hq: 3, Hkv: 1, D: 16, Dv: 16, options: { window: 20, sinkTokens: 1 } },
   { B: 1, S: 1, T: 300, Hq: 32, Hkv: 1, D: 72, Dv: 64, valuesFromKeys: true },

@@ -5,7 +5,7 @@
 // every other backend the step declines and says why.
 import { availableBackends } from '@attnkit/tensor-core/testing';
 import { type Backend, type Tensor, concat, createBackend, fixedSubgroupSize, isWebGpuHost, tensor, zeros } from '@attnkit/tensor-core';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
+import { SeededRandom, compareArrays, describeEachBackend } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compressBlocks } from '../compress.js';
 import { type NSAConfig, resolveNSAConfig } from '../config.js';
@@ -121,17 +121,12 @@ async function decodeStep(c: Case, backend: Backend, poison: readonly Poison[] =
 }
 
 describe('fused NSA decode step', () => {
-  for (const tb of available) {
-    describe(tb.name, () => {
-      let backend: Backend;
-      beforeAll(async () => {
-        backend = await tb.create();
-      });
-      afterAll(async () => {
-        await backend.dispose();
-      });
-
+  describeEachBackend(
+    available,
+    (name) => name,
+    (getBackend) => {
       it('steps with new queries on one history (bind groups reused, operands staged)', async () => {
+        const backend = getBackend();
         const c = CASES[0] as Case;
         const config = resolveNSAConfig(c.config);
         using mine = await operands(c, backend);
@@ -157,7 +152,7 @@ describe('fused NSA decode step', () => {
 
       for (const c of CASES) {
         it(`${c.name}: equals the composed step on the CPU`, async () => {
-          const before = backend.memory().liveBuffers;
+          const backend = getBackend();
           const want = await decodeStep(c, cpu);
           const got = await decodeStep(c, backend);
           if (isWebGpuHost(backend) && fixedSubgroupSize(backend.webgpu.device) > 0) {
@@ -171,11 +166,11 @@ describe('fused NSA decode step', () => {
           // golden vectors at 1e-4; a different block pick would differ by ~1e-1.
           const cmp = compareArrays(got.out, want.out, { atol: 2e-5, rtol: 2e-5 });
           expect(cmp.pass, cmp.message).toBe(true);
-          expect(backend.memory().liveBuffers, 'nothing leaks').toBe(before);
         });
       }
-    });
-  }
+    },
+    { checkLeaks: true },
+  );
 });
 
 // NaN (the errors guide's rule): a hidden token's NaN never reaches the output; a visible key's
@@ -198,17 +193,13 @@ describe('fused NSA decode step with NaN inputs', () => {
     // a NaN key makes its compressed blocks' scores NaN: p_cmp, and so every block's importance
     { name: "a middle token's key is NaN on kv head 1 (compressed scores)", poison: [{ tensor: 'k', token: 200, kvHead: 1 }], nanHeads: [2, 3] },
   ];
-  for (const tb of available) {
-    describe(tb.name, () => {
-      let backend: Backend;
-      beforeAll(async () => {
-        backend = await tb.create();
-      });
-      afterAll(async () => {
-        await backend.dispose();
-      });
+  describeEachBackend(
+    available,
+    (name) => name,
+    (getBackend) => {
       for (const n of cases) {
         it(n.name, async () => {
+          const backend = getBackend();
           const want = await decodeStep({ ...c, name: n.name }, cpu, n.poison);
           const got = await decodeStep({ ...c, name: n.name }, backend, n.poison);
           const Dv = 16;
@@ -221,6 +212,7 @@ describe('fused NSA decode step with NaN inputs', () => {
           }
         });
       }
-    });
-  }
+    },
+    { checkLeaks: true },
+  );
 });

@@ -112,14 +112,21 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
 
     async Softmax({ x, mask }, { scale }) {
       const N = x.shape[x.rank - 1] as number;
-      const out = new Float32Array(x.size);
-      const m = maskAddressing(x, mask);
-      const maskValues = mask ? backend.view(mask) : null;
-      if (backend.wasm && x.size >= WASM_SOFTMAX_MIN_ELEMENTS && (m.stride === 0 || m.stride === 1)) {
-        const op = { x: backend.view(x), N, scale, mask: maskValues, maskRowOffset: m.rowOffset, maskStride: m.stride } as const;
-        await wasmSoftmax(backend.wasm, backend.wasmThreads, op, out);
-      } else softmaxRows(backend.view(x), N, scale, maskValues, m.rowOffset, m.stride, out);
-      return backend.wrap(out, x.shape);
+      // a large result is a resident array: the SIMD kernel writes its rows there in place
+      const result = backend.zeros(x.shape, 'f32');
+      try {
+        const out = backend.view(result);
+        const m = maskAddressing(x, mask);
+        const maskValues = mask ? backend.view(mask) : null;
+        if (backend.wasm && x.size >= WASM_SOFTMAX_MIN_ELEMENTS && (m.stride === 0 || m.stride === 1)) {
+          const op = { x: backend.view(x), N, scale, mask: maskValues, maskRowOffset: m.rowOffset, maskStride: m.stride } as const;
+          await wasmSoftmax(backend.wasm, backend.wasmThreads, op, out);
+        } else softmaxRows(backend.view(x), N, scale, maskValues, m.rowOffset, m.stride, out);
+      } catch (e) {
+        result.dispose();
+        throw e;
+      }
+      return result;
     },
 
     LogSumExp({ x, mask }, { scale }) {

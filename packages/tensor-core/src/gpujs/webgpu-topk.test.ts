@@ -1,20 +1,21 @@
-import { SeededRandom } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SeededRandom, describeOnBackend } from '@attnkit/testkit';
+import { expect, it } from 'vitest';
+import { type WebGpuHost, isWebGpuHost } from '../kernel-host.js';
 import { tensor, topK } from '../ops/index.js';
 import { topKRows } from '../reference/topk.js';
-import { type GpujsBackend, createGpujsBackend } from './index.js';
+import { availableBackends } from '../testing/index.js';
 import { webgpuTopKDeclines } from './webgpu-topk.js';
+
+const { available } = await availableBackends();
 
 // The WGSL radix-select top-k against the reference's total order, on rows built to hit its
 // corners: ties across digit boundaries, ±0, ±∞, NaN, rows past 65 535 values, k = N.
-describe('WGSL top-k (gpujs-webgpu)', () => {
-  let backend: GpujsBackend;
-  beforeAll(async () => {
-    backend = await createGpujsBackend('gpujs-webgpu');
-  });
-  afterAll(async () => {
-    await backend.dispose();
-  });
+describeOnBackend(available, 'gpujs-webgpu', 'WGSL top-k (gpujs-webgpu)', (getBackend) => {
+  const host = (): WebGpuHost => {
+    const backend = getBackend();
+    if (!isWebGpuHost(backend)) throw new Error('expected WebGPU access');
+    return backend;
+  };
 
   const cases: { name: string; rows: number; N: number; k: number; fill: (rng: SeededRandom, n: number) => number }[] = [
     { name: 'normal values', rows: 3, N: 1000, k: 17, fill: (rng) => rng.normal() },
@@ -32,9 +33,8 @@ describe('WGSL top-k (gpujs-webgpu)', () => {
 
   for (const c of cases) {
     it(c.name, async () => {
-      const webgpu = backend.webgpu;
-      if (!webgpu) throw new Error('expected WebGPU access');
-      expect(webgpuTopKDeclines(webgpu.device, c.rows, c.N, c.k)).toBeNull();
+      const backend = host();
+      expect(webgpuTopKDeclines(backend.webgpu.device, c.rows, c.N, c.k)).toBeNull();
       const rng = new SeededRandom(c.N + c.k);
       const x = Float32Array.from({ length: c.rows * c.N }, (_, i) => c.fill(rng, i));
       const wantValues = new Float32Array(c.rows * c.k);
@@ -53,9 +53,8 @@ describe('WGSL top-k (gpujs-webgpu)', () => {
   }
 
   it('declines what it does not take, with the reason', () => {
-    const webgpu = backend.webgpu;
-    if (!webgpu) throw new Error('expected WebGPU access');
-    expect(webgpuTopKDeclines(webgpu.device, 1, 10_000, 4096)).toMatch(/k = 4096 is above 2048/);
-    expect(webgpuTopKDeclines(webgpu.device, 1, 2 ** 24, 8)).toMatch(/below 2\^24/);
+    const { device } = host().webgpu;
+    expect(webgpuTopKDeclines(device, 1, 10_000, 4096)).toMatch(/k = 4096 is above 2048/);
+    expect(webgpuTopKDeclines(device, 1, 2 ** 24, 8)).toMatch(/below 2\^24/);
   });
-});
+}, { checkLeaks: true });

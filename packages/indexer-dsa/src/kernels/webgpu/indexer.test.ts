@@ -5,15 +5,14 @@
 // different lengths, declines with their reasons, and no leaks.
 import { type Backend, cast, reshape, tensor } from '@attnkit/tensor-core';
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SeededRandom, compareArrays, describeOnBackend } from '@attnkit/testkit';
+import { beforeAll, expect, it } from 'vitest';
 import { dispatchIndexer } from '../dispatch.js';
 import type { IndexerImplementation, IndexerScoreInputs, IndexerScoreProblem } from '../problem.js';
 import { topKInto } from '../top-k.js';
 import { MAX_QUERIES } from './indexer.js';
 
 const { available } = await availableBackends();
-const webgpu = available.find((b) => b.name === 'gpujs-webgpu');
 const SAME = { atol: 2e-6, rtol: 2e-5 };
 
 interface Case {
@@ -63,14 +62,10 @@ function expectScoresClose(got: Float32Array | null, expected: Float32Array | nu
   expect(cmp.pass, `${what}: ${cmp.message}`).toBe(true);
 }
 
-describe.skipIf(!webgpu)('webgpu-indexer on gpujs-webgpu', () => {
+describeOnBackend(available, 'gpujs-webgpu', 'webgpu-indexer on gpujs-webgpu', (getBackend) => {
   let backend: Backend;
-  beforeAll(async () => {
-    if (!webgpu) throw new Error('skipped without gpujs-webgpu');
-    backend = await webgpu.create();
-  });
-  afterAll(async () => {
-    await backend.dispose();
+  beforeAll(() => {
+    backend = getBackend();
   });
 
   /** One call through `implementation`, its picks [B·S][K] and scores (keepScores). */
@@ -211,4 +206,4 @@ describe.skipIf(!webgpu)('webgpu-indexer on gpujs-webgpu', () => {
     for (const keep of [true, false]) await select(c, ops, 'fused', keep);
     expect(backend.memory()).toEqual(before);
   });
-});
+}, { checkLeaks: true });

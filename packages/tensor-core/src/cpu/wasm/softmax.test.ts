@@ -116,11 +116,13 @@ describe('wasm SIMD softmax', () => {
       for (const xs of [
         [4, WASM_SOFTMAX_MIN_ELEMENTS / 4 + 3],
         [2, 16, 300],
+        [301, 1001], // ≥ 1 MiB: a resident result written in place by both threads, rows of 1001
       ]) {
         const x = rng.normalArray(size(xs), 3);
         const ms = [xs[xs.length - 1] as number];
         const mask = Float32Array.from({ length: size(ms) }, (_, i) => (i % 7 === 3 ? -Infinity : 0.25));
         using y = await op.softmax(op.tensor(backend, x, xs), { scale: 0.8, mask: op.tensor(backend, mask, ms) });
+        expect(backend.wasm?.byteOffsetOf(backend.view(y)) !== null, 'resident result').toBe(4 * size(xs) >= 2 ** 20);
         await expectWithin(y, ref.softmax64(x, xs, 0.8, mask, ms), `softmax ${xs.join('×')}`);
       }
     } finally {

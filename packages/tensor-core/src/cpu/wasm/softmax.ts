@@ -7,8 +7,9 @@
 // passes over f32x4 vectors — scale and mask with the running max, e^(s − max) with the sum,
 // the division — with vector.ts's polynomial e^x (≤ 2 ulp).
 //
-// x is read where it lies when it is a resident array, else copied in once; the output goes to a
-// region and is copied out. The last vector of a row loads past the row (`tail` lanes are real):
+// x is read where it lies when it is a resident array, else copied in once; the output is written
+// where it lies when it is resident (the CPU backend's Softmax makes a large result so), else to
+// a region copied out. The last vector of a row loads past the row (`tail` lanes are real):
 // those lanes are set to −∞ (then 0) before they reach the max or the sum, and stored lane by
 // lane, so a row never writes into the next (threads split at rows).
 
@@ -157,7 +158,10 @@ export async function wasmSoftmax(heap: WasmHeap, pool: WasmThreadPool | null, p
     heap.f32.set(x, xr.index);
     src = xr.byteOffset;
   }
-  const dst = take(4 * x.length + 16);
+  // into `out` where it lies when it is a resident array (tails are stored lane by lane: no
+  // write past a row), else through a region copied out after
+  const outAt = heap.byteOffsetOf(out);
+  const dst = outAt ?? take(4 * x.length + 16).byteOffset;
   let maskAt = 0;
   let maskRows = 0;
   if (mask) {
@@ -169,7 +173,7 @@ export async function wasmSoftmax(heap: WasmHeap, pool: WasmThreadPool | null, p
     maskAt = mr.byteOffset;
     maskRows = offsets.byteOffset;
   }
-  const call = (r0: number, r1: number): number[] => [src, dst.byteOffset, 4 * N, vectors, N - 4 * (vectors - 1), r0, r1, p.scale, maskAt, maskRows, p.maskStride];
+  const call = (r0: number, r1: number): number[] => [src, dst, 4 * N, vectors, N - 4 * (vectors - 1), r0, r1, p.scale, maskAt, maskRows, p.maskStride];
   const threads = pool && rows > 1 && x.length >= PARALLEL_MIN_ELEMENTS ? Math.min(pool.size, rows) : 1;
   if (pool && threads > 1) {
     await pool.run(
@@ -178,5 +182,5 @@ export async function wasmSoftmax(heap: WasmHeap, pool: WasmThreadPool | null, p
       Array.from({ length: threads }, (_, t) => [call(Math.floor((rows * t) / threads), Math.floor((rows * (t + 1)) / threads))]),
     );
   } else exported<SoftmaxKernel>(kernel.instance, 'softmax')(...call(0, rows));
-  out.set(heap.f32.subarray(dst.index, dst.index + x.length));
+  if (outAt === null) out.set(heap.f32.subarray(dst / 4, dst / 4 + x.length));
 }
