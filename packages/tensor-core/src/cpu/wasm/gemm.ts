@@ -16,7 +16,7 @@
 // --experimental-wasm-relaxed-simd) each multiply-add is one `f32x4.relaxed_madd` (an FMA on
 // x86 with FMA3); elsewhere mul + add. The module is built once per heap for one of the two.
 
-import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, call, f32x4, forRange, get, i32, ifThen, loop, seq, set, v128 } from './emit.js';
+import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, block, br, brIf, call, f32x4, forRange, get, i32, ifThen, loop, select, seq, set, v128 } from './emit.js';
 import { packFunction } from './gemm-pack.js';
 import { type WasmHeap, type WasmRegionScope, exported } from './heap.js';
 import type { WasmThreadPool } from './threads.js';
@@ -26,6 +26,8 @@ const NR = 8;
 const KC = 256;
 const MC = 128;
 const NC = 1024;
+const MIN_NC = 128;
+const B_BLOCK_BYTES = 2 << 20;
 
 /**
  * The macro-kernel gemm4x8(aPack, bPack, c, ldcBytes, mPanels, nPanels, kc, accumulate): every
@@ -113,26 +115,76 @@ export function buildGemmModule(memory: MemoryImport, fma: boolean, layout: 'pac
   return assembleModule(memory, [gemmFunction(fma, layout)]);
 }
 
-const OP_MULTIPLY = 0;
-const OP_PACK_A = 1;
-const OP_PACK_B = 2;
+/**
+ * rows(counter, jobs, a, aLane, aStep, aPack, M, K, bPack, c, ldcBytes, nPanels): row blocks of
+ * MC rows taken from a queue (an atomic add on the i32 at `counter`) until `jobs` are taken;
+ * each block, every k pass: pack A's block (pack4 → aPack), multiply it with the packed B block
+ * (all of K for nPanels panels, pass by pass at bPack) into C. A job owns its rows of C for all
+ * of K, so no two threads ever accumulate into one tile, and a thread slowed by another process
+ * simply takes fewer blocks.
+ */
+function rowsFunction(): FunctionBuilder {
+  const f = new FunctionBuilder('rows');
+  const [counter, jobs, a, aLane, aStep, aPack, M, K, bPack, c, ldc, nPanels] = Array.from({ length: 12 }, () => f.param('i32')) as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const m = f.local('i32');
+  const count = f.local('i32');
+  const k0 = f.local('i32');
+  const kc = f.local('i32');
+  const min = (x: Expr, y: Expr): Expr => select(x, y, i32.lt_s(x, y));
+  f.body(
+    block(
+      loop(
+        set(m, i32.atomic_rmw_add(get(counter), i32.const(1))),
+        brIf(1, i32.ge_s(get(m), get(jobs))),
+        set(m, i32.mul(get(m), i32.const(MC))),
+        set(count, min(i32.sub(get(M), get(m)), i32.const(MC))),
+        forRange(
+          k0,
+          i32.const(0),
+          get(K),
+          KC,
+          set(kc, min(i32.sub(get(K), get(k0)), i32.const(KC))),
+          call(FN_PACK_A, i32.add(get(a), i32.add(i32.mul(get(m), get(aLane)), i32.mul(get(k0), get(aStep)))), get(aLane), get(aStep), get(aPack), get(count), get(kc)),
+          call(
+            FN_GEMM,
+            get(aPack),
+            i32.add(get(bPack), i32.mul(get(k0), i32.mul(get(nPanels), i32.const(NR * 4)))),
+            i32.add(get(c), i32.mul(get(m), get(ldc))),
+            get(ldc),
+            i32.shr_s(i32.add(get(count), i32.const(MR - 1)), i32.const(2)),
+            get(nPanels),
+            get(kc),
+            i32.gt_s(get(k0), i32.const(0)),
+          ),
+        ),
+        br(0),
+      ),
+    ),
+  );
+  return f;
+}
+
+// function indices in the packed module, and the opcodes of its `step` export
+const FN_GEMM = 0;
+const FN_PACK_A = 1;
+const FN_PACK_B = 2;
+const FN_ROWS = 3;
+const OP_PACK_B = 0;
+const OP_ROWS = 1;
+const STEP_ARGS = 12;
 
 /**
- * The packed GEMM's module: gemm4x8, pack4 (A), pack8 (B), and `step(op, x0…x7)` calling one
- * of them, so one thread's whole program is a list of calls to a single export (what the pool
- * runs).
+ * The packed GEMM's module: gemm4x8, pack4 (A), pack8 (B), rows, and `step(op, x0…x11)`
+ * calling pack8 or rows, so one thread's whole program is a list of calls to a single export
+ * (what the pool runs).
  */
 function buildPackedGemmModule(memory: MemoryImport, fma: boolean): Uint8Array<ArrayBuffer> {
   const f = new FunctionBuilder('step');
   const opcode = f.param('i32');
-  const x = Array.from({ length: 8 }, () => f.param('i32'));
+  const x = Array.from({ length: STEP_ARGS }, () => f.param('i32'));
   const args = (n: number): Expr[] => x.slice(0, n).map(get);
-  f.body(
-    ifThen(i32.eq(get(opcode), i32.const(OP_MULTIPLY)), [call(0, ...args(8))]),
-    ifThen(i32.eq(get(opcode), i32.const(OP_PACK_A)), [call(1, ...args(6))]),
-    ifThen(i32.eq(get(opcode), i32.const(OP_PACK_B)), [call(2, ...args(6))]),
-  );
-  return assembleModule(memory, [gemmFunction(fma), packFunction(MR), packFunction(NR), f]);
+  f.body(ifThen(i32.eq(get(opcode), i32.const(OP_PACK_B)), [call(FN_PACK_B, ...args(6))], [call(FN_ROWS, ...args(12))]));
+  return assembleModule(memory, [gemmFunction(fma), packFunction(MR), packFunction(NR), rowsFunction(), f]);
 }
 
 /** Element (m, k) of A and (k, n) of B for the four transpose layouts. */
@@ -184,30 +236,28 @@ export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: G
   const direct = outAt !== null && M % MR === 0 && N % NR === 0;
   const ldc = direct ? N : roundUp(N, NR);
   const c = direct ? outAt + 4 * outOffset : scope.take(roundUp(M, MR) * ldc * 4).byteOffset;
-  const mPanels = Math.ceil(M / MR);
   const nPanels = Math.ceil(N / NR);
-  const byRows = mPanels >= 2 * threads || nPanels < threads;
-  const kcMax = Math.min(K, KC);
-  const programs = share(byRows ? mPanels : nPanels, threads).map(([from, to]) => {
-    const [i0, i1, j0, j1] = byRows ? [from, to, 0, nPanels] : [0, mPanels, from, to];
-    if (i0 === i1 || j0 === j1) return [];
-    const aPack = scope.take(Math.min(MC, (i1 - i0) * MR) * kcMax * 4).byteOffset;
-    const bPack = scope.take(Math.min(NC, (j1 - j0) * NR) * kcMax * 4).byteOffset;
+  // threads share the row blocks of each column block through one queue, or (too few rows to
+  // share) each takes a range of column panels and goes through every row block itself
+  const byRows = Math.ceil(M / MC) >= 2 * threads || nPanels < threads;
+  const ncMax = columnBlock(K);
+  const blocks = Math.ceil(N / ncMax);
+  const queues = scope.take(4 * threads * blocks);
+  heap.i32.fill(0, queues.index, queues.index + threads * blocks);
+  const ranges = byRows ? Array.from({ length: threads }, (): [number, number] => [0, nPanels]) : share(nPanels, threads);
+  const programs = ranges.map(([j0, j1], t) => {
+    if (j0 === j1) return [];
+    const nc = Math.min(ncMax, (j1 - j0) * NR);
+    const aPack = scope.take(MC * Math.min(K, KC) * 4).byteOffset;
+    const bPack = scope.take(nc * K * 4).byteOffset;
     const calls: number[][] = [];
-    for (let jn = j0; jn < j1; jn += NC / NR) {
-      const nj = Math.min(NC / NR, j1 - jn);
+    for (let jn = j0, block = 0; jn < j1; jn += nc / NR, block++) {
+      const nj = Math.min(nc / NR, j1 - jn);
       const n = jn * NR;
-      for (let k0 = 0; k0 < K; k0 += KC) {
-        const kc = Math.min(KC, K - k0);
-        calls.push([OP_PACK_B, b + n * bLane + k0 * bStep, bLane, bStep, bPack, Math.min(nj * NR, N - n), kc, 0, 0]);
-        // rows in blocks of MC so each block's packed A stays in L2 while the B panels pass
-        for (let im = i0; im < i1; im += MC / MR) {
-          const ni = Math.min(MC / MR, i1 - im);
-          const m = im * MR;
-          calls.push([OP_PACK_A, a + m * aLane + k0 * aStep, aLane, aStep, aPack, Math.min(ni * MR, M - m), kc, 0, 0]);
-          calls.push([OP_MULTIPLY, aPack, bPack, c + 4 * (m * ldc + n), 4 * ldc, ni, nj, kc, k0 > 0 ? 1 : 0]);
-        }
-      }
+      const cols = Math.min(nj * NR, N - n);
+      for (let k0 = 0; k0 < K; k0 += KC) calls.push(padArgs([OP_PACK_B, b + n * bLane + k0 * bStep, bLane, bStep, bPack + k0 * nj * NR * 4, cols, Math.min(KC, K - k0)]));
+      const queue = queues.byteOffset + 4 * ((byRows ? 0 : t) * blocks + block);
+      calls.push([OP_ROWS, queue, Math.ceil(M / MC), a, aLane, aStep, aPack, M, K, bPack, c + 4 * n, 4 * ldc, nj]);
     }
     return calls;
   });
@@ -220,6 +270,18 @@ export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: G
   const heapF32 = heap.f32;
   if (ldc === N) out.set(heapF32.subarray(c / 4, c / 4 + M * N), outOffset);
   else for (let r = 0; r < M; r++) out.set(heapF32.subarray(c / 4 + r * ldc, c / 4 + r * ldc + N), outOffset + r * N);
+}
+
+/** One step call's arguments, zero-filled to the export's arity. */
+const padArgs = (args: number[]): number[] => [...args, ...new Array<number>(STEP_ARGS + 1 - args.length).fill(0)];
+
+/**
+ * Columns per packed B block: the block holds all of K (its k passes one after another), so at
+ * most B_BLOCK_BYTES (in L3 beside the other thread's copy), and at least MIN_NC columns so
+ * that re-packing A per block stays small against the multiply-adds.
+ */
+function columnBlock(K: number): number {
+  return Math.max(MIN_NC, Math.min(NC, Math.floor(B_BLOCK_BYTES / (4 * K) / NR) * NR));
 }
 
 /** The byte offset of values[offset, offset + count) in the heap: in place when resident, else a copy in `scope`. */
