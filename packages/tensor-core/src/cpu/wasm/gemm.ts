@@ -2,15 +2,16 @@
 // interleaved per k, B: 8 columns per k; gemm-pack.ts), and a 4×8 micro-kernel keeps the 4×8
 // block of C in eight f32x4 registers while it streams one A panel and one B panel: per k, two B
 // vectors, four broadcast A values, eight multiply-adds (14 of the 16 SIMD registers of x86-64).
-// Blocking: kc = 256 values of k per pass (a B panel, 8 KiB, stays in L1; an A block of MC rows,
-// 128 KiB, in L2), NC = 1024 columns per packed B block.
+// Blocking: kc = 256 values of k per pass (a B panel, 8 KiB, stays in L1; an A block of MC = 128
+// rows, 128 KiB, in L2); a packed B block holds ≤ 1024 columns and all of K (≤ 2 MiB, in L3).
 //
-// One parallel region per product: every thread gets a program — pack its B block, pack its A
-// block, multiply, for each (column block, k pass, row block) of its share of C — and runs it
-// without a hand-off; operands are read where they lie in the heap, and C is written into the
-// output in place when the output is in the heap and has whole 4×8 tiles. Threads split the row
-// panels (or column panels when there are too few rows), so each packs the other operand's block
-// too: that duplicate packing in SIMD costs ~1/kc of the multiply-adds, a barrier per k pass more.
+// One parallel region per product (one hand-off): every thread runs a call list — pack a B
+// block, then take row blocks from a queue shared with the other threads (`rows`: per k pass,
+// pack the block's A, multiply), for each column block — in WebAssembly. Operands are read where
+// they lie in the heap, and C is written into the output in place when the output is in the
+// heap and has whole 4×8 tiles. Every thread packs each B block for itself (K·N values per
+// thread against M·N·K / threads multiply-adds; all packing together is ~5% of a 1024³ product
+// on one thread), where sharing one copy would need a barrier per block.
 //
 // Where the engine validates relaxed SIMD (Node 22+, browsers; Node 20 behind
 // --experimental-wasm-relaxed-simd) each multiply-add is one `f32x4.relaxed_madd` (an FMA on
