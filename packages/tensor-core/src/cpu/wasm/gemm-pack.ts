@@ -35,22 +35,25 @@ export function packFunction(W: 4 | 8): FunctionBuilder {
   const lanes = f.local('i32');
   // byte offsets of lanes 1..W−1 from lane 0, so the loops add instead of multiply
   const laneOffsets: Local[] = Array.from({ length: W - 1 }, () => f.local('i32'));
-  const rows = Array.from({ length: 4 }, () => f.local('v128'));
-  const t = Array.from({ length: 4 }, () => f.local('v128'));
-  const laneAddr = (lane: number): Expr => (lane === 0 ? get(s) : i32.add(get(s), get(laneOffsets[lane - 1] as Local)));
+  const [r0, r1, r2, r3] = [f.local('v128'), f.local('v128'), f.local('v128'), f.local('v128')];
+  const [t0, t1, t2, t3] = [f.local('v128'), f.local('v128'), f.local('v128'), f.local('v128')];
+  const laneAddr = (lane: number): Expr => {
+    const offset = laneOffsets[lane - 1];
+    return offset ? i32.add(get(s), get(offset)) : get(s);
+  };
 
-  // steps k..k+3 of lanes 4g..4g+3 → dst steps k..k+3, lanes 4g..4g+3
+  // steps k..k+3 of lanes 4g..4g+3 → dst steps k..k+3, lanes 4g..4g+3 (a 4×4 transpose)
   const transposeGroup = (g: number): Expr =>
     seq(
-      ...rows.map((r, i) => set(r, v128.load(laneAddr(4 * g + i)))),
-      set(t[0] as Local, shuffle32(get(rows[0] as Local), get(rows[1] as Local), [0, 4, 1, 5])),
-      set(t[1] as Local, shuffle32(get(rows[0] as Local), get(rows[1] as Local), [2, 6, 3, 7])),
-      set(t[2] as Local, shuffle32(get(rows[2] as Local), get(rows[3] as Local), [0, 4, 1, 5])),
-      set(t[3] as Local, shuffle32(get(rows[2] as Local), get(rows[3] as Local), [2, 6, 3, 7])),
-      v128.store(get(d), shuffle32(get(t[0] as Local), get(t[2] as Local), [0, 1, 4, 5]), 16 * g),
-      v128.store(get(d), shuffle32(get(t[0] as Local), get(t[2] as Local), [2, 3, 6, 7]), 16 * g + 4 * W),
-      v128.store(get(d), shuffle32(get(t[1] as Local), get(t[3] as Local), [0, 1, 4, 5]), 16 * g + 8 * W),
-      v128.store(get(d), shuffle32(get(t[1] as Local), get(t[3] as Local), [2, 3, 6, 7]), 16 * g + 12 * W),
+      ...[r0, r1, r2, r3].map((r, i) => set(r, v128.load(laneAddr(4 * g + i)))),
+      set(t0, shuffle32(get(r0), get(r1), [0, 4, 1, 5])),
+      set(t1, shuffle32(get(r0), get(r1), [2, 6, 3, 7])),
+      set(t2, shuffle32(get(r2), get(r3), [0, 4, 1, 5])),
+      set(t3, shuffle32(get(r2), get(r3), [2, 6, 3, 7])),
+      v128.store(get(d), shuffle32(get(t0), get(t2), [0, 1, 4, 5]), 16 * g),
+      v128.store(get(d), shuffle32(get(t0), get(t2), [2, 3, 6, 7]), 16 * g + 4 * W),
+      v128.store(get(d), shuffle32(get(t1), get(t3), [0, 1, 4, 5]), 16 * g + 8 * W),
+      v128.store(get(d), shuffle32(get(t1), get(t3), [2, 3, 6, 7]), 16 * g + 12 * W),
     );
   const groups = Array.from({ length: W / 4 }, (_, g) => g);
   const full = i32.ge_s(get(lanes), i32.const(W));

@@ -126,7 +126,18 @@ export function buildGemmModule(memory: MemoryImport, fma: boolean, layout: 'pac
  */
 function rowsFunction(): FunctionBuilder {
   const f = new FunctionBuilder('rows');
-  const [counter, jobs, a, aLane, aStep, aPack, M, K, bPack, c, ldc, nPanels] = Array.from({ length: 12 }, () => f.param('i32')) as [Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local, Local];
+  const counter = f.param('i32');
+  const jobs = f.param('i32');
+  const a = f.param('i32');
+  const aLane = f.param('i32');
+  const aStep = f.param('i32');
+  const aPack = f.param('i32');
+  const M = f.param('i32');
+  const K = f.param('i32');
+  const bPack = f.param('i32');
+  const c = f.param('i32');
+  const ldc = f.param('i32');
+  const nPanels = f.param('i32');
   const m = f.local('i32');
   const count = f.local('i32');
   const k0 = f.local('i32');
