@@ -165,6 +165,27 @@ describe('wasm SIMD gemm', () => {
     });
   }
 
+  it('a batched MatMul and a Linear with bias write into resident results in place (2 threads)', async () => {
+    const backend = new CpuBackend({ threads: 2 });
+    try {
+      // [4, 256, 64] · [64, 256] → [4, 256, 256]: 1 MiB, resident; each product at its offset
+      const [Bt, M, K, N] = [4, 256, 64, 256];
+      const a = rng.normalArray(Bt * M * K);
+      const b = rng.normalArray(K * N);
+      using mm = await op.matmul(op.tensor(backend, a, [Bt, M, K]), op.tensor(backend, b, [K, N]));
+      expect(backend.wasm?.byteOffsetOf(backend.view(mm))).not.toBeNull();
+      await expectWithin(mm, ref.matmul64(a, [Bt, M, K], b, [K, N], false, false), 'batched matmul, resident result');
+      const x = rng.normalArray(2 * M * K);
+      const w = rng.normalArray(2 * N * K);
+      const bias = rng.normalArray(2 * N);
+      using lin = await op.linear(op.tensor(backend, x, [2, M, K]), op.tensor(backend, w, [2 * N, K]), op.tensor(backend, bias, [2 * N]));
+      expect(backend.wasm?.byteOffsetOf(backend.view(lin))).not.toBeNull();
+      await expectWithin(lin, ref.linear64(x, K, w, 2 * N, bias), 'linear + bias, resident result');
+    } finally {
+      await backend.dispose();
+    }
+  });
+
   it('CpuBackend MatMul and Linear take it above the size threshold, matching the float64 reference', async () => {
     const simd = new CpuBackend();
     const plain = new CpuBackend({ simd: false });
