@@ -30,8 +30,9 @@ interface Entry {
 
 /**
  * f32 tensors of at least this many bytes that the backend creates (`upload`, `zeros`: inputs,
- * weights, KV-cache storage) live in the shared WebAssembly heap when it has one, so SIMD
- * kernels read them in place; smaller ones (and kernel outputs) are JavaScript arrays.
+ * weights, KV-cache storage, and the results of MatMul, f32 Linear and the attention kernels,
+ * which the SIMD kernels write in place) live in the shared WebAssembly heap when it has one, so
+ * SIMD kernels read them in place; smaller ones and other kernels' outputs are JavaScript arrays.
  */
 const RESIDENT_MIN_BYTES = 1 << 20;
 

@@ -46,23 +46,30 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       const batchB = b.shape.slice(0, -2);
       const batch = broadcastShapes(batchA, batchB, 'matmul');
       const nBatch = sizeOf(batch);
-      const out = new Float32Array(nBatch * M * N);
+      // a large result is a resident array: the SIMD GEMM writes C into it in place
+      const result = backend.zeros([...batch, M, N], 'f32');
+      const out = backend.view(result);
       const sa = broadcastStrides(batchA, batch);
       const sb = broadcastStrides(batchB, batch);
       const bstr = stridesOf(batch);
-      for (let i = 0; i < nBatch; i++) {
-        let ia = 0;
-        let ib = 0;
-        let rem = i;
-        for (let d = 0; d < batch.length; d++) {
-          const coord = Math.floor(rem / (bstr[d] as number));
-          rem -= coord * (bstr[d] as number);
-          ia += coord * (sa[d] as number);
-          ib += coord * (sb[d] as number);
+      try {
+        for (let i = 0; i < nBatch; i++) {
+          let ia = 0;
+          let ib = 0;
+          let rem = i;
+          for (let d = 0; d < batch.length; d++) {
+            const coord = Math.floor(rem / (bstr[d] as number));
+            rem -= coord * (bstr[d] as number);
+            ia += coord * (sa[d] as number);
+            ib += coord * (sb[d] as number);
+          }
+          await product({ a: A, aOffset: ia * M * K, b: Bm, bOffset: ib * K * N, M, N, K, transA: transposeA, transB: transposeB }, out, i * M * N);
         }
-        await product({ a: A, aOffset: ia * M * K, b: Bm, bOffset: ib * K * N, M, N, K, transA: transposeA, transB: transposeB }, out, i * M * N);
+      } catch (e) {
+        result.dispose();
+        throw e;
       }
-      return backend.wrap(out, [...batch, M, N]);
+      return result;
     },
 
     async Linear({ x, weight, bias }) {
@@ -71,16 +78,23 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       const R = x.size / Math.max(I, 1);
       const O = weight.shape[0] as number;
       const w = backend.storageOf(weight);
-      const out = new Float32Array(R * O);
       if (w.dtype === 'f32') {
-        // f32 weight rows are contiguous: the register-tiled x·Wᵀ, then the bias
-        await product({ a: X, aOffset: 0, b: w.data, bOffset: 0, M: R, N: O, K: I, transA: false, transB: true }, out, 0);
-        if (bias) {
-          const bv = backend.view(bias);
-          for (let r = 0; r < R; r++) for (let o = 0; o < O; o++) out[r * O + o] = (out[r * O + o] as number) + (bv[o] as number);
+        // f32 weight rows are contiguous: x·Wᵀ (into a resident result in place when large), then the bias
+        const result = backend.zeros([...x.shape.slice(0, -1), O], 'f32');
+        try {
+          const out = backend.view(result);
+          await product({ a: X, aOffset: 0, b: w.data, bOffset: 0, M: R, N: O, K: I, transA: false, transB: true }, out, 0);
+          if (bias) {
+            const bv = backend.view(bias);
+            for (let r = 0; r < R; r++) for (let o = 0; o < O; o++) out[r * O + o] = (out[r * O + o] as number) + (bv[o] as number);
+          }
+        } catch (e) {
+          result.dispose();
+          throw e;
         }
-        return backend.wrap(out, [...x.shape.slice(0, -1), O]);
+        return result;
       }
+      const out = new Float32Array(R * O);
       // 16-bit and quantised rows are decoded one at a time, never widened as a whole
       const weightRow = (o: number, scratch: Float32Array): Float32Array => {
         decodeRange(w, o * I, I, scratch);

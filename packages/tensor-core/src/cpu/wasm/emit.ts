@@ -112,6 +112,7 @@ export const i32 = {
   and: op(0x71),
   or: op(0x72),
   shl: op(0x74),
+  shr_s: op(0x75),
 };
 
 export const f32 = {

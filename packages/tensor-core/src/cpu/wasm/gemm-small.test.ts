@@ -33,6 +33,7 @@ describe('wasm SIMD few-rows gemm (B in place)', () => {
     [5, 8, 300],
     [16, 4095, 192],
     [16, 130, 1000],
+    [12, 130, 1000],
     [33, 67, 128],
   ];
   for (const [M, N, K] of shapes) {

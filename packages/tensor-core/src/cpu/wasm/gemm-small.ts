@@ -1,11 +1,10 @@
 // f32 products with few rows of A — a decode step's Linear (one token: M = 1), attention scores
 // of a handful of query heads against many keys — in WebAssembly SIMD, reading B where it lies.
 //
-// The BLIS-style kernel (gemm.ts) packs B into panels on the calling thread before it multiplies.
-// Packing costs about as much as the multiply-adds when M is small, and it runs in JavaScript:
-// a 1 × 1792 × 1792 Linear took 12.8 ms (0.5 GFLOP/s) and NSA's decode-step scores
-// (16 × 192 × 4095) 4.9 ms (5 GFLOP/s), nearly all of it packing. Here only A (M rows, small) is
-// copied into the heap; B is read in place when it is a resident array (the CPU backend keeps
+// The BLIS-style kernel (gemm.ts) packs B into panels before it multiplies; packing touches all
+// of B once per thread, which costs about as much as the multiply-adds when M is small (in
+// session 5, packing in JavaScript, a 1 × 1792 × 1792 Linear took 12.8 ms; in SIMD on every
+// thread it is ~2.3 ms, and 1.0 ms here). Here only A (M rows, small) is copied into the heap; B is read in place when it is a resident array (the CPU backend keeps
 // tensors of ≥ 1 MiB in the shared heap) and copied in whole (one memcpy) otherwise.
 //
 // Two kernels, one per layout of B:
@@ -21,12 +20,14 @@ import { reduce4 } from './vector.js';
 import type { WasmThreadPool } from './threads.js';
 
 /**
- * The most rows of A for which reading B in place beat packing it, single thread, on the 2-core
- * AVX2 machine of BENCHMARKS.md (packing runs in JavaScript and is the cost it saves): Bᵀ at
- * 1792² 10.3× for 1 row, 3.9× for 16, 1.85× for 64, 1.4× for 128 (1024²); B 7.5× for 1 row,
- * 2.8× for 16, 1.26× for 32, 0.91× for 64.
+ * The most rows of A for which reading B in place beats the packed GEMM (gemm.ts), on the 2-core
+ * AVX2 machine of BENCHMARKS.md. Session 6 (packing in SIMD on every thread), time here ÷ time
+ * packed at 1792², 1 and 2 threads, same process: Bᵀ 0.41–0.44 for 1 row, 0.71–0.76 for 16,
+ * 0.78–0.92 for 32, 0.87–0.95 for 64, 0.94–1.02 for 128; B 0.54–0.60 for 1 row, 0.66–0.75 for
+ * 8, 0.82 for 12, 1.11–1.15 for 16 (and 1.11 for NSA's 16 × 128 × 4095), 1.39–1.66 for 32.
+ * (Against session 5's JavaScript packing B stayed here up to 32 rows.)
  */
-export const SMALL_M_MAX = { transB: 128, plain: 32 } as const;
+export const SMALL_M_MAX = { transB: 128, plain: 12 } as const;
 /** Below this many multiply-adds a product runs on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 20;
 

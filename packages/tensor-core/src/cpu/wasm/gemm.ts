@@ -1,18 +1,25 @@
 // f32 GEMM in WebAssembly SIMD, BLIS-style: operands are packed into panels (A: 4 rows
-// interleaved per k, B: 8 columns per k), and a 4×8 micro-kernel keeps the 4×8 block of C in
-// eight f32x4 registers while it streams one A panel and one B panel: per k, two B vectors,
-// four broadcast A values, eight multiply-adds (14 of the 16 SIMD registers of x86-64).
-// Blocking: kc = 256 values of k per pass (a B panel, 8 KiB, stays in L1; each call's A block
-// of MC rows, 128 KiB, in L2), NC = 1024 columns per packed B block, MROWS rows per chunk.
-// Packing reads any of the four transpose layouts, so MatMul and Linear share one kernel; edge
-// panels are zero-padded and C is computed into a padded buffer, copied out row by row.
+// interleaved per k, B: 8 columns per k; gemm-pack.ts), and a 4×8 micro-kernel keeps the 4×8
+// block of C in eight f32x4 registers while it streams one A panel and one B panel: per k, two B
+// vectors, four broadcast A values, eight multiply-adds (14 of the 16 SIMD registers of x86-64).
+// Blocking: kc = 256 values of k per pass (a B panel, 8 KiB, stays in L1; an A block of MC = 128
+// rows, 128 KiB, in L2); a packed B block holds ≤ 1024 columns and all of K (≤ 2 MiB, in L3).
+//
+// One parallel region per product (one hand-off): every thread runs a call list — pack a B
+// block, then take row blocks from a queue shared with the other threads (`rows`: per k pass,
+// pack the block's A, multiply), for each column block — in WebAssembly. Operands are read where
+// they lie in the heap, and C is written into the output in place when the output is in the
+// heap and has whole 4×8 tiles. Every thread packs each B block for itself (K·N values per
+// thread against M·N·K / threads multiply-adds; all packing together is ~5% of a 1024³ product
+// on one thread), where sharing one copy would need a barrier per block.
 //
 // Where the engine validates relaxed SIMD (Node 22+, browsers; Node 20 behind
 // --experimental-wasm-relaxed-simd) each multiply-add is one `f32x4.relaxed_madd` (an FMA on
 // x86 with FMA3); elsewhere mul + add. The module is built once per heap for one of the two.
 
-import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, f32x4, forRange, get, i32, ifThen, loop, seq, set, v128 } from './emit.js';
-import { type WasmHeap, exported } from './heap.js';
+import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, block, br, brIf, call, f32x4, forRange, get, i32, ifThen, loop, select, seq, set, v128 } from './emit.js';
+import { packFunction } from './gemm-pack.js';
+import { type WasmHeap, type WasmRegionScope, exported } from './heap.js';
 import type { WasmThreadPool } from './threads.js';
 
 const MR = 4;
@@ -20,17 +27,16 @@ const NR = 8;
 const KC = 256;
 const MC = 128;
 const NC = 1024;
-const MROWS = 4096;
-
-/** (aPack, bPack, c, ldcBytes, mPanels, nPanels, kc, accumulate): pointers in bytes. */
-type GemmMacro = (...args: number[]) => void;
+const MIN_NC = 128;
+const B_BLOCK_BYTES = 2 << 20;
 
 /**
- * The macro-kernel: every (B panel, A panel) pair of one packed block, C += or = A·B. The
- * `strided` layout (gemm-small.ts) reads both operands where they lie: A as rows (`aRow` bytes
- * apart), B's row k at `bStep`·k and its panels `bPanel` bytes apart.
+ * The macro-kernel gemm4x8(aPack, bPack, c, ldcBytes, mPanels, nPanels, kc, accumulate): every
+ * (B panel, A panel) pair of one packed block, C += or = A·B. The `strided` layout
+ * (gemm-small.ts) reads both operands where they lie: A as rows (`aRow` bytes apart), B's row k
+ * at `bStep`·k and its panels `bPanel` bytes apart (three more parameters).
  */
-export function buildGemmModule(memory: MemoryImport, fma: boolean, layout: 'packed' | 'strided' = 'packed'): Uint8Array<ArrayBuffer> {
+export function gemmFunction(fma: boolean, layout: 'packed' | 'strided' = 'packed'): FunctionBuilder {
   const f = new FunctionBuilder('gemm4x8');
   const aPack = f.param('i32');
   const bPack = f.param('i32');
@@ -102,7 +108,95 @@ export function buildGemmModule(memory: MemoryImport, fma: boolean, layout: 'pac
       ),
     ),
   );
-  return assembleModule(memory, [f]);
+  return f;
+}
+
+/** A module exporting gemm4x8 alone (gemm-small.ts's strided kernel, the ceiling bench). */
+export function buildGemmModule(memory: MemoryImport, fma: boolean, layout: 'packed' | 'strided' = 'packed'): Uint8Array<ArrayBuffer> {
+  return assembleModule(memory, [gemmFunction(fma, layout)]);
+}
+
+/**
+ * rows(counter, jobs, a, aLane, aStep, aPack, M, K, bPack, c, ldcBytes, nPanels): row blocks of
+ * MC rows taken from a queue (an atomic add on the i32 at `counter`) until `jobs` are taken;
+ * each block, every k pass: pack A's block (pack4 → aPack), multiply it with the packed B block
+ * (all of K for nPanels panels, pass by pass at bPack) into C. A job owns its rows of C for all
+ * of K, so no two threads ever accumulate into one tile, and a thread slowed by another process
+ * simply takes fewer blocks.
+ */
+function rowsFunction(): FunctionBuilder {
+  const f = new FunctionBuilder('rows');
+  const counter = f.param('i32');
+  const jobs = f.param('i32');
+  const a = f.param('i32');
+  const aLane = f.param('i32');
+  const aStep = f.param('i32');
+  const aPack = f.param('i32');
+  const M = f.param('i32');
+  const K = f.param('i32');
+  const bPack = f.param('i32');
+  const c = f.param('i32');
+  const ldc = f.param('i32');
+  const nPanels = f.param('i32');
+  const m = f.local('i32');
+  const count = f.local('i32');
+  const k0 = f.local('i32');
+  const kc = f.local('i32');
+  const min = (x: Expr, y: Expr): Expr => select(x, y, i32.lt_s(x, y));
+  f.body(
+    block(
+      loop(
+        set(m, i32.atomic_rmw_add(get(counter), i32.const(1))),
+        brIf(1, i32.ge_s(get(m), get(jobs))),
+        set(m, i32.mul(get(m), i32.const(MC))),
+        set(count, min(i32.sub(get(M), get(m)), i32.const(MC))),
+        forRange(
+          k0,
+          i32.const(0),
+          get(K),
+          KC,
+          set(kc, min(i32.sub(get(K), get(k0)), i32.const(KC))),
+          call(FN_PACK_A, i32.add(get(a), i32.add(i32.mul(get(m), get(aLane)), i32.mul(get(k0), get(aStep)))), get(aLane), get(aStep), get(aPack), get(count), get(kc)),
+          call(
+            FN_GEMM,
+            get(aPack),
+            i32.add(get(bPack), i32.mul(get(k0), i32.mul(get(nPanels), i32.const(NR * 4)))),
+            i32.add(get(c), i32.mul(get(m), get(ldc))),
+            get(ldc),
+            i32.shr_s(i32.add(get(count), i32.const(MR - 1)), i32.const(2)),
+            get(nPanels),
+            get(kc),
+            i32.gt_s(get(k0), i32.const(0)),
+          ),
+        ),
+        br(0),
+      ),
+    ),
+  );
+  return f;
+}
+
+// function indices in the packed module, and the opcodes of its `step` export
+const FN_GEMM = 0;
+const FN_PACK_A = 1;
+const FN_PACK_B = 2;
+const FN_ROWS = 3;
+const OP_PACK_B = 0;
+const OP_ROWS = 1;
+const STEP_ARGS = 12;
+
+/**
+ * The packed GEMM's module: gemm4x8, pack4 (A), pack8 (B), rows, and `step(op, x0…x11)`
+ * calling pack8 or rows, so one thread's whole program is a list of calls to a single export
+ * (what the pool runs).
+ */
+function buildPackedGemmModule(memory: MemoryImport, fma: boolean): Uint8Array<ArrayBuffer> {
+  const f = new FunctionBuilder('step');
+  const opcode = f.param('i32');
+  const x = Array.from({ length: STEP_ARGS }, () => f.param('i32'));
+  const args = (n: number): Expr[] => x.slice(0, n).map(get);
+  f.body(ifThen(i32.eq(get(opcode), i32.const(OP_PACK_B)), [call(FN_PACK_B, ...args(6))], [call(FN_ROWS, ...args(12))]));
+  return assembleModule(memory, [gemmFunction(fma), packFunction(MR), packFunction(NR), rowsFunction(), f]);
 }
 
 /** Element (m, k) of A and (k, n) of B for the four transpose layouts. */
@@ -126,75 +220,89 @@ export const roundUp = (n: number, m: number): number => Math.ceil(n / m) * m;
 const PARALLEL_MIN_MACS = 1 << 22;
 
 /**
- * out[outOffset + m·N + n] = Σ_k A[m, k]·B[k, n] through the SIMD macro-kernel. With a pool and
- * a large enough product, each k pass is split over the threads — by A row panels, or by B
- * column panels when there are too few rows (a decode-sized Linear) — after the calling thread
- * has packed both operands into the shared heap. Every heap region is released on return.
+ * out[outOffset + m·N + n] = Σ_k A[m, k]·B[k, n] through the SIMD kernels. With a pool and a
+ * large enough product, the threads split C by A row panels — or by B column panels when there
+ * are too few rows (a decode-sized Linear) — and each runs its whole share in one call list.
+ * Every heap region is released on return.
  */
 export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: GemmOperands, out: Float32Array, outOffset: number): Promise<void> {
   const fma = heap.relaxedSimd;
-  const kernel = await heap.module(`tensor-core/gemm4x8${fma ? '/fma' : ''}`, (memory) => buildGemmModule(memory, fma));
-  const macro = exported<GemmMacro>(kernel.instance, 'gemm4x8');
-  const { M, N, K } = p;
+  const kernel = await heap.module(`tensor-core/gemm${fma ? '/fma' : ''}`, (memory) => buildPackedGemmModule(memory, fma));
+  const { M, N, K, transA, transB } = p;
   if (M === 0 || N === 0) return;
   if (K === 0) {
     out.fill(0, outOffset, outOffset + M * N);
     return;
   }
   const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
-  const mRows = Math.min(M, MROWS);
-  const nCols = Math.min(roundUp(N, NR), NC);
-  const kcMax = Math.min(roundUp(K, 2), KC);
-  const ldc = nCols; // C buffer [mRows padded to MR, nCols]
-  const aRegion = heap.alloc(roundUp(mRows, MR) * kcMax * 4, 'matmul');
-  const bRegion = heap.alloc(nCols * kcMax * 4, 'matmul');
-  const cRegion = heap.alloc(roundUp(mRows, MR) * ldc * 4, 'matmul');
-  try {
-    for (let m0 = 0; m0 < M; m0 += MROWS) {
-      const mChunk = Math.min(MROWS, M - m0);
-      const mPanels = Math.ceil(mChunk / MR);
-      for (let n0 = 0; n0 < N; n0 += NC) {
-        const nChunk = Math.min(NC, N - n0);
-        const nPanels = Math.ceil(nChunk / NR);
-        for (let k0 = 0; k0 < K; k0 += KC) {
-          const kc = Math.min(KC, K - k0);
-          const kcPad = roundUp(kc, 2);
-          packB(p, heap.f32, bRegion.index, k0, kc, kcPad, n0, nChunk);
-          packA(p, heap.f32, aRegion.index, m0, mChunk, k0, kc, kcPad);
-          // one call: A panels [ip, ip + ni) × B panels [jp, jp + nj)
-          const call = (ip: number, ni: number, jp: number, nj: number): number[] => [
-            aRegion.byteOffset + ip * kcPad * MR * 4,
-            bRegion.byteOffset + jp * kcPad * NR * 4,
-            cRegion.byteOffset + (ip * MR * ldc + jp * NR) * 4,
-            ldc * 4,
-            ni,
-            nj,
-            kcPad,
-            k0 > 0 ? 1 : 0,
-          ];
-          const byRows = mPanels >= 2 * threads || nPanels < threads;
-          const lists = share(byRows ? mPanels : nPanels, threads).map(([from, to]) => {
-            const calls: number[][] = [];
-            // rows in blocks of MC so each call's A block stays in L2
-            if (byRows) for (let ip = from; ip < to; ip += MC / MR) calls.push(call(ip, Math.min(MC / MR, to - ip), 0, nPanels));
-            else for (let ip = 0; ip < mPanels; ip += MC / MR) calls.push(call(ip, Math.min(MC / MR, mPanels - ip), from, to - from));
-            return calls;
-          });
-          if (pool && threads > 1) await pool.run(kernel, 'gemm4x8', lists);
-          else for (const args of lists[0] ?? []) macro(...args);
-        }
-        const heapF32 = heap.f32;
-        for (let r = 0; r < mChunk; r++) {
-          const from = cRegion.index + r * ldc;
-          out.set(heapF32.subarray(from, from + nChunk), outOffset + (m0 + r) * N + n0);
-        }
-      }
+  using scope = heap.scope('matmul');
+  const a = inHeap(heap, scope, p.a, p.aOffset, M * K);
+  const b = inHeap(heap, scope, p.b, p.bOffset, K * N);
+  // byte strides of A's lanes (rows m) and steps (k), and of B's lanes (columns n) and steps
+  const aLane = transA ? 4 : 4 * K;
+  const aStep = transA ? 4 * M : 4;
+  const bLane = transB ? 4 * K : 4;
+  const bStep = transB ? 4 : 4 * N;
+  // C straight into the output when it lies in the heap and no 4×8 tile overhangs it
+  const outAt = heap.byteOffsetOf(out);
+  const direct = outAt !== null && M % MR === 0 && N % NR === 0;
+  const ldc = direct ? N : roundUp(N, NR);
+  const c = direct ? outAt + 4 * outOffset : scope.take(roundUp(M, MR) * ldc * 4).byteOffset;
+  const nPanels = Math.ceil(N / NR);
+  // threads share the row blocks of each column block through one queue, or (too few rows to
+  // share) each takes a range of column panels and goes through every row block itself
+  const byRows = Math.ceil(M / MC) >= 2 * threads || nPanels < threads;
+  const ncMax = columnBlock(K);
+  const blocks = Math.ceil(N / ncMax);
+  const queues = scope.take(4 * threads * blocks);
+  heap.i32.fill(0, queues.index, queues.index + threads * blocks);
+  const ranges = byRows ? Array.from({ length: threads }, (): [number, number] => [0, nPanels]) : share(nPanels, threads);
+  const programs = ranges.map(([j0, j1], t) => {
+    if (j0 === j1) return [];
+    const nc = Math.min(ncMax, (j1 - j0) * NR);
+    const aPack = scope.take(MC * Math.min(K, KC) * 4).byteOffset;
+    const bPack = scope.take(nc * K * 4).byteOffset;
+    const calls: number[][] = [];
+    for (let jn = j0, block = 0; jn < j1; jn += nc / NR, block++) {
+      const nj = Math.min(nc / NR, j1 - jn);
+      const n = jn * NR;
+      const cols = Math.min(nj * NR, N - n);
+      for (let k0 = 0; k0 < K; k0 += KC) calls.push(padArgs([OP_PACK_B, b + n * bLane + k0 * bStep, bLane, bStep, bPack + k0 * nj * NR * 4, cols, Math.min(KC, K - k0)]));
+      const queue = queues.byteOffset + 4 * ((byRows ? 0 : t) * blocks + block);
+      calls.push([OP_ROWS, queue, Math.ceil(M / MC), a, aLane, aStep, aPack, M, K, bPack, c + 4 * n, 4 * ldc, nj]);
     }
-  } finally {
-    aRegion.release();
-    bRegion.release();
-    cRegion.release();
+    return calls;
+  });
+  if (pool && threads > 1) await pool.run(kernel, 'step', programs);
+  else {
+    const step = exported<(...args: number[]) => void>(kernel.instance, 'step');
+    for (const args of programs[0] ?? []) step(...args);
   }
+  if (direct) return;
+  const heapF32 = heap.f32;
+  if (ldc === N) out.set(heapF32.subarray(c / 4, c / 4 + M * N), outOffset);
+  else for (let r = 0; r < M; r++) out.set(heapF32.subarray(c / 4 + r * ldc, c / 4 + r * ldc + N), outOffset + r * N);
+}
+
+/** One step call's arguments, zero-filled to the export's arity. */
+const padArgs = (args: number[]): number[] => [...args, ...new Array<number>(STEP_ARGS + 1 - args.length).fill(0)];
+
+/**
+ * Columns per packed B block: the block holds all of K (its k passes one after another), so at
+ * most B_BLOCK_BYTES (in L3 beside the other thread's copy), and at least MIN_NC columns so
+ * that re-packing A per block stays small against the multiply-adds.
+ */
+function columnBlock(K: number): number {
+  return Math.max(MIN_NC, Math.min(NC, Math.floor(B_BLOCK_BYTES / (4 * K) / NR) * NR));
+}
+
+/** The byte offset of values[offset, offset + count) in the heap: in place when resident, else a copy in `scope`. */
+function inHeap(heap: WasmHeap, scope: WasmRegionScope, values: Float32Array, offset: number, count: number): number {
+  const at = heap.byteOffsetOf(values);
+  if (at !== null) return at + 4 * offset;
+  const region = scope.take(4 * count);
+  heap.f32.set(values.subarray(offset, offset + count), region.index);
+  return region.byteOffset;
 }
 
 /**
@@ -204,50 +312,4 @@ export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: G
 export function share(count: number, parts: number, unit = 1): [number, number][] {
   const units = Math.ceil(count / unit);
   return Array.from({ length: parts }, (_, t): [number, number] => [Math.min(count, unit * Math.floor((units * t) / parts)), Math.min(count, unit * Math.floor((units * (t + 1)) / parts))]);
-}
-
-/** A rows m0..m0+mc−1, k0..k0+kc−1 → panels of MR rows, [k][MR], zero beyond mc and kc. */
-function packA(p: GemmOperands, dst: Float32Array, base: number, m0: number, mc: number, k0: number, kc: number, kcPad: number): void {
-  const { a, aOffset, M, K, transA } = p;
-  const panels = Math.ceil(mc / MR);
-  for (let panel = 0; panel < panels; panel++) {
-    const o = base + panel * kcPad * MR;
-    for (let r = 0; r < MR; r++) {
-      const m = m0 + panel * MR + r;
-      if (panel * MR + r >= mc) {
-        for (let kk = 0; kk < kcPad; kk++) dst[o + kk * MR + r] = 0;
-        continue;
-      }
-      if (transA) for (let kk = 0; kk < kc; kk++) dst[o + kk * MR + r] = a[aOffset + (k0 + kk) * M + m] as number;
-      else {
-        const src = aOffset + m * K + k0;
-        for (let kk = 0; kk < kc; kk++) dst[o + kk * MR + r] = a[src + kk] as number;
-      }
-      for (let kk = kc; kk < kcPad; kk++) dst[o + kk * MR + r] = 0;
-    }
-  }
-}
-
-/** B k0..k0+kc−1, columns n0..n0+nc−1 → panels of NR columns, [k][NR], zero-padded. */
-function packB(p: GemmOperands, dst: Float32Array, base: number, k0: number, kc: number, kcPad: number, n0: number, nc: number): void {
-  const { b, bOffset, N, K, transB } = p;
-  const panels = Math.ceil(nc / NR);
-  for (let panel = 0; panel < panels; panel++) {
-    const o = base + panel * kcPad * NR;
-    const cols = Math.min(NR, nc - panel * NR);
-    const n = n0 + panel * NR;
-    if (transB) {
-      for (let c = 0; c < cols; c++) {
-        const src = bOffset + (n + c) * K + k0;
-        for (let kk = 0; kk < kc; kk++) dst[o + kk * NR + c] = b[src + kk] as number;
-      }
-    } else {
-      for (let kk = 0; kk < kc; kk++) {
-        const src = bOffset + (k0 + kk) * N + n;
-        for (let c = 0; c < cols; c++) dst[o + kk * NR + c] = b[src + c] as number;
-      }
-    }
-    for (let c = cols; c < NR; c++) for (let kk = 0; kk < kc; kk++) dst[o + kk * NR + c] = 0;
-    if (kcPad > kc) for (let c = 0; c < NR; c++) dst[o + kc * NR + c] = 0;
-  }
 }
