@@ -39,6 +39,8 @@ const STREAM_ROWS = 64;
 const STREAM_CHUNK_BYTES = 512 * 1024;
 /** Otherwise one chunk holds up to this much K/V (all of it, for most prefill calls). */
 const RESIDENT_CHUNK_BYTES = 128 * 1024 * 1024;
+/** Query rows per kv head up to which decode sweeps whole pieces in token order (wasm-sweep.ts). */
+const SWEEP_MAX_ROWS = 8;
 /** The most keys of one decode job (a piece of the key range on the threads' shared queue). */
 const DECODE_PIECE_KEYS = 1024;
 
@@ -240,9 +242,11 @@ async function runWasmFlash(
           for (let from = c0; from < c1; from += pieceKeys) {
             const to = Math.min(c1, from + pieceKeys);
             const part = parts.pointers(pieces++);
-            // (one kv head's rows are contiguous already: there the 64-key tiles are cheaper,
-            // MLA-like 16 heads × 576 on 1 kv head 15% slower swept)
-            const only = blocks.length === 1 && Hkv > 1 ? blocks[0] : undefined;
+            // Not with one kv head (its rows are contiguous already: MLA-like 16 heads × 576 was
+            // 15% slower swept) nor with more than SWEEP_MAX_ROWS rows per kv head (each 4-key
+            // call redoes every row's softmax step: at G = 16 the sweep only tied the tiles at
+            // 64K and lost on a 512-key window)
+            const only = blocks.length === 1 && Hkv > 1 && S * G <= SWEEP_MAX_ROWS ? blocks[0] : undefined;
             if (only && only.i0 === 0 && only.i1 === S && !isEdge(only, from, to)) {
               // rows of kv head g: [g·S·G, (g + 1)·S·G) of q and the state
               const R = S * G;

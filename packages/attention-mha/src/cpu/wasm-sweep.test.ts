@@ -1,12 +1,14 @@
 // Decode over K/V read in place from the heap, where whole pieces of the key range run as
 // decodeSweep (token order, every kv head per group of 4 keys) and pieces a mask edge crosses as
 // tiles: seeded random decode problems (1–3 query positions; causal or not, windows with sinks,
-// per-sequence lengths, values read from the keys, MHA and GQA) against the float64 reference,
-// on 2 threads and on 1, with both tiles (FMA and mul + add).
-import { CpuBackend } from '@attnkit/tensor-core';
+// per-sequence lengths, values read from the keys, MHA and GQA) and plain causal ones that take
+// the sweep for certain, against the float64 reference, with both tiles (FMA and mul + add); on
+// one thread (no shared heap: K/V streamed, no sweep) the random problems only.
+import { CpuBackend, tensor } from '@attnkit/tensor-core';
 import { SeededRandom, compareArrays } from '@attnkit/testkit';
 import { describe, expect, it } from 'vitest';
 import { attention } from '../attention.js';
+import { attentionReference } from '../reference.js';
 import { randomProblem } from '../testing/random-problem.js';
 
 const TOLERANCE = { atol: 2e-5, rtol: 2e-4 };
@@ -36,6 +38,36 @@ describe.each([
         } finally {
           p.dispose();
         }
+      }
+      expect(backend.wasm?.liveBytes()).toBe(0);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
+  // one thread has no shared heap, so no resident K/V: its decode streams copies (no sweep)
+  if (threads > 1) it('sweeps plain causal decode over every kv head: MHA, GQA 2 and 4, ragged lengths, a window', async () => {
+    const backend = new CpuBackend({ fma, threads });
+    const rng = new SeededRandom(4200 + (fma ? 1 : 0) + 2 * threads);
+    try {
+      for (const c of [
+        { B: 1, T: 2100, Hq: 4, Hkv: 4, D: 64, Dv: 64, lengths: [2100], window: null },
+        { B: 2, T: 1500, Hq: 8, Hkv: 4, D: 48, Dv: 32, lengths: [1500, 1203], window: null },
+        { B: 1, T: 3000, Hq: 12, Hkv: 3, D: 32, Dv: 32, lengths: [3000], window: 1000 },
+      ]) {
+        const { B, T, Hq, Hkv, D, Dv, lengths, window } = c;
+        const q = rng.normalArray(B * Hq * D);
+        const k = rng.normalArray(B * T * Hkv * D);
+        const v = rng.normalArray(B * T * Hkv * Dv);
+        using tq = tensor(backend, q, [B, 1, Hq, D]);
+        using tk = tensor(backend, k, [B, T, Hkv, D]);
+        using tv = tensor(backend, v, [B, T, Hkv, Dv]);
+        expect(backend.wasm?.byteOffsetOf(backend.view(tk)), 'K in the heap (read in place)').not.toBeNull();
+        const result = await attention(tq, tk, tv, { mask: 'causal', kvLengths: lengths, ...(window ? { window } : {}) });
+        using out = result.out;
+        const want = attentionReference({ q, B, S: 1, Hq }, { k, v, Hkv, D, Dv, T, rowMap: null, lengths }, { scale: 1 / Math.sqrt(D), causal: true, window, bias: null });
+        const cmp = compareArrays(await out.data(), want.out, TOLERANCE);
+        expect(cmp.pass, `${JSON.stringify(c)}: ${cmp.message}`).toBe(true);
       }
       expect(backend.wasm?.liveBytes()).toBe(0);
     } finally {
