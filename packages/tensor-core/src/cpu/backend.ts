@@ -30,7 +30,7 @@ interface Entry {
 
 /**
  * f32 tensors of at least this many bytes that the backend creates (`upload`, `zeros`: inputs,
- * weights, KV-cache storage, and the results of MatMul, f32 Linear and the attention kernels,
+ * weights, KV-cache storage, and the results of MatMul, f32 Linear, Softmax and the attention kernels,
  * which the SIMD kernels write in place) live in the shared WebAssembly heap when it has one, so
  * SIMD kernels read them in place; smaller ones and other kernels' outputs are JavaScript arrays.
  */
