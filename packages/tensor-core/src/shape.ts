@@ -56,6 +56,21 @@ export function broadcastShapes(a: Shape, b: Shape, fn: string): number[] {
   return out;
 }
 
+/**
+ * The offset, through an operand's broadcast `strides`, of the element at flat row-major index
+ * `index` of the output whose row-major strides are `outStrides` (`stridesOf(outShape)`).
+ */
+export function broadcastOffset(index: number, outStrides: readonly number[], strides: readonly number[]): number {
+  let offset = 0;
+  let rem = index;
+  for (let d = 0; d < outStrides.length; d++) {
+    const coord = Math.floor(rem / (outStrides[d] as number));
+    rem -= coord * (outStrides[d] as number);
+    offset += coord * (strides[d] as number);
+  }
+  return offset;
+}
+
 /** Element strides of `shape` broadcast to `outShape` (0 where the input dimension is 1). */
 export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
   const strides = stridesOf(shape);

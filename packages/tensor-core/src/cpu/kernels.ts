@@ -11,7 +11,7 @@ import { binaryApply, unaryApply } from '../reference/elementwise.js';
 import { topKRows } from '../reference/topk.js';
 import { concatApply, sliceApply, transposeApply } from '../reference/layout.js';
 import { reduceApply } from '../reference/reduce.js';
-import { broadcastShapes, broadcastStrides, sizeOf, stridesOf } from '../shape.js';
+import { broadcastOffset, broadcastShapes, broadcastStrides, sizeOf, stridesOf } from '../shape.js';
 import type { Tensor } from '../tensor.js';
 import type { CpuBackend } from './backend.js';
 import { type CpuStorage, copyRange, decodeAll, decodeRange, encodeRange } from './storage.js';
@@ -54,15 +54,8 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       const bstr = stridesOf(batch);
       try {
         for (let i = 0; i < nBatch; i++) {
-          let ia = 0;
-          let ib = 0;
-          let rem = i;
-          for (let d = 0; d < batch.length; d++) {
-            const coord = Math.floor(rem / (bstr[d] as number));
-            rem -= coord * (bstr[d] as number);
-            ia += coord * (sa[d] as number);
-            ib += coord * (sb[d] as number);
-          }
+          const ia = broadcastOffset(i, bstr, sa);
+          const ib = broadcastOffset(i, bstr, sb);
           await product({ a: A, aOffset: ia * M * K, b: Bm, bOffset: ib * K * N, M, N, K, transA: transposeA, transB: transposeB }, out, i * M * N);
         }
       } catch (e) {
@@ -302,16 +295,7 @@ function maskAddressing(x: Tensor, mask: Tensor | null): { rowOffset: (row: numb
   const rowCoordStrides = stridesOf(rowShape);
   return {
     stride: strides[strides.length - 1] as number,
-    rowOffset: (row) => {
-      let off = 0;
-      let rem = row;
-      for (let d = 0; d < rowShape.length; d++) {
-        const c = Math.floor(rem / (rowCoordStrides[d] as number));
-        rem -= c * (rowCoordStrides[d] as number);
-        off += c * (rowStrides[d] as number);
-      }
-      return off;
-    },
+    rowOffset: (row) => broadcastOffset(row, rowCoordStrides, rowStrides),
   };
 }
 

@@ -4,8 +4,9 @@
 // The BLIS-style kernel (gemm.ts) packs B into panels before it multiplies; packing touches all
 // of B once per thread, which costs about as much as the multiply-adds when M is small (in
 // session 5, packing in JavaScript, a 1 × 1792 × 1792 Linear took 12.8 ms; in SIMD on every
-// thread it is ~2.3 ms, and 1.0 ms here). Here only A (M rows, small) is copied into the heap; B is read in place when it is a resident array (the CPU backend keeps
-// tensors of ≥ 1 MiB in the shared heap) and copied in whole (one memcpy) otherwise.
+// thread it is ~2.3 ms, and 1.0 ms here). Here only A (M rows, small) is copied into the heap;
+// B is read in place when it is a resident array (the CPU backend keeps tensors of ≥ 1 MiB in
+// the shared heap) and copied in whole (one memcpy) otherwise.
 //
 // Two kernels, one per layout of B:
 //   Bᵀ (B stored [N, K]: Linear's weight, keys)  `dot2x4`: 2 rows of A against 4 rows of B, eight
@@ -122,17 +123,6 @@ export async function wasmSmallGemm(heap: WasmHeap, pool: WasmThreadPool | null,
   if (K === 0) out.fill(0, outOffset, outOffset + M * N);
 }
 
-/** B's first element as a heap byte offset: in place when resident, else copied in whole. */
-function bInHeap(heap: WasmHeap, p: GemmOperands, take: (bytes: number) => WasmRegion, slackBytes: number): number {
-  const count = p.K * p.N;
-  const at = heap.byteOffsetOf(p.b);
-  // in place only with `slackBytes` of readable memory past B's end (a partial panel's columns)
-  if (at !== null && at + 4 * (p.bOffset + count) + slackBytes <= heap.memory.buffer.byteLength) return at + 4 * p.bOffset;
-  const region = take(4 * count + slackBytes);
-  heap.f32.set(p.b.subarray(p.bOffset, p.bOffset + count), region.index);
-  return region.byteOffset;
-}
-
 /** A's rows [M padded to `rows`, K] row-major in the heap, zero rows past M. */
 function aRows(heap: WasmHeap, p: GemmOperands, take: (bytes: number) => WasmRegion, rows: number, kPad: number): number {
   const { a, aOffset, M, K, transA } = p;
@@ -153,7 +143,7 @@ async function dotProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: 
   const kernel = await heap.module(`tensor-core/dot2x4${fma ? '/fma' : ''}`, (memory) => buildDotModule(memory, fma));
   const rows = roundUp(M, MB);
   const a = aRows(heap, p, take, rows, K);
-  const b = bInHeap(heap, p, take, 0);
+  const b = heap.operandAt(p.b, p.bOffset, K * N, take);
   const c = take(4 * rows * N);
   // blocks of 4 rows of B; the last block ends at N (it may redo outputs: C is written, not summed)
   const call = ([n0, n1]: [number, number]): number[] => [a, 4 * K, b, 4 * K, c.byteOffset, 4 * N, rows / MB, n0, n1, 4 * K];
@@ -189,7 +179,7 @@ async function panelProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads
   const nPanels = Math.ceil(N / NR);
   const ldc = nPanels * NR;
   const a = aRows(heap, p, take, mPanels * MR, K);
-  const b = bInHeap(heap, p, take, 4 * (ldc - N)); // a partial last panel reads past row K − 1's end
+  const b = heap.operandAt(p.b, p.bOffset, K * N, take, 4 * (ldc - N)); // a partial last panel reads past row K − 1's end
   const c = take(4 * mPanels * MR * ldc);
   // B in blocks of kc rows, so the rows every panel of A passes over stay in L1 (each panel reads
   // 32 bytes of a row at a large stride); one block per call, C carried over (`accumulate`)

@@ -19,7 +19,7 @@
 
 import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, block, br, brIf, call, f32x4, forRange, get, i32, ifThen, loop, select, seq, set, v128 } from './emit.js';
 import { packFunction } from './gemm-pack.js';
-import { type WasmHeap, type WasmRegionScope, exported } from './heap.js';
+import { type WasmHeap, exported } from './heap.js';
 import type { WasmThreadPool } from './threads.js';
 
 const MR = 4;
@@ -236,8 +236,8 @@ export async function wasmGemm(heap: WasmHeap, pool: WasmThreadPool | null, p: G
   }
   const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
   using scope = heap.scope('matmul');
-  const a = inHeap(heap, scope, p.a, p.aOffset, M * K);
-  const b = inHeap(heap, scope, p.b, p.bOffset, K * N);
+  const a = heap.operandAt(p.a, p.aOffset, M * K, scope.take);
+  const b = heap.operandAt(p.b, p.bOffset, K * N, scope.take);
   // byte strides of A's lanes (rows m) and steps (k), and of B's lanes (columns n) and steps
   const aLane = transA ? 4 : 4 * K;
   const aStep = transA ? 4 * M : 4;
@@ -294,15 +294,6 @@ const padArgs = (args: number[]): number[] => [...args, ...new Array<number>(STE
  */
 function columnBlock(K: number): number {
   return Math.max(MIN_NC, Math.min(NC, Math.floor(B_BLOCK_BYTES / (4 * K) / NR) * NR));
-}
-
-/** The byte offset of values[offset, offset + count) in the heap: in place when resident, else a copy in `scope`. */
-function inHeap(heap: WasmHeap, scope: WasmRegionScope, values: Float32Array, offset: number, count: number): number {
-  const at = heap.byteOffsetOf(values);
-  if (at !== null) return at + 4 * offset;
-  const region = scope.take(4 * count);
-  heap.f32.set(values.subarray(offset, offset + count), region.index);
-  return region.byteOffset;
 }
 
 /**

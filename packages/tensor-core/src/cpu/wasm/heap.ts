@@ -182,6 +182,19 @@ export class WasmHeap {
     return this.#buffers.has(a.buffer) ? a.byteOffset : null;
   }
 
+  /**
+   * The byte offset of a kernel operand, values[offset, offset + count), in this heap: where it
+   * lies when `values` is in the heap with `slackBytes` of readable memory after it (a kernel's
+   * last vector may load past the end), else a copy in a region from `take` (slack included).
+   */
+  operandAt(values: Float32Array, offset: number, count: number, take: (bytes: number) => WasmRegion, slackBytes = 0): number {
+    const at = this.byteOffsetOf(values);
+    if (at !== null && at + 4 * (offset + count) + slackBytes <= this.memory.buffer.byteLength) return at + 4 * offset;
+    const region = take(4 * count + slackBytes);
+    this.f32.set(values.subarray(offset, offset + count), region.index);
+    return region.byteOffset;
+  }
+
   /** The module `build` assembles for this heap's memory, compiled and instantiated once per key. */
   module(key: string, build: (memory: MemoryImport) => Uint8Array<ArrayBuffer>): Promise<WasmKernelModule> {
     const found = this.#modules.get(key);

@@ -152,12 +152,7 @@ export async function wasmSoftmax(heap: WasmHeap, pool: WasmThreadPool | null, p
   const { take } = scope;
   // x in place when it lives in the heap with a vector's worth of readable memory after it
   // (the last row's last vector loads past its end), else copied in
-  let src = heap.byteOffsetOf(x);
-  if (src === null || src + 4 * x.length + 16 > heap.memory.buffer.byteLength) {
-    const xr = take(4 * x.length + 16);
-    heap.f32.set(x, xr.index);
-    src = xr.byteOffset;
-  }
+  const src = heap.operandAt(x, 0, x.length, take, 16);
   // into `out` where it lies when it is a resident array (tails are stored lane by lane: no
   // write past a row), else through a region copied out after
   const outAt = heap.byteOffsetOf(out);
