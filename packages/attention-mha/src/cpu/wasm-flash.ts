@@ -238,20 +238,20 @@ async function runWasmFlash(
           // key's row (all heads) is read from memory once
           const jobs: TileJob[] = [];
           const sweeps: TileJob[] = [];
+          // The sweep takes the one row block of all S positions (rows of kv head g: [g·R,
+          // (g + 1)·R) of q and the state). Not with one kv head (its rows are contiguous
+          // already: MLA-like 16 heads × 576 was 15% slower swept) nor with more than
+          // SWEEP_MAX_ROWS rows per kv head (each 4-key call redoes every row's softmax step:
+          // at G = 16 the sweep only tied the tiles at 64K and lost on a 512-key window).
+          const R = S * G;
+          const whole = blocks.length === 1 && blocks[0]?.i0 === 0 && blocks[0].i1 === S && Hkv > 1 && R <= SWEEP_MAX_ROWS ? blocks[0] : undefined;
+          const kHead = layout.k(1, c0) - layout.k(0, c0);
+          const vHead = layout.v(1, c0) - layout.v(0, c0);
           let pieces = 0;
           for (let from = c0; from < c1; from += pieceKeys) {
             const to = Math.min(c1, from + pieceKeys);
             const part = parts.pointers(pieces++);
-            // Not with one kv head (its rows are contiguous already: MLA-like 16 heads × 576 was
-            // 15% slower swept) nor with more than SWEEP_MAX_ROWS rows per kv head (each 4-key
-            // call redoes every row's softmax step: at G = 16 the sweep only tied the tiles at
-            // 64K and lost on a 512-key window)
-            const only = blocks.length === 1 && Hkv > 1 && S * G <= SWEEP_MAX_ROWS ? blocks[0] : undefined;
-            if (only && only.i0 === 0 && only.i1 === S && !isEdge(only, from, to)) {
-              // rows of kv head g: [g·S·G, (g + 1)·S·G) of q and the state
-              const R = S * G;
-              const kHead = layout.k(1, from) - layout.k(0, from);
-              const vHead = layout.v(1, from) - layout.v(0, from);
+            if (whole && !isEdge(whole, from, to)) {
               const sweep = [qs.byteOffset, R, layout.k(0, from), layout.kStride, kHead, layout.v(0, from), layout.vStride, vHead, from, to, meta.byteOffset, part.m, part.l, part.acc, 0, Hkv];
               sweeps.push({ calls: [sweep], madds: (to - from) * Hkv * R * (D + Dv), head: 0 });
               continue;

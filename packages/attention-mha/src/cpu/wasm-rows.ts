@@ -99,8 +99,9 @@ export function buildCopyRows(): wasm.FunctionBuilder {
 /**
  * `transposeKeyTiles(src, srcStride, dst, keys, bytes)`: key rows src + t·srcStride (bytes: 4·D,
  * a multiple of 16) into transposed tiles of KEY_TILE keys (a power of 2) at dst, key t's
- * element d at dst + 4·(⌊t/64⌋·64·D + d·64 + t mod 64) for tiles of 64. Four keys at a time, 4×4 blocks transposed by
- * shuffles; past the last key the rows repeat it (those lanes are never visible).
+ * element d at dst + 4·(⌊t/64⌋·64·D + d·64 + t mod 64) for tiles of 64. Four keys at a time,
+ * 4×4 blocks transposed by shuffles; past the last key the rows repeat it (those lanes are never
+ * visible).
  */
 export function buildTransposeKeyTiles(KEY_TILE: number): wasm.FunctionBuilder {
   const f = new FunctionBuilder('transposeKeyTiles');
@@ -196,10 +197,10 @@ export function buildFinishRows(): wasm.FunctionBuilder {
 }
 
 /**
- * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s, flags): the tiles
- * of keys [from, to) in steps of TILE_KEYS (the tile module's), k and v the rows of key `from`, every tile with the
- * same flags: one call from JavaScript (and one entry in a worker's call list) per row block and
- * key span. With R = 0 it only reads the K and V rows [from, to) (a decode warm-up, below).
+ * `flashSpan` (q, R, D, k, kStride, v, vStride, Dv, from, to, meta, m, l, acc, s, flags): the
+ * tiles of keys [from, to) in steps of TILE_KEYS (the tile module's), k and v the rows of key
+ * `from`, every tile with the same flags: one call from JavaScript (and one entry in a worker's
+ * call list) per row block and key span. With R = 0 it only reads the K and V rows [from, to) (a decode warm-up, below).
  */
 export function buildFlashSpan(TILE_KEYS: number): wasm.FunctionBuilder {
   const f = new FunctionBuilder('flashSpan');

@@ -28,8 +28,8 @@ export const SWEEP_KEYS = 4;
  * keys [from, to) for the R query rows of each of Hkv kv heads (every position of the group's
  * heads); k and v point at key `from`'s rows of kv head 0, kHead / vHead bytes between heads.
  * q, m, l and acc hold kv head g's rows at [g·R, (g + 1)·R); meta (R rows) is the same for every
- * kv head. 16 i32 arguments, so a
- * flashQueue built on it takes the same call tables as flashSpan (s is argument 14).
+ * kv head. 16 i32 arguments, so a flashQueue built on it takes the same call tables as flashSpan
+ * (s is argument 14).
  */
 export function buildDecodeSweep(tileIndex: number, D: number, Dv: number): wasm.FunctionBuilder {
   const f = new FunctionBuilder('decodeSweep');
