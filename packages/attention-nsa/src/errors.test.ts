@@ -56,6 +56,10 @@ describe('NativeSparseAttention boundary checks', () => {
     await expect(nsa.forward(rand([1, 21, 4, 8]), k, v, rand([1, 21, 6]))).rejects.toThrow(/kvLengths\[0\] in \[21, 20\]/);
     await expect(nsa.forward(rand([1, 4, 4, 8]), k, v, rand([1, 4, 6]), { kvLengths: [3] })).rejects.toThrow(ShapeError);
     await expect(nsa.forward(rand([1, 4, 4, 8]), k, v, rand([1, 4, 6]), { queryChunk: 0 })).rejects.toThrow(ConfigError);
+    // @ts-expect-error: not an implementation
+    await expect(nsa.forward(rand([1, 1, 4, 8]), k, v, rand([1, 1, 6]), { implementation: 'fast' })).rejects.toThrow(/implementation 'auto', 'fused' or 'composed', got fast/);
+    await expect(nsa.forward(rand([1, 4, 4, 8]), k, v, rand([1, 4, 6]), { implementation: 'fused' })).rejects.toThrow(/a fused decode step \(implementation: fused\), got 4 queries per sequence/);
+    await expect(nsa.forward(rand([1, 1, 4, 8]), k, v, rand([1, 1, 6]), { implementation: 'fused', returnStages: true })).rejects.toThrow(/got returnStages asks/);
     const gone = rand([1, 4, 4, 8]);
     gone.dispose();
     await expect(nsa.forward(gone, k, v, rand([1, 4, 6]))).rejects.toThrow(BackendError);

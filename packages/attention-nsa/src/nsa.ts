@@ -19,6 +19,7 @@ import {
   type Tensor,
 } from '@attnkit/tensor-core';
 import { compressBlocks } from './compress.js';
+import { fusedDecodeStep } from './decode-step.js';
 import { permute } from './layout.js';
 import { compressedChunk, type HeadMajorOperands } from './compressed.js';
 import { type ResolvedNSAConfig, compressedBlockCount, selectionBlockCount } from './config.js';
@@ -26,7 +27,6 @@ import { combineBranches, nsaGates } from './gates.js';
 import { QueryPositions } from './positions.js';
 import { selectBlocks, selectedAttention } from './selection.js';
 import type { NSAWeights } from './weights.js';
-import { NSA_DECODE_KERNEL, nsaDecodeSupport, runNSADecode } from './webgpu/nsa-decode.js';
 
 /** Compressed keys and values kept by a cache ([B, Ncap, Hkv, D] / [B, Ncap, Hkv, Dv], blocks in order). */
 export interface CompressedKV {
@@ -48,6 +48,13 @@ export interface NSAOptions {
    * Default: as many as keep p_cmp under 4 Mi elements.
    */
   readonly queryChunk?: number;
+  /**
+   * `auto` (default): a decode step (one query per sequence, no row map, no stages) runs fused
+   * where its backend has the kernel (`webgpu-nsa-decode`, `cpu-nsa-decode`), else composed.
+   * `fused`: the fused step or a ConfigError saying why it declined. `composed`: tensor-core
+   * primitives and the attention core, always (the fused steps are tested against it).
+   */
+  readonly implementation?: 'auto' | 'fused' | 'composed';
   readonly signal?: AbortSignal;
 }
 
@@ -74,8 +81,8 @@ export interface NSAResult {
   /** Present with `returnStages`. */
   readonly stages?: NSAStages;
   /**
-   * Which implementation ran the selected and window branches: `fused:webgpu-nsa-decode` for a
-   * decode step fused on WebGPU (all three branches and the gates), else the attention core's
+   * Which implementation ran the selected and window branches: `fused:webgpu-nsa-decode` or
+   * `fused:cpu-nsa-decode` for a fused decode step (all three branches and the gates), else the attention core's
    * report, whose `declined` starts with why the fused step did not apply.
    */
   readonly dispatch: { readonly selected: DispatchReport; readonly window: DispatchReport };
@@ -116,20 +123,26 @@ export async function nativeSparseAttention(
       checkCompressed(fn, cached.keys, [B, nCmp, Hkv, D], 'keys', T);
       checkCompressed(fn, cached.values, [B, nCmp, Hkv, config.vHeadDim], 'values', T);
     }
-    // A decode step runs fused on a WebGPU device when it can (one submission, no readback). It
-    // reads a cache's compressed blocks in place: capacity rows past N are never visible.
+    // A decode step runs fused where q's backend has the kernel (WebGPU: one submission, no
+    // readback; CPU: one SIMD kernel on the worker threads). It reads a cache's compressed blocks
+    // in place: capacity rows past N are never visible.
     let declined: string | undefined;
     let computed: { kCmp: Tensor; vCmp: Tensor } | null = null; // exactly nCmp rows, f32
-    if (S === 1 && !options.returnStages && !options.rowMap) {
-      if (!cached) computed = await compressedOperands(fn, k, v, nCmp, config, weights, null, own);
-      const ops = { q, k, v, kCmp: cached?.keys ?? computed?.kCmp ?? k, vCmp: cached?.values ?? computed?.vCmp ?? v, nCmp, x, lengths };
-      const support = nsaDecodeSupport(q.backend, ops, config, weights);
-      if (support.ok) {
+    const implementation = options.implementation ?? 'auto';
+    if (implementation !== 'composed') {
+      const notDecode = S !== 1 ? `${S} queries per sequence (a decode step has 1)` : options.returnStages ? 'returnStages asks for every intermediate' : options.rowMap ? 'a row map' : null;
+      if (notDecode === null) {
+        if (!cached) computed = await compressedOperands(fn, k, v, nCmp, config, weights, null, own);
+        const ops = { q, k, v, kCmp: cached?.keys ?? computed?.kCmp ?? k, vCmp: cached?.values ?? computed?.vCmp ?? v, nCmp, x, lengths };
         throwIfAborted(options.signal, fn);
-        const report = { implementation: `fused:${NSA_DECODE_KERNEL}` };
-        return { out: runNSADecode(support.host, support.variant, ops, config, weights), dispatch: { selected: report, window: report } };
+        const step = await fusedDecodeStep(ops, config, weights);
+        if (step.ok) {
+          const report = { implementation: `fused:${step.kernel}` };
+          return { out: step.out, dispatch: { selected: report, window: report } };
+        }
+        declined = step.reason;
       }
-      declined = `${NSA_DECODE_KERNEL}: ${support.reason}`;
+      if (implementation === 'fused') throw new ConfigError({ fn, expected: 'a fused decode step (implementation: fused)', got: declined ?? notDecode ?? '' });
     }
     const { kCmp, vCmp } = computed ?? (await compressedOperands(fn, k, v, nCmp, config, weights, cached, own));
 
@@ -281,6 +294,10 @@ function validateInputs(
   if (!kvOk(k, D)) throw new ShapeError({ fn, expected: `k of shape ${kvShape(D)}`, got: formatShape(k.shape) });
   if (!kvOk(v, Dv) || v.shape[0] !== k.shape[0] || (!rowPool && v.shape[1] !== k.shape[1])) {
     throw new ShapeError({ fn, expected: `v of shape ${kvShape(Dv)} matching k ${formatShape(k.shape)}`, got: formatShape(v.shape) });
+  }
+  const impl = options.implementation;
+  if (impl !== undefined && impl !== 'auto' && impl !== 'fused' && impl !== 'composed') {
+    throw new ConfigError({ fn, expected: "implementation 'auto', 'fused' or 'composed'", got: String(impl) });
   }
   const chunk = options.queryChunk;
   if (chunk !== undefined && (!Number.isInteger(chunk) || chunk < 1)) throw new ConfigError({ fn, expected: 'queryChunk to be a positive integer', got: String(chunk) });

@@ -1,10 +1,11 @@
-// The fused WebGPU decode step against the composed path on the CPU backend (itself checked
-// against the golden vectors): several sequences of different lengths, compressed blocks read
-// in place from a cache with spare capacity rows, sequences shorter than one compressed block or
-// with fewer candidate blocks than n, head dims that do not fill a subgroup, no gate bias. On
-// every other backend the step declines and says why.
+// The fused decode steps — WebGPU's, and the CPU backend's (cpu/decode.ts) — against the
+// composed path on the CPU backend (itself checked against the golden vectors): several
+// sequences of different lengths, compressed blocks read in place from a cache with spare
+// capacity rows, sequences shorter than one compressed block or with fewer candidate blocks than
+// n, head dims that do not fill a subgroup, no gate bias. On every other backend the step
+// declines and says why.
 import { availableBackends } from '@attnkit/tensor-core/testing';
-import { type Backend, type Tensor, concat, createBackend, fixedSubgroupSize, isWebGpuHost, tensor, zeros } from '@attnkit/tensor-core';
+import { type Backend, type Tensor, concat, createBackend, fixedSubgroupSize, isCpuBackend, isWebGpuHost, tensor, zeros } from '@attnkit/tensor-core';
 import { SeededRandom, compareArrays, describeEachBackend } from '@attnkit/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compressBlocks } from '../compress.js';
@@ -109,12 +110,18 @@ async function operands(c: Case, backend: Backend, poison: readonly Poison[] = [
   };
 }
 
-async function decodeStep(c: Case, backend: Backend, poison: readonly Poison[] = []): Promise<{ out: Float32Array; implementation: string; declined: string | undefined }> {
+async function decodeStep(
+  c: Case,
+  backend: Backend,
+  poison: readonly Poison[] = [],
+  implementation: 'auto' | 'composed' = 'auto',
+): Promise<{ out: Float32Array; implementation: string; declined: string | undefined }> {
   const config = resolveNSAConfig(c.config);
   using o = await operands(c, backend, poison);
   const { out, dispatch } = await nativeSparseAttention(o.q, o.k, o.v, o.x, config, { gateWeight: o.gateWeight, gateBias: o.gateBias }, {
     kvLengths: c.lengths,
     compressed: { keys: o.cKeys, values: o.cValues },
+    implementation,
   });
   using result = out;
   return { out: await result.data(), implementation: dispatch.selected.implementation, declined: dispatch.selected.declined };
@@ -141,6 +148,7 @@ describe('fused NSA decode step', () => {
             const { out } = await nativeSparseAttention(q, o.k, o.v, x, config, { gateWeight: o.gateWeight, gateBias: o.gateBias }, {
               kvLengths: c.lengths,
               compressed: { keys: o.cKeys, values: o.cValues },
+              implementation: b === cpu ? 'composed' : 'auto',
             });
             using result = out;
             return await result.data();
@@ -153,10 +161,13 @@ describe('fused NSA decode step', () => {
       for (const c of CASES) {
         it(`${c.name}: equals the composed step on the CPU`, async () => {
           const backend = getBackend();
-          const want = await decodeStep(c, cpu);
+          const want = await decodeStep(c, cpu, [], 'composed');
           const got = await decodeStep(c, backend);
           if (isWebGpuHost(backend) && fixedSubgroupSize(backend.webgpu.device) > 0) {
             expect(got.implementation).toBe('fused:webgpu-nsa-decode'); // lavapipe in CI, real GPUs
+          } else if (isCpuBackend(backend)) {
+            if (backend.wasm) expect(got.implementation).toBe('fused:cpu-nsa-decode');
+            else expect(got.declined).toMatch(/^cpu-nsa-decode: no WebAssembly SIMD/);
           } else if (isWebGpuHost(backend)) {
             expect(got.declined).toMatch(/^webgpu-nsa-decode: the device has no subgroups/);
           } else {
@@ -200,7 +211,7 @@ describe('fused NSA decode step with NaN inputs', () => {
       for (const n of cases) {
         it(n.name, async () => {
           const backend = getBackend();
-          const want = await decodeStep({ ...c, name: n.name }, cpu, n.poison);
+          const want = await decodeStep({ ...c, name: n.name }, cpu, n.poison, 'composed');
           const got = await decodeStep({ ...c, name: n.name }, backend, n.poison);
           const Dv = 16;
           for (let h = 0; h < 4; h++) {

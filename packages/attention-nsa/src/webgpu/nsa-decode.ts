@@ -8,26 +8,11 @@
 /// <reference types="@webgpu/types" />
 import { type Backend, type Tensor, type WebGpuHost, type WebGpuScratch, decodeHeadTile, fixedSubgroupSize, isWebGpuHost, webGpuScratch } from '@attnkit/tensor-core';
 import type { ResolvedNSAConfig } from '../config.js';
+import type { NSADecodeOperands } from '../decode-step.js';
 import type { NSAWeights } from '../weights.js';
 import { type NSADecodeVariant, MAX_SELECTION_BLOCKS, MAX_TASKS, SELECT_THREADS, TASK_KEYS, combineWgsl, partialsWgsl, selectWgsl } from './decode-wgsl.js';
 
 export const NSA_DECODE_KERNEL = 'webgpu-nsa-decode';
-
-/**
- * One decode step's operands: q [B, 1, Hq, D], k/v [B, T, Hkv, ·], x [B, 1, gateDim] and the
- * compressed blocks [B, ≥ nCmp, Hkv, ·] (a cache's, capacity rows included).
- */
-export interface NSADecodeOperands {
-  readonly q: Tensor;
-  readonly k: Tensor;
-  readonly v: Tensor;
-  readonly kCmp: Tensor;
-  readonly vCmp: Tensor;
-  /** Complete blocks of the longest sequence. */
-  readonly nCmp: number;
-  readonly x: Tensor;
-  readonly lengths: readonly number[];
-}
 
 export type NSADecodeSupport = { readonly ok: true; readonly host: WebGpuHost; readonly variant: NSADecodeVariant } | { readonly ok: false; readonly reason: string };
 
