@@ -143,6 +143,18 @@ async function main(): Promise<void> {
         record(`${kind} T=${T}`, 'dense-gqa', 'K/V bandwidth (gpu queued)', bytes / denseQueued / 1e6, 'GB/s');
       }
       if (kind === 'decode') {
+        // the fused step (where the backend has one) against the same step composed of
+        // tensor-core ops and the attention core, alternating
+        const runComposed = async (): Promise<void> => {
+          const { out } = await nativeSparseAttention(q, k, v, x, c, nsa.weights, { compressed: { keys: cKeys, values: cValues }, implementation: 'composed' });
+          await out.data();
+          out.dispose();
+        };
+        const [fusedMs, composedMs] = await medians(reps, reps, runNSA, runComposed);
+        for (const clock of ['cpu', 'wall'] as const) {
+          record(`${kind} T=${T}`, 'nsa (composed)', `${clock} time`, composedMs[clock], unit);
+          record(`${kind} T=${T}`, 'nsa', `fused speed-up over composed (${clock})`, composedMs[clock] / fusedMs[clock], '×');
+        }
         // Where a decode step's CPU time goes: the two branches the attention core runs; the
         // rest is this package's own work (compression branch, top-n, gates).
         const [selected, window] = await coreBranches(nsa, q, k, v, x, { keys: cKeys, values: cValues });

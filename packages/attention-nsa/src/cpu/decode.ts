@@ -273,16 +273,14 @@ function blockImportance(queue: RunQueue, runs: readonly Run[], G: number, len: 
 function selectBlocks(scores: Float64Array, len: number, config: ResolvedNSAConfig): number[] {
   const current = Math.floor((len - 1) / config.slcBlock);
   const n = Math.min(config.nSelected, scores.length);
-  // rank: forced before scored, then the higher score, then the lower index (insertion into
-  // the n best so far: ⌈T/l′⌉·n comparisons at most, no sort of every candidate)
-  const forced = (j: number): boolean => j < config.nInit || j > current - config.nLocal;
-  const before = (a: number, b: number): boolean => {
-    const fa = forced(a);
-    if (fa !== forced(b)) return fa;
-    const sa = scores[a] as number;
-    const sb = scores[b] as number;
-    return sa > sb || (!(sa < sb) && a < b);
+  // rank as the composed path's top-k sees them (importance + the ±∞ mask): forced blocks +∞,
+  // a NaN score −∞, ties to the lower index; insertion into the n best so far (⌈T/l′⌉·n
+  // comparisons at most, no sort of every candidate)
+  const rank = (j: number): number => {
+    const score = scores[j] as number;
+    return Number.isNaN(score) ? -Infinity : j < config.nInit || j > current - config.nLocal ? Infinity : score;
   };
+  const before = (a: number, b: number): boolean => rank(a) > rank(b) || (rank(a) === rank(b) && a < b);
   const best: number[] = [];
   for (let j = 0; j < scores.length; j++) {
     if (best.length === n && !before(j, best[n - 1] as number)) continue;
