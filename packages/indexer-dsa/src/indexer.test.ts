@@ -10,7 +10,7 @@ import { hadamardMatrix } from './hadamard.js';
 import { type IndexerSelection, LightningIndexer } from './indexer.js';
 import { selectedKeys } from './inspect.js';
 import { isGpujsKernelHost } from '@attnkit/tensor-core';
-import { nthSmallest, topKInto } from './kernels/top-k.js';
+import { topKInto } from './kernels/top-k.js';
 import { indexerReference } from './reference.js';
 import { expectRejects, expectThrows } from './testing/fixtures/expect-error.js';
 import { SMALL, randomInput } from './testing/fixtures/layers.js';
@@ -59,17 +59,6 @@ async function lists(selection: IndexerSelection): Promise<number[][]> {
 }
 
 describe('host top-k', () => {
-  it('finds the k-th value by quickselect, runs of equal values included', () => {
-    const rng = new SeededRandom(1);
-    for (let trial = 0; trial < 50; trial++) {
-      const n = rng.int(1, 300);
-      const a = Float32Array.from({ length: n }, () => rng.int(-5, 5) * 0.5);
-      const sorted = Array.from(a).sort((x, y) => x - y);
-      const k = rng.int(0, n - 1);
-      expect(nthSmallest(Float32Array.from(a), n, k)).toBe(sorted[k]);
-    }
-  });
-
   it('returns the k best, best first, ties toward the lower index, NaN with −∞', () => {
     const row = Float32Array.from([3, 1, 3, Number.NaN, 7, -Infinity, 3, 1]);
     const out = new Int32Array(8).fill(-1);
@@ -87,6 +76,23 @@ describe('host top-k', () => {
       const want = Array.from({ length: n }, (_, t) => t).sort((u, v) => (r[v] as number) - (r[u] as number) || u - v);
       expect(written).toBe(Math.min(k, n));
       expect(Array.from(got.subarray(0, written))).toEqual(want.slice(0, written));
+    }
+  });
+
+  // the radix select orders float bits: signs, ±0, ±∞, NaN, subnormals and ties across digit boundaries
+  it('orders negative values, ±0, ±∞, NaN and subnormals as a float sort does', () => {
+    const rng = new SeededRandom(3);
+    const specials = [0, -0, Infinity, -Infinity, Number.NaN, 1e-40, -1e-40, 3.4e38, -3.4e38, 1, -1];
+    const rank = (x: number): number => (Number.isNaN(x) ? -Infinity : x);
+    for (let trial = 0; trial < 60; trial++) {
+      const n = rng.int(1, trial < 50 ? 400 : 20000);
+      const k = rng.int(1, Math.min(n + 3, 3000));
+      const r = Float32Array.from({ length: n }, () => (rng.next() < 0.2 ? rng.pick(specials) : rng.next() < 0.5 ? rng.int(-8, 8) * 0.25 : rng.normal() * 10 ** rng.int(-30, 30)));
+      const got = new Int32Array(k).fill(-1);
+      const written = topKInto(r, n, k, got, 0, new Float32Array(n));
+      const want = Array.from({ length: n }, (_, t) => t).sort((u, v) => rank(r[v] as number) - rank(r[u] as number) || u - v);
+      expect(written).toBe(Math.min(k, n));
+      expect(Array.from(got.subarray(0, written)), `trial ${trial}`).toEqual(want.slice(0, written));
     }
   });
 });
