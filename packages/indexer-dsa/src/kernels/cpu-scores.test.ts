@@ -37,6 +37,8 @@ describe('SIMD indexer scores', () => {
     [16, 32, 1001, 1100],
     [64, 128, 300, 300],
     [5, 4, 4096, 70000], // 1.1 MB of keys: resident, split over the threads
+    [6, 256, 203, 210], // the longest unrolled D_I
+    [4, 260, 101, 120], // past UNROLL_MAX_DIM: the loop over D_I
   ] as const) {
     for (const backend of [threaded, single]) {
       it(`${heads} heads × ${dim}, ${n} keys of ${rows} (${backend === threaded ? 'two threads' : 'one thread'})`, async () => {

@@ -14,6 +14,11 @@ const { FunctionBuilder, assembleModule, f32, f32x4, forRange, get, i32, set, v1
 
 /** Keys per block (a run shorter than this stays in TypeScript). */
 export const SCORE_BLOCK_KEYS = 4;
+/**
+ * Head dims up to this are unrolled into the module (one module per D_I): 1.5–1.6× the loop at
+ * D_I = 32 and 128 (session 7, same process alternating, CPU time).
+ */
+const UNROLL_MAX_DIM = 256;
 /** Scores from which a query's keys are split over the backend's threads. */
 const PARALLEL_MIN_MACS = 1 << 20;
 
@@ -25,7 +30,7 @@ type ScoreKernel = (...args: number[]) => void;
  * (the last block ends at t1 and may redo up to 3 keys: out is written, not summed). q is
  * [heads, D_I] (heads even: the caller pads a zero head, whose weight is 0), w [heads].
  */
-function buildScoreModule(memory: wasm.MemoryImport, fma: boolean): Uint8Array<ArrayBuffer> {
+function buildScoreModule(memory: wasm.MemoryImport, fma: boolean, dim: number | null = null): Uint8Array<ArrayBuffer> {
   const f = new FunctionBuilder('scores');
   const q = f.param('i32');
   const w = f.param('i32');
@@ -51,6 +56,19 @@ function buildScoreModule(memory: wasm.MemoryImport, fma: boolean): Uint8Array<A
   const zero = v128.const(new Array<number>(16).fill(0));
   const madd = (s: wasm.Local, x: wasm.Expr, y: wasm.Expr): wasm.Expr => set(s, fma ? f32x4.relaxed_madd(x, y, get(s)) : f32x4.add(get(s), f32x4.mul(x, y)));
   const row = (j: number): wasm.Expr => i32.add(get(kp), i32.mul(get(dimBytes), i32.const(j)));
+  // D_I known when the module is built: every load at a constant offset from its row pointer,
+  // each 16-byte step fenced off by a branch never taken (the key row's address is a multiple of
+  // 4, the constant odd), so V8 neither hoists the loads of later steps nor spills them
+  const unrolled = (dimFloats: number): wasm.Expr =>
+    wasm.block(
+      ...Array.from({ length: dimFloats / 4 }, (_, u) => [
+        ...kv.map((k, j) => set(k, v128.load(get(kp), 4 * dimFloats * j + 16 * u))),
+        set(qa, v128.load(get(qp), 16 * u)),
+        set(qb, v128.load(get(qp), 4 * dimFloats + 16 * u)),
+        ...kv.flatMap((k, j) => [madd(acc[0]?.[j] as wasm.Local, get(qa), get(k)), madd(acc[1]?.[j] as wasm.Local, get(qb), get(k))]),
+        ...(u + 1 < dimFloats / 4 ? [wasm.brIf(0, i32.eq(get(kp), i32.const(-1 - 16 * u)))] : []),
+      ]).flat(),
+    );
   // block of keys t..t+3: the score vector of the 4 keys
   const block = [
     set(score, zero),
@@ -62,16 +80,18 @@ function buildScoreModule(memory: wasm.MemoryImport, fma: boolean): Uint8Array<A
       2,
       ...acc.flat().map((a) => set(a, zero)),
       set(qp, i32.add(get(q), i32.mul(get(h), get(dimBytes)))),
-      forRange(
-        d,
-        i32.const(0),
-        get(dimBytes),
-        16,
-        ...kv.map((k, j) => set(k, v128.load(i32.add(row(j), get(d))))),
-        set(qa, v128.load(i32.add(get(qp), get(d)))),
-        set(qb, v128.load(i32.add(i32.add(get(qp), get(dimBytes)), get(d)))),
-        ...kv.flatMap((k, j) => [madd(acc[0]?.[j] as wasm.Local, get(qa), get(k)), madd(acc[1]?.[j] as wasm.Local, get(qb), get(k))]),
-      ),
+      dim === null
+        ? forRange(
+            d,
+            i32.const(0),
+            get(dimBytes),
+            16,
+            ...kv.map((k, j) => set(k, v128.load(i32.add(row(j), get(d))))),
+            set(qa, v128.load(i32.add(get(qp), get(d)))),
+            set(qb, v128.load(i32.add(i32.add(get(qp), get(dimBytes)), get(d)))),
+            ...kv.flatMap((k, j) => [madd(acc[0]?.[j] as wasm.Local, get(qa), get(k)), madd(acc[1]?.[j] as wasm.Local, get(qb), get(k))]),
+          )
+        : unrolled(dim),
       // [q_h·k_t … k_t+3], ReLU, times w_h; the same for head h + 1
       ...[0, 1].flatMap((i) => {
         const [a, b, c, e] = acc[i] as [wasm.Local, wasm.Local, wasm.Local, wasm.Local];
@@ -106,7 +126,8 @@ export async function scoreRun(backend: CpuBackend, q: Float32Array, qAt: number
   const heap = backend.wasm;
   if (!heap || visible < SCORE_BLOCK_KEYS || dim % 4 !== 0) return null;
   const fma = heap.relaxedSimd;
-  const kernel = await heap.module(`indexer-dsa/scores${fma ? '/fma' : ''}`, (memory) => buildScoreModule(memory, fma));
+  const unrolled = dim <= UNROLL_MAX_DIM ? dim : null;
+  const kernel = await heap.module(`indexer-dsa/scores/${unrolled ?? 'loop'}${fma ? '/fma' : ''}`, (memory) => buildScoreModule(memory, fma, unrolled));
   const paddedHeads = heads + (heads % 2);
   using scope = heap.scope('indexer');
   const qr = scope.take(4 * paddedHeads * dim);
