@@ -5,24 +5,9 @@
 import { type Tensor, isCpuBackend } from '@attnkit/tensor-core';
 import type { ResolvedNSAConfig } from './config.js';
 import { NSA_CPU_DECODE_KERNEL, nsaCpuDecodeSupport, runNSACpuDecode } from './cpu/decode.js';
+import type { NSADecodeOperands } from './decode-operands.js';
 import type { NSAWeights } from './weights.js';
 import { NSA_DECODE_KERNEL, nsaDecodeSupport, runNSADecode } from './webgpu/nsa-decode.js';
-
-/**
- * One decode step's operands: q [B, 1, Hq, D], k/v [B, T, Hkv, ·], x [B, 1, gateDim] and the
- * compressed blocks [B, ≥ nCmp, Hkv, ·] (a cache's, capacity rows included).
- */
-export interface NSADecodeOperands {
-  readonly q: Tensor;
-  readonly k: Tensor;
-  readonly v: Tensor;
-  readonly kCmp: Tensor;
-  readonly vCmp: Tensor;
-  /** Complete blocks of the longest sequence. */
-  readonly nCmp: number;
-  readonly x: Tensor;
-  readonly lengths: readonly number[];
-}
 
 export type FusedDecodeStep = { readonly ok: true; readonly out: Tensor; readonly kernel: string } | { readonly ok: false; readonly reason: string };
 

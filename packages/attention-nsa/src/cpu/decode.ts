@@ -16,7 +16,7 @@
 
 import { type Backend, type CpuBackend, type Tensor, isCpuBackend, wasm } from '@attnkit/tensor-core';
 import { type ResolvedNSAConfig, visibleCompressedBlocks } from '../config.js';
-import type { NSADecodeOperands } from '../decode-step.js';
+import { type NSADecodeOperands, namedOperands } from '../decode-operands.js';
 import type { NSAWeights } from '../weights.js';
 import { NSA_RUN_ARGS, type NSAQueue, RUN_KEYS, nsaDecodeModule } from './decode-kernel.js';
 
@@ -33,17 +33,7 @@ export function nsaCpuDecodeSupport(backend: Backend, ops: NSADecodeOperands, co
   if (ops.q.shape[1] !== 1) return no(`${String(ops.q.shape[1])} queries per sequence (decode is 1)`);
   const { headDim: D, vHeadDim: Dv } = config;
   if (D % 4 !== 0 || Dv % 4 !== 0) return no(`head dims ${D}/${Dv}: multiples of 4 only`);
-  const operands: readonly (readonly [string, Tensor | null])[] = [
-    ['q', ops.q],
-    ['k', ops.k],
-    ['v', ops.v],
-    ['compressed keys', ops.kCmp],
-    ['compressed values', ops.vCmp],
-    ['x', ops.x],
-    ['gate weight', weights.gateWeight],
-    ['gate bias', weights.gateBias],
-  ];
-  for (const [name, t] of operands) if (t && t.dtype !== 'f32') return no(`${name} stored as ${t.dtype}: f32 only`);
+  for (const [name, t] of namedOperands(ops, weights)) if (t && t.dtype !== 'f32') return no(`${name} stored as ${t.dtype}: f32 only`);
   return { ok: true, backend, heap };
 }
 

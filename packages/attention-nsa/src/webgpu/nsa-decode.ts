@@ -8,7 +8,7 @@
 /// <reference types="@webgpu/types" />
 import { type Backend, type Tensor, type WebGpuHost, type WebGpuScratch, decodeHeadTile, fixedSubgroupSize, isWebGpuHost, webGpuScratch } from '@attnkit/tensor-core';
 import type { ResolvedNSAConfig } from '../config.js';
-import type { NSADecodeOperands } from '../decode-step.js';
+import { type NSADecodeOperands, namedOperands } from '../decode-operands.js';
 import type { NSAWeights } from '../weights.js';
 import { type NSADecodeVariant, MAX_SELECTION_BLOCKS, MAX_TASKS, SELECT_THREADS, TASK_KEYS, combineWgsl, partialsWgsl, selectWgsl } from './decode-wgsl.js';
 
@@ -32,17 +32,7 @@ export function nsaDecodeSupport(backend: Backend, ops: NSADecodeOperands, confi
   if (ops.q.shape[1] !== 1) return no(`${String(ops.q.shape[1])} queries per sequence (decode is 1)`);
   if (D % 4 !== 0 || Dv % 4 !== 0 || D > MAX_HEAD_DIM || Dv > MAX_HEAD_DIM) return no(`head dims ${D}/${Dv}: multiples of 4 up to ${MAX_HEAD_DIM} only`);
   if (G > MAX_GROUP) return no(`${G} query heads per kv head (at most ${MAX_GROUP})`);
-  const operands: readonly (readonly [string, Tensor | null])[] = [
-    ['q', ops.q],
-    ['k', ops.k],
-    ['v', ops.v],
-    ['compressed keys', ops.kCmp],
-    ['compressed values', ops.vCmp],
-    ['x', ops.x],
-    ['gate weight', weights.gateWeight],
-    ['gate bias', weights.gateBias],
-  ];
-  for (const [name, t] of operands) {
+  for (const [name, t] of namedOperands(ops, weights)) {
     if (t === null) continue;
     if (t.dtype !== 'f32') return no(`${name} stored as ${t.dtype}: f32 only`);
     if (t.size * 4 > backend.info.maxBindingBytes) return no(`${name} is split across buffers (${t.size * 4} bytes > ${backend.info.maxBindingBytes})`);
