@@ -21,6 +21,8 @@ import type { NSAWeights } from '../weights.js';
 import { NSA_RUN_ARGS, type NSAQueue, RUN_KEYS, nsaDecodeModule } from './decode-kernel.js';
 
 export const NSA_CPU_DECODE_KERNEL = 'cpu-nsa-decode';
+/** Below this many multiply-adds a phase runs on the calling thread: a hand-off costs more. */
+const PARALLEL_MIN_MADDS = 1 << 20;
 
 export type NSACpuDecodeSupport = { readonly ok: true; readonly backend: CpuBackend; readonly heap: wasm.WasmHeap } | { readonly ok: false; readonly reason: string };
 
@@ -81,7 +83,7 @@ export async function runNSACpuDecode(backend: CpuBackend, heap: wasm.WasmHeap, 
   const addRuns = (b: number, g: number, keys: typeof history, from: number, to: number, into: Run[]): void => {
     for (let t = from; t < to; t += RUN_KEYS) {
       const n = Math.min(RUN_KEYS, to - t);
-      into.push({ job: queue.add(rowsOf(b, g), keys.k(b, g, t), 4 * Hkv * D, keys.v(b, g, t), 4 * Hkv * Dv, n), start: t, n });
+      into.push({ job: queue.add(rowsOf(b, g), keys.k(b, g, t), 4 * Hkv * D, keys.v(b, g, t), 4 * Hkv * Dv, n, D + Dv), start: t, n });
     }
   };
 
@@ -147,6 +149,7 @@ class RunQueue {
   readonly #R: number;
   readonly #Dv: number;
   readonly #pending: number[][] = [];
+  #pendingMadds = 0;
   /** Byte address of each job's state: [s (R × RUN_KEYS) | m (R) | l (R) | acc (R × Dv)]. */
   readonly #state: number[] = [];
   #count = 0;
@@ -162,15 +165,18 @@ class RunQueue {
     return 4 * this.#R * (RUN_KEYS + 2 + this.#Dv);
   }
 
-  /** Queues one run; returns its job number. */
-  add(q: number, k: number, kStride: number, v: number, vStride: number, n: number): number {
+  /** Queues one run of n keys with D/Dv-wide rows; returns its job number. */
+  add(q: number, k: number, kStride: number, v: number, vStride: number, n: number, width: number): number {
     this.#pending.push([q, this.#R, k, kStride, v, vStride, n]);
+    this.#pendingMadds += n * this.#R * width;
     return this.#count++;
   }
 
   /** Runs the queued jobs over the threads (the caller's included). */
   async run(kernel: wasm.WasmKernelModule, pool: wasm.WasmThreadPool | null): Promise<void> {
     const jobs = this.#pending.splice(0);
+    const madds = this.#pendingMadds;
+    this.#pendingMadds = 0;
     if (jobs.length === 0) return;
     const first = this.#state.length;
     const states = this.#scope.take(this.#stateBytes * jobs.length);
@@ -185,7 +191,7 @@ class RunQueue {
     const counter = table.byteOffset + 4 * NSA_RUN_ARGS * jobs.length;
     i32[counter / 4] = 0;
     const args = [table.byteOffset, jobs.length, counter];
-    const threads = Math.min(pool?.size ?? 1, jobs.length);
+    const threads = madds < PARALLEL_MIN_MADDS ? 1 : Math.min(pool?.size ?? 1, jobs.length);
     if (!pool || threads < 2) {
       wasm.exported<NSAQueue>(kernel.instance, 'nsaQueue')(...(args as [number, number, number]));
       return;
