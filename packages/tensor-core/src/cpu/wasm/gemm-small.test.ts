@@ -28,11 +28,11 @@ describe('wasm SIMD few-rows gemm (B in place)', () => {
   const shapes: [number, number, number][] = [
     [1, 4, 4],
     [1, 1792, 256],
-    // past PARALLEL_MIN_MACS (two threads): one row (axpy4 with N and K tails), two rows
+    // past PARALLEL_MIN_MACS (two threads): one row (axpy with N and K tails), two rows
     [1, 1030, 1031],
     [1, 4100, 300],
     [2, 600, 1001],
-    // B narrower than 8 columns: axpy4 for any row count
+    // B narrower than 8 columns: axpy for any row count
     [7, 6, 33],
     [2, 9, 12],
     [3, 13, 20],
@@ -86,12 +86,12 @@ describe('wasm SIMD few-rows gemm (B in place)', () => {
     expect(smallGemmDeclines(p(SMALL_M_MAX.plain + 1, 64, 64, false))).toMatch(/rows of A/);
     expect(smallGemmDeclines(p(4, 64, 30, true))).toMatch(/K % 4 = 0/);
     expect(smallGemmDeclines(p(4, 3, 32, true))).toMatch(/N ≥ 4/);
-    expect(smallGemmDeclines(p(4, 7, 32, false))).toBeNull(); // B [K, N] of any width: streamed by rows (axpy4)
+    expect(smallGemmDeclines(p(4, 7, 32, false))).toBeNull(); // B [K, N] of any width: streamed by rows (axpy)
     expect(smallGemmDeclines(p(SMALL_M_MAX.transB, 64, 64, true))).toBeNull();
   });
 
   it('a NaN in B reaches exactly the outputs it feeds; garbage past B never does', async () => {
-    // B [K, N]: 3 rows take the strided 4×8 kernel, 1 and 2 rows axpy4, whose last vector of
+    // B [K, N]: 3 rows take the strided 4×8 kernel, 1 and 2 rows axpy, whose last vector of
     // each row of 13 reads past it; Bᵀ: dot2x4
     for (const [M, N, K, transB] of [[3, 12, 8, true], [3, 12, 8, false], [1, 13, 8, true], [1, 13, 9, false], [2, 13, 8, true], [2, 13, 9, false]] as const) {
       const a = rng.normalArray(M * K);

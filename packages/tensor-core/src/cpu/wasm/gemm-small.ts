@@ -12,7 +12,7 @@
 //   Bᵀ (B stored [N, K]: Linear's weight, keys)  `dot2x4`: 2 rows of A against 4 rows of B, eight
 //       f32x4 running dot products over k, summed across lanes at the end;
 //   B  (stored [K, N]: values, a MatMul's right operand)
-//       1–2 rows of A (or B narrower than 8): `axpy4`, B's rows streamed in memory order, four at
+//       1–2 rows of A (or B narrower than 8): `axpy`, B's rows streamed in memory order, eight at
 //       a time, into the rows of C (a GEMV: B is read once, whole rows, by both threads);
 //       3–12 rows: gemm.ts's 4×8 micro-kernel with B's panels taken in place (a row stride per k
 //       instead of a packed panel).
@@ -40,11 +40,16 @@ const L1_BLOCK_BYTES = 16384;
 const MB = 2;
 const NB = 4;
 /**
- * Rows of A for which B [K, N] is streamed row by row (`axpy4`); from 3 rows the strided 4×8
+ * Rows of A for which B [K, N] is streamed row by row (`axpy`); from 3 rows the strided 4×8
  * micro-kernel is faster (BENCHMARKS.md, session 7: at 1792², time axpy ÷ strided 0.35–0.71
  * for 1 row, 0.59–0.73 for 2, 1.16–1.19 for 3, 1.15–1.20 for 4).
  */
 const AXPY_M_MAX = 2;
+/**
+ * Rows of B per sweep over C (one C vector loaded and stored per this many multiply-adds): 8
+ * measured 0.69–0.90× the time of 4 at 1 × 1792 × 1792 and 2 × 1792 × 1792 (session 7).
+ */
+const AXPY_STEPS = 8;
 
 /** (a, lda, b, ldb, c, ldc, mPairs, n0, n1, k): byte pointers and strides; rows n0..n1−1 of B in blocks of 4. */
 type DotKernel = (...args: number[]) => void;
@@ -225,14 +230,14 @@ async function panelProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads
 type AxpyKernel = (...args: number[]) => void;
 
 /**
- * axpy4(a, lda, M, b, ldb, c, ldc, vectors, K): C[m, 0..4·vectors) += Σ_k A[m, k]·B[k, ·] for
- * the M rows of A, B's rows streamed in order four at a time (k, k+1, k+2, k+3 against four
- * splatted A values, one C vector loaded and stored per four multiply-adds), then one at a time
- * for K's remainder. B is read as whole rows in memory order — the hardware prefetchers' best
+ * axpy(a, lda, M, b, ldb, c, ldc, vectors, K): C[m, 0..4·vectors) += Σ_k A[m, k]·B[k, ·] for
+ * the M rows of A, B's rows streamed in order `steps` at a time (rows k..k+steps−1 against as
+ * many splatted A values, one C vector loaded and stored per `steps` multiply-adds), then one at
+ * a time for K's remainder. B is read as whole rows in memory order — the hardware prefetchers' best
  * case — and the slice of C a thread owns stays in L1/L2 (MLAS's GEMV does the same for one row).
  */
-export function axpyFunction(fma: boolean): FunctionBuilder {
-  const f = new FunctionBuilder('axpy4');
+export function axpyFunction(fma: boolean, steps: 4 | 8 = AXPY_STEPS): FunctionBuilder {
+  const f = new FunctionBuilder('axpy');
   const a = f.param('i32');
   const lda = f.param('i32');
   const M = f.param('i32');
@@ -248,8 +253,8 @@ export function axpyFunction(fma: boolean): FunctionBuilder {
   const ap = f.local('i32');
   const bp = f.local('i32');
   const cp = f.local('i32');
-  const rowOffsets = [f.local('i32'), f.local('i32'), f.local('i32')] as const;
-  const s: Local[] = Array.from({ length: 4 }, () => f.local('v128'));
+  const rowOffsets: Local[] = Array.from({ length: steps - 1 }, () => f.local('i32'));
+  const s: Local[] = Array.from({ length: steps }, () => f.local('v128'));
   const acc = f.local('v128');
   const madd = (x: Expr, y: Expr): Expr => set(acc, fma ? f32x4.relaxed_madd(x, y, get(acc)) : f32x4.add(get(acc), f32x4.mul(x, y)));
   const bRow = (i: number): Expr => (i === 0 ? get(bp) : i32.add(get(bp), get(rowOffsets[i - 1] as Local)));
@@ -278,7 +283,7 @@ export function axpyFunction(fma: boolean): FunctionBuilder {
   f.body(
     ...rowOffsets.map((o, i) => set(o, i32.mul(get(ldb), i32.const(i + 1)))),
     set(k, i32.const(0)),
-    block(loop(brIf(1, i32.gt_s(i32.add(get(k), i32.const(4)), get(K))), sweep(4), set(k, i32.add(get(k), i32.const(4))), br(0))),
+    block(loop(brIf(1, i32.gt_s(i32.add(get(k), i32.const(steps)), get(K))), sweep(steps), set(k, i32.add(get(k), i32.const(steps))), br(0))),
     block(loop(brIf(1, i32.ge_s(get(k), get(K))), sweep(1), set(k, i32.add(get(k), i32.const(1))), br(0))),
   );
   return f;
@@ -290,7 +295,7 @@ const AXPY_COLUMN_UNIT = 16;
 async function axpyProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: number, p: GemmOperands, take: (bytes: number) => WasmRegion, out: Float32Array, outOffset: number): Promise<void> {
   const { M, N, K } = p;
   const fma = heap.relaxedSimd;
-  const kernel = await heap.module(`tensor-core/axpy4${fma ? '/fma' : ''}`, (memory) => assembleModule(memory, [axpyFunction(fma)]));
+  const kernel = await heap.module(`tensor-core/axpy${AXPY_STEPS}${fma ? '/fma' : ''}`, (memory) => assembleModule(memory, [axpyFunction(fma)]));
   // C's rows start on 64-byte lines, so the threads' column ranges never share one
   const ldc = roundUp(N, AXPY_COLUMN_UNIT);
   const a = aRows(heap, p, take, M, K);
@@ -301,9 +306,9 @@ async function axpyProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads:
     .filter(([n0, n1]) => n1 > n0)
     .map(([n0, n1]) => [[a, 4 * K, M, b + 4 * n0, 4 * N, c.byteOffset + 4 * n0, 4 * ldc, Math.ceil((n1 - n0) / 4), K]]);
   if (K > 0) {
-    if (pool && lists.length > 1) await pool.run(kernel, 'axpy4', lists);
+    if (pool && lists.length > 1) await pool.run(kernel, 'axpy', lists);
     else {
-      const axpy = exported<AxpyKernel>(kernel.instance, 'axpy4');
+      const axpy = exported<AxpyKernel>(kernel.instance, 'axpy');
       for (const args of lists.flat()) axpy(...args);
     }
   }
