@@ -32,8 +32,9 @@ describe('wasm SIMD few-rows gemm (B in place)', () => {
     [1, 1030, 1031],
     [1, 4100, 300],
     [2, 600, 1001],
-    // B narrower than 8 columns: axpy for any row count
-    [7, 6, 33],
+    // B narrower than one vector, and 12 rows over two threads
+    [7, 3, 33],
+    [12, 700, 130],
     [2, 9, 12],
     [3, 13, 20],
     [5, 8, 300],
@@ -91,8 +92,7 @@ describe('wasm SIMD few-rows gemm (B in place)', () => {
   });
 
   it('a NaN in B reaches exactly the outputs it feeds; garbage past B never does', async () => {
-    // B [K, N]: 3 rows take the strided 4×8 kernel, 1 and 2 rows axpy, whose last vector of
-    // each row of 13 reads past it; Bᵀ: dot2x4
+    // B [K, N]: axpy, whose last vector of each row of 13 reads past it; Bᵀ: dot2x4
     for (const [M, N, K, transB] of [[3, 12, 8, true], [3, 12, 8, false], [1, 13, 8, true], [1, 13, 9, false], [2, 13, 8, true], [2, 13, 9, false]] as const) {
       const a = rng.normalArray(M * K);
       const b = rng.normalArray(K * N + 8);
