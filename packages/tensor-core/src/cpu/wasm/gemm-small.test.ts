@@ -32,8 +32,11 @@ describe('wasm SIMD few-rows gemm (B in place)', () => {
     [1, 1030, 1031],
     [1, 4100, 300],
     [2, 600, 1001],
-    // B narrower than one vector, and 12 rows over two threads
+    // B narrower than one vector or than a 4×8 tile (axpy for any row count); 3 and 12 rows
+    // over two threads (axpy, strided)
     [7, 3, 33],
+    [6, 7, 20],
+    [3, 800, 450],
     [12, 700, 130],
     [2, 9, 12],
     [3, 13, 20],
@@ -92,8 +95,9 @@ describe('wasm SIMD few-rows gemm (B in place)', () => {
   });
 
   it('a NaN in B reaches exactly the outputs it feeds; garbage past B never does', async () => {
-    // B [K, N]: axpy, whose last vector of each row of 13 reads past it; Bᵀ: dot2x4
-    for (const [M, N, K, transB] of [[3, 12, 8, true], [3, 12, 8, false], [1, 13, 8, true], [1, 13, 9, false], [2, 13, 8, true], [2, 13, 9, false]] as const) {
+    // B [K, N]: 1–3 rows take axpy, whose last vector of each row of 13 reads past it, more the
+    // strided 4×8 kernel; Bᵀ: dot2x4
+    for (const [M, N, K, transB] of [[3, 12, 8, true], [3, 13, 9, false], [5, 12, 8, false], [1, 13, 8, true], [1, 13, 9, false], [2, 13, 8, true], [2, 13, 9, false]] as const) {
       const a = rng.normalArray(M * K);
       const b = rng.normalArray(K * N + 8);
       b.fill(Number.NaN, K * N); // past B's end: read by the last partial panel, never kept

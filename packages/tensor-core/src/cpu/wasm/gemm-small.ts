@@ -11,14 +11,16 @@
 // Kernels by layout of B:
 //   Bᵀ (B stored [N, K]: Linear's weight, keys)  `dot2x4`: 2 rows of A against 4 rows of B, eight
 //       f32x4 running dot products over k, summed across lanes at the end;
-//   B  (stored [K, N]: values, a MatMul's right operand)  `axpy`: B's rows streamed in memory
-//       order, eight at a time, into the rows of C (a GEMV for one row: B read once, whole rows,
-//       by both threads). Session 6 ran gemm.ts's 4×8 micro-kernel over B's panels in place
-//       instead: with one row of A three quarters of its multiply-adds were on zero rows, and at
-//       N = 1792 its k blocks of 8 reloaded C every 8 steps (1 × 1792 × 1792: 3.6 GFLOP/s).
+//   B  (stored [K, N]: values, a MatMul's right operand)
+//       1–3 rows of A (or B narrower than 8): `axpy`, B's rows streamed in memory order, eight at
+//       a time, into the rows of C (a GEMV: B is read once, whole rows, by both threads);
+//       4–12 rows: gemm.ts's 4×8 micro-kernel with B's panels taken in place (a row stride per k
+//       instead of a packed panel). Session 6 ran that kernel for one row too: three quarters of
+//       its multiply-adds were on zero rows, and at N = 1792 its k blocks of 8 reloaded C every
+//       8 steps (1 × 1792 × 1792: 3.6 GFLOP/s).
 
 import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, block, br, brIf, f32x4, forRange, get, i32, loop, set, v128 } from './emit.js';
-import { type GemmOperands, roundUp, share } from './gemm.js';
+import { type GemmOperands, buildGemmModule, roundUp, share } from './gemm.js';
 import { type WasmHeap, type WasmRegion, exported } from './heap.js';
 import { reduce4 } from './vector.js';
 import type { WasmThreadPool } from './threads.js';
@@ -29,15 +31,24 @@ import type { WasmThreadPool } from './threads.js';
  * packed at 1792², 1 and 2 threads, same process: Bᵀ 0.41–0.44 for 1 row, 0.71–0.76 for 16,
  * 0.78–0.92 for 32, 0.87–0.95 for 64, 0.94–1.02 for 128; B 0.54–0.60 for 1 row, 0.66–0.75 for
  * 8, 0.82 for 12, 1.11–1.15 for 16 (and 1.11 for NSA's 16 × 128 × 4095), 1.39–1.66 for 32.
- * (Against session 5's JavaScript packing B stayed here up to 32 rows.) Session 7, B streamed by
- * `axpy` against the packed GEMM: 0.71–0.79 for 8 rows, 0.64–0.81 for 12, 1.13–1.21 for 16.
+ * (Against session 5's JavaScript packing B stayed here up to 32 rows.)
  */
 export const SMALL_M_MAX = { transB: 128, plain: 12 } as const;
 /** Below this many multiply-adds a product runs on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 20;
 
+/** Bytes of B one strided pass keeps in L1. */
+const L1_BLOCK_BYTES = 16384;
 const MB = 2;
 const NB = 4;
+/**
+ * Rows of A for which B [K, N] is streamed row by row (`axpy`); from 4 rows the strided 4×8
+ * micro-kernel is as fast or faster: it loads and stores C once per k block, where axpy does
+ * per 8 rows of B for every row of A (BENCHMARKS.md, session 7: at 1792², time axpy ÷ strided
+ * 0.37–0.49 for 1 row, 0.59–0.66 for 2, 0.78–0.85 for 3, 0.88–1.21 for 4, 0.91–1.55 for 8,
+ * 0.80–1.88 for 12; 0.57–0.73 for 5, where the 4×8 tiles carry three zero rows).
+ */
+const AXPY_M_MAX = 3;
 /**
  * Rows of B per sweep over C (one C vector loaded and stored per this many multiply-adds): 8
  * measured 0.69–0.90× the time of 4 at 1 × 1792 × 1792 and 2 × 1792 × 1792 (session 7).
@@ -126,7 +137,8 @@ export async function wasmSmallGemm(heap: WasmHeap, pool: WasmThreadPool | null,
   using scope = heap.scope('matmul');
   const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
   if (p.transB) await dotProduct(heap, pool, threads, p, scope.take, out, outOffset);
-  else await axpyProduct(heap, pool, threads, p, scope.take, out, outOffset);
+  else if (M <= AXPY_M_MAX || N < 8) await axpyProduct(heap, pool, threads, p, scope.take, out, outOffset);
+  else await panelProduct(heap, pool, threads, p, scope.take, out, outOffset);
   if (K === 0) out.fill(0, outOffset, outOffset + M * N);
 }
 
@@ -171,6 +183,51 @@ async function dotProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: 
     }
   }
   out.set(heap.f32.subarray(c.index, c.index + M * N), outOffset);
+}
+
+/** (a, b, c, ldc, mPanels, nPanels, kc, accumulate, aRowBytes, bStepBytes, bPanelBytes). */
+type StridedMacro = (...args: number[]) => void;
+
+async function panelProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: number, p: GemmOperands, take: (bytes: number) => WasmRegion, out: Float32Array, outOffset: number): Promise<void> {
+  const { M, N, K } = p;
+  const fma = heap.relaxedSimd;
+  const kernel = await heap.module(`tensor-core/gemm4x8-strided${fma ? '/fma' : ''}`, (memory) => buildGemmModule(memory, fma, 'strided'));
+  const MR = 4;
+  const NR = 8;
+  const mPanels = Math.ceil(M / MR);
+  const nPanels = Math.ceil(N / NR);
+  const ldc = nPanels * NR;
+  const a = aRows(heap, p, take, mPanels * MR, K);
+  const b = heap.operandAt(p.b, p.bOffset, K * N, take, 4 * (ldc - N)); // a partial last panel reads past row K − 1's end
+  const c = take(4 * mPanels * MR * ldc);
+  // B in blocks of kc rows, so the rows every panel of A passes over stay in L1 (each panel reads
+  // 32 bytes of a row at a large stride); one block per call, C carried over (`accumulate`)
+  const kc = Math.max(8, Math.min(256, Math.floor(L1_BLOCK_BYTES / (4 * N))));
+  const call = ([j0, j1]: [number, number], k0: number): number[] => [
+    a + 4 * k0,
+    b + 4 * (NR * j0 + N * k0),
+    c.byteOffset + 4 * NR * j0,
+    4 * ldc,
+    mPanels,
+    j1 - j0,
+    Math.min(kc, K - k0),
+    k0 > 0 ? 1 : 0,
+    4 * K,
+    4 * N,
+    4 * NR,
+  ];
+  const lists = share(nPanels, threads, 1)
+    .filter(([j0, j1]) => j1 > j0)
+    .map((range) => Array.from({ length: Math.ceil(K / kc) }, (_, i) => call(range, i * kc)));
+  if (K > 0) {
+    if (pool && lists.length > 1) await pool.run(kernel, 'gemm4x8', lists);
+    else {
+      const macro = exported<StridedMacro>(kernel.instance, 'gemm4x8');
+      for (const args of lists.flat()) macro(...args);
+    }
+  }
+  const heapF32 = heap.f32;
+  for (let m = 0; m < M; m++) out.set(heapF32.subarray(c.index + m * ldc, c.index + m * ldc + N), outOffset + m * N);
 }
 
 /** (a, lda, M, b, ldb, c, ldc, vectors, K): byte pointers and strides; see axpyFunction. */

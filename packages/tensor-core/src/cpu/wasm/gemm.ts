@@ -32,9 +32,11 @@ const B_BLOCK_BYTES = 2 << 20;
 
 /**
  * The macro-kernel gemm4x8(aPack, bPack, c, ldcBytes, mPanels, nPanels, kc, accumulate): every
- * (B panel, A panel) pair of one packed block, C += or = A·B.
+ * (B panel, A panel) pair of one packed block, C += or = A·B. The `strided` layout
+ * (gemm-small.ts) reads both operands where they lie: A as rows (`aRow` bytes apart), B's row k
+ * at `bStep`·k and its panels `bPanel` bytes apart (three more parameters).
  */
-export function gemmFunction(fma: boolean): FunctionBuilder {
+export function gemmFunction(fma: boolean, layout: 'packed' | 'strided' = 'packed'): FunctionBuilder {
   const f = new FunctionBuilder('gemm4x8');
   const aPack = f.param('i32');
   const bPack = f.param('i32');
@@ -44,6 +46,8 @@ export function gemmFunction(fma: boolean): FunctionBuilder {
   const nPanels = f.param('i32');
   const kc = f.param('i32');
   const accumulate = f.param('i32');
+  const strided = layout === 'strided' ? { aRow: f.param('i32'), bStep: f.param('i32'), bPanel: f.param('i32') } : null;
+  const aRowOffsets = strided ? [f.local('i32'), f.local('i32'), f.local('i32')] : [];
   const jp = f.local('i32');
   const ip = f.local('i32');
   const k = f.local('i32');
@@ -68,13 +72,14 @@ export function gemmFunction(fma: boolean): FunctionBuilder {
       set(b0, v128.load(get(bp), bOff)),
       set(b1, v128.load(get(bp), bOff + 16)),
       ...ROWS.flatMap((r) => [
-        set(a, v128.load32_splat(get(ap), aOff + 4 * r)),
+        set(a, strided ? v128.load32_splat(r === 0 ? get(ap) : i32.add(get(ap), get(aRowOffsets[r - 1] as Local)), aOff) : v128.load32_splat(get(ap), aOff + 4 * r)),
         madd(accAt(r, 0), get(a), get(b0)),
         madd(accAt(r, 1), get(a), get(b1)),
       ]),
     );
 
   f.body(
+    ...aRowOffsets.map((o, r) => set(o, i32.mul(get((strided as { aRow: Local }).aRow), i32.const(r + 1)))),
     forRange(
       jp,
       i32.const(0),
@@ -85,8 +90,8 @@ export function gemmFunction(fma: boolean): FunctionBuilder {
         i32.const(0),
         get(mPanels),
         1,
-        set(ap, i32.add(get(aPack), i32.mul(get(ip), i32.mul(get(kc), i32.const(MR * 4))))),
-        set(bp, i32.add(get(bPack), i32.mul(get(jp), i32.mul(get(kc), i32.const(NR * 4))))),
+        set(ap, i32.add(get(aPack), i32.mul(get(ip), strided ? i32.mul(get(strided.aRow), i32.const(MR)) : i32.mul(get(kc), i32.const(MR * 4))))),
+        set(bp, i32.add(get(bPack), i32.mul(get(jp), strided ? get(strided.bPanel) : i32.mul(get(kc), i32.const(NR * 4))))),
         set(cp, i32.add(i32.add(get(c), i32.mul(get(jp), i32.const(NR * 4))), i32.mul(get(ip), i32.mul(get(ldc), i32.const(MR))))),
         ifThen(get(accumulate), loadC, zeroC),
         // one k step per iteration: with two, V8 hoists the second step's six loads above the
@@ -94,8 +99,8 @@ export function gemmFunction(fma: boolean): FunctionBuilder {
         set(k, get(kc)),
         loop(
           step(0, 0),
-          set(ap, i32.add(get(ap), i32.const(MR * 4))),
-          set(bp, i32.add(get(bp), i32.const(NR * 4))),
+          set(ap, i32.add(get(ap), i32.const(strided ? 4 : MR * 4))),
+          set(bp, i32.add(get(bp), strided ? get(strided.bStep) : i32.const(NR * 4))),
           set(k, i32.sub(get(k), i32.const(1))),
           brIf(0, i32.gt_s(get(k), i32.const(0))),
         ),
@@ -106,9 +111,9 @@ export function gemmFunction(fma: boolean): FunctionBuilder {
   return f;
 }
 
-/** A module exporting gemm4x8 alone (the ceiling bench's micro-kernel). */
-export function buildGemmModule(memory: MemoryImport, fma: boolean): Uint8Array<ArrayBuffer> {
-  return assembleModule(memory, [gemmFunction(fma)]);
+/** A module exporting gemm4x8 alone (gemm-small.ts's strided kernel, the ceiling bench). */
+export function buildGemmModule(memory: MemoryImport, fma: boolean, layout: 'packed' | 'strided' = 'packed'): Uint8Array<ArrayBuffer> {
+  return assembleModule(memory, [gemmFunction(fma, layout)]);
 }
 
 /**
