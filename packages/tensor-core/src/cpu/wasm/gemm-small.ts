@@ -237,10 +237,11 @@ type AxpyKernel = (...args: number[]) => void;
  * axpy(a, lda, M, b, ldb, c, ldc, vectors, K): C[m, 0..4·vectors) += Σ_k A[m, k]·B[k, ·] for
  * the M rows of A, B's rows streamed in order `steps` at a time (rows k..k+steps−1 against as
  * many splatted A values, one C vector loaded and stored per `steps` multiply-adds), then one at
- * a time for K's remainder. B is read as whole rows in memory order — the hardware prefetchers' best
- * case — and the slice of C a thread owns stays in L1/L2 (MLAS's GEMV does the same for one row).
+ * a time for K's remainder. B is read as whole rows in memory order (the hardware prefetchers'
+ * best case) and the slice of C a thread owns stays in L1/L2 (MLAS's GEMV does the same for one
+ * row).
  */
-export function axpyFunction(fma: boolean, steps: 4 | 8 = AXPY_STEPS): FunctionBuilder {
+function axpyFunction(fma: boolean, steps: 4 | 8 = AXPY_STEPS): FunctionBuilder {
   const f = new FunctionBuilder('axpy');
   const a = f.param('i32');
   const lda = f.param('i32');
@@ -262,21 +263,21 @@ export function axpyFunction(fma: boolean, steps: 4 | 8 = AXPY_STEPS): FunctionB
   const acc = f.local('v128');
   const madd = (x: Expr, y: Expr): Expr => set(acc, fma ? f32x4.relaxed_madd(x, y, get(acc)) : f32x4.add(get(acc), f32x4.mul(x, y)));
   const bRow = (i: number): Expr => (i === 0 ? get(bp) : i32.add(get(bp), get(rowOffsets[i - 1] as Local)));
-  // every row of A against B's rows k..k+steps−1
-  const sweep = (steps: number): Expr =>
+  // every row of A against B's rows k..k+rows−1
+  const sweep = (rows: number): Expr =>
     forRange(
       r,
       i32.const(0),
       get(M),
       1,
       set(ap, i32.add(i32.add(get(a), i32.mul(get(r), get(lda))), i32.mul(get(k), i32.const(4)))),
-      ...s.slice(0, steps).map((x, i) => set(x, v128.load32_splat(get(ap), 4 * i))),
+      ...s.slice(0, rows).map((x, i) => set(x, v128.load32_splat(get(ap), 4 * i))),
       set(cp, i32.add(get(c), i32.mul(get(r), get(ldc)))),
       set(bp, i32.add(get(b), i32.mul(get(k), get(ldb)))),
       set(j, get(vectors)),
       loop(
         set(acc, v128.load(get(cp))),
-        ...s.slice(0, steps).map((x, i) => madd(get(x), v128.load(bRow(i)))),
+        ...s.slice(0, rows).map((x, i) => madd(get(x), v128.load(bRow(i)))),
         v128.store(get(cp), get(acc)),
         set(cp, i32.add(get(cp), i32.const(16))),
         set(bp, i32.add(get(bp), i32.const(16))),
