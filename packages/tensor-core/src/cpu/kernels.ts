@@ -46,8 +46,9 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       const batchB = b.shape.slice(0, -2);
       const batch = broadcastShapes(batchA, batchB, 'matmul');
       const nBatch = sizeOf(batch);
-      // a large result is a resident array: the SIMD GEMM writes C into it in place
-      const result = backend.zeros([...batch, M, N], 'f32');
+      // a large result is a resident array: the SIMD GEMM writes C into it in place (every
+      // product overwrites its whole block, so it is not zero-filled first)
+      const result = backend.output([...batch, M, N]);
       const out = backend.view(result);
       const sa = broadcastStrides(batchA, batch);
       const sb = broadcastStrides(batchB, batch);
@@ -73,7 +74,7 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
       const w = backend.storageOf(weight);
       if (w.dtype === 'f32') {
         // f32 weight rows are contiguous: x·Wᵀ (into a resident result in place when large), then the bias
-        const result = backend.zeros([...x.shape.slice(0, -1), O], 'f32');
+        const result = backend.output([...x.shape.slice(0, -1), O]);
         try {
           const out = backend.view(result);
           await product({ a: X, aOffset: 0, b: w.data, bOffset: 0, M: R, N: O, K: I, transA: false, transB: true }, out, 0);
@@ -119,8 +120,9 @@ export function cpuKernels(backend: CpuBackend): KernelTable {
 
     async Softmax({ x, mask }, { scale }) {
       const N = x.shape[x.rank - 1] as number;
-      // a large result is a resident array: the SIMD kernel writes its rows there in place
-      const result = backend.zeros(x.shape, 'f32');
+      // a large result is a resident array: the SIMD kernel writes its rows there in place (every
+      // row, so it is not zero-filled first)
+      const result = backend.output(x.shape);
       try {
         const out = backend.view(result);
         const m = maskAddressing(x, mask);

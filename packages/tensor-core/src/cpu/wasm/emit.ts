@@ -123,6 +123,7 @@ export const f32 = {
   lt: op(0x5d),
   gt: op(0x5e),
   ge: op(0x60),
+  abs: op(0x8b),
   add: op(0x92),
   sub: op(0x93),
   mul: op(0x94),

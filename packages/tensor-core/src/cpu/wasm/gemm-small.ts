@@ -8,13 +8,18 @@
 // B is read in place when it is a resident array (the CPU backend keeps tensors of ≥ 1 MiB in
 // the shared heap) and copied in whole (one memcpy) otherwise.
 //
-// Two kernels, one per layout of B:
+// Kernels by layout of B:
 //   Bᵀ (B stored [N, K]: Linear's weight, keys)  `dot2x4`: 2 rows of A against 4 rows of B, eight
 //       f32x4 running dot products over k, summed across lanes at the end;
-//   B  (stored [K, N]: values)                   gemm.ts's 4×8 micro-kernel with B's panels taken
-//       in place (a row stride per k instead of a packed panel).
+//   B  (stored [K, N]: values, a MatMul's right operand)
+//       1–3 rows of A (or B narrower than 8): `axpy`, B's rows streamed in memory order, eight at
+//       a time, into the rows of C (a GEMV: B is read once, whole rows, by both threads);
+//       4–12 rows: gemm.ts's 4×8 micro-kernel with B's panels taken in place (a row stride per k
+//       instead of a packed panel). Session 6 ran that kernel for one row too: three quarters of
+//       its multiply-adds were on zero rows, and at N = 1792 its k blocks of 8 reloaded C every
+//       8 steps (1 × 1792 × 1792: 3.6 GFLOP/s).
 
-import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, brIf, f32x4, forRange, get, i32, loop, set, v128 } from './emit.js';
+import { type Expr, FunctionBuilder, type Local, type MemoryImport, assembleModule, block, br, brIf, f32x4, forRange, get, i32, loop, set, v128 } from './emit.js';
 import { type GemmOperands, buildGemmModule, roundUp, share } from './gemm.js';
 import { type WasmHeap, type WasmRegion, exported } from './heap.js';
 import { reduce4 } from './vector.js';
@@ -32,10 +37,23 @@ export const SMALL_M_MAX = { transB: 128, plain: 12 } as const;
 /** Below this many multiply-adds a product runs on the calling thread alone. */
 const PARALLEL_MIN_MACS = 1 << 20;
 
-const MB = 2;
 /** Bytes of B one strided pass keeps in L1. */
 const L1_BLOCK_BYTES = 16384;
+const MB = 2;
 const NB = 4;
+/**
+ * Rows of A for which B [K, N] is streamed row by row (`axpy`); from 4 rows the strided 4×8
+ * micro-kernel is as fast or faster: it loads and stores C once per k block, where axpy does
+ * per 8 rows of B for every row of A (BENCHMARKS.md, session 7: at 1792², time axpy ÷ strided
+ * 0.37–0.49 for 1 row, 0.59–0.66 for 2, 0.78–0.85 for 3, 0.88–1.21 for 4, 0.91–1.55 for 8,
+ * 0.80–1.88 for 12; 0.57–0.73 for 5, where the 4×8 tiles carry three zero rows).
+ */
+const AXPY_M_MAX = 3;
+/**
+ * Rows of B per sweep over C (one C vector loaded and stored per this many multiply-adds): 8
+ * measured 0.69–0.90× the time of 4 at 1 × 1792 × 1792 and 2 × 1792 × 1792 (session 7).
+ */
+const AXPY_STEPS = 8;
 
 /** (a, lda, b, ldb, c, ldc, mPairs, n0, n1, k): byte pointers and strides; rows n0..n1−1 of B in blocks of 4. */
 type DotKernel = (...args: number[]) => void;
@@ -106,7 +124,7 @@ export function buildDotModule(memory: MemoryImport, fma: boolean): Uint8Array<A
 export function smallGemmDeclines(p: GemmOperands): string | null {
   const most = p.transB ? SMALL_M_MAX.transB : SMALL_M_MAX.plain;
   if (p.M > most) return `${p.M} rows of A (reads B${p.transB ? 'ᵀ' : ''} in place up to ${most})`;
-  if (p.transB ? p.N < NB || p.K % 4 !== 0 : p.N < 8) return `B of ${p.K} × ${p.N} (Bᵀ needs K % 4 = 0 and N ≥ ${NB}; B needs N ≥ 8)`;
+  if (p.transB && (p.N < NB || p.K % 4 !== 0)) return `Bᵀ of ${p.N} × ${p.K} (needs K % 4 = 0 and N ≥ ${NB})`;
   return null;
 }
 
@@ -119,6 +137,7 @@ export async function wasmSmallGemm(heap: WasmHeap, pool: WasmThreadPool | null,
   using scope = heap.scope('matmul');
   const threads = pool && M * N * K >= PARALLEL_MIN_MACS ? pool.size : 1;
   if (p.transB) await dotProduct(heap, pool, threads, p, scope.take, out, outOffset);
+  else if (M <= AXPY_M_MAX || N < 8) await axpyProduct(heap, pool, threads, p, scope.take, out, outOffset);
   else await panelProduct(heap, pool, threads, p, scope.take, out, outOffset);
   if (K === 0) out.fill(0, outOffset, outOffset + M * N);
 }
@@ -205,6 +224,97 @@ async function panelProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads
     else {
       const macro = exported<StridedMacro>(kernel.instance, 'gemm4x8');
       for (const args of lists.flat()) macro(...args);
+    }
+  }
+  const heapF32 = heap.f32;
+  for (let m = 0; m < M; m++) out.set(heapF32.subarray(c.index + m * ldc, c.index + m * ldc + N), outOffset + m * N);
+}
+
+/** (a, lda, M, b, ldb, c, ldc, vectors, K): byte pointers and strides; see axpyFunction. */
+type AxpyKernel = (...args: number[]) => void;
+
+/**
+ * axpy(a, lda, M, b, ldb, c, ldc, vectors, K): C[m, 0..4·vectors) += Σ_k A[m, k]·B[k, ·] for
+ * the M rows of A, B's rows streamed in order `steps` at a time (rows k..k+steps−1 against as
+ * many splatted A values, one C vector loaded and stored per `steps` multiply-adds), then one at
+ * a time for K's remainder. B is read as whole rows in memory order (the hardware prefetchers'
+ * best case) and the slice of C a thread owns stays in L1/L2 (MLAS's GEMV does the same for one
+ * row).
+ */
+function axpyFunction(fma: boolean, steps: 4 | 8 = AXPY_STEPS): FunctionBuilder {
+  const f = new FunctionBuilder('axpy');
+  const a = f.param('i32');
+  const lda = f.param('i32');
+  const M = f.param('i32');
+  const b = f.param('i32');
+  const ldb = f.param('i32');
+  const c = f.param('i32');
+  const ldc = f.param('i32');
+  const vectors = f.param('i32');
+  const K = f.param('i32');
+  const k = f.local('i32');
+  const r = f.local('i32');
+  const j = f.local('i32');
+  const ap = f.local('i32');
+  const bp = f.local('i32');
+  const cp = f.local('i32');
+  const rowOffsets: Local[] = Array.from({ length: steps - 1 }, () => f.local('i32'));
+  const s: Local[] = Array.from({ length: steps }, () => f.local('v128'));
+  const acc = f.local('v128');
+  const madd = (x: Expr, y: Expr): Expr => set(acc, fma ? f32x4.relaxed_madd(x, y, get(acc)) : f32x4.add(get(acc), f32x4.mul(x, y)));
+  const bRow = (i: number): Expr => (i === 0 ? get(bp) : i32.add(get(bp), get(rowOffsets[i - 1] as Local)));
+  // every row of A against B's rows k..k+rows−1
+  const sweep = (rows: number): Expr =>
+    forRange(
+      r,
+      i32.const(0),
+      get(M),
+      1,
+      set(ap, i32.add(i32.add(get(a), i32.mul(get(r), get(lda))), i32.mul(get(k), i32.const(4)))),
+      ...s.slice(0, rows).map((x, i) => set(x, v128.load32_splat(get(ap), 4 * i))),
+      set(cp, i32.add(get(c), i32.mul(get(r), get(ldc)))),
+      set(bp, i32.add(get(b), i32.mul(get(k), get(ldb)))),
+      set(j, get(vectors)),
+      loop(
+        set(acc, v128.load(get(cp))),
+        ...s.slice(0, rows).map((x, i) => madd(get(x), v128.load(bRow(i)))),
+        v128.store(get(cp), get(acc)),
+        set(cp, i32.add(get(cp), i32.const(16))),
+        set(bp, i32.add(get(bp), i32.const(16))),
+        set(j, i32.sub(get(j), i32.const(1))),
+        brIf(0, i32.gt_s(get(j), i32.const(0))),
+      ),
+    );
+  f.body(
+    ...rowOffsets.map((o, i) => set(o, i32.mul(get(ldb), i32.const(i + 1)))),
+    set(k, i32.const(0)),
+    block(loop(brIf(1, i32.gt_s(i32.add(get(k), i32.const(steps)), get(K))), sweep(steps), set(k, i32.add(get(k), i32.const(steps))), br(0))),
+    block(loop(brIf(1, i32.ge_s(get(k), get(K))), sweep(1), set(k, i32.add(get(k), i32.const(1))), br(0))),
+  );
+  return f;
+}
+
+/** Columns a thread's share of C starts at a multiple of: whole 64-byte lines, never shared. */
+const AXPY_COLUMN_UNIT = 16;
+
+async function axpyProduct(heap: WasmHeap, pool: WasmThreadPool | null, threads: number, p: GemmOperands, take: (bytes: number) => WasmRegion, out: Float32Array, outOffset: number): Promise<void> {
+  const { M, N, K } = p;
+  const fma = heap.relaxedSimd;
+  const kernel = await heap.module(`tensor-core/axpy${AXPY_STEPS}${fma ? '/fma' : ''}`, (memory) => assembleModule(memory, [axpyFunction(fma)]));
+  // C's rows start on 64-byte lines, so the threads' column ranges never share one
+  const ldc = roundUp(N, AXPY_COLUMN_UNIT);
+  const a = aRows(heap, p, take, M, K);
+  const b = heap.operandAt(p.b, p.bOffset, K * N, take, 4 * (roundUp(N, 4) - N)); // the last vector of a row reads past its end
+  const c = take(4 * M * ldc);
+  heap.f32.fill(0, c.index, c.index + M * ldc);
+  const lists = share(N, threads, AXPY_COLUMN_UNIT)
+    .filter(([n0, n1]) => n1 > n0)
+    .map(([n0, n1]) => [[a, 4 * K, M, b + 4 * n0, 4 * N, c.byteOffset + 4 * n0, 4 * ldc, Math.ceil((n1 - n0) / 4), K]]);
+  if (K > 0) {
+    if (pool && lists.length > 1) await pool.run(kernel, 'axpy', lists);
+    else {
+      const axpy = exported<AxpyKernel>(kernel.instance, 'axpy');
+      for (const args of lists.flat()) axpy(...args);
     }
   }
   const heapF32 = heap.f32;

@@ -4,7 +4,9 @@
 // work through atomics on it.
 import { describe, expect, it } from 'vitest';
 import { CpuBackend } from '../backend.js';
-import { reshape, tensor, zeros } from '../../ops/index.js';
+import type { Tensor } from '../../tensor.js';
+import { linear, matmul, reshape, softmax, tensor, zeros } from '../../ops/index.js';
+import * as ref from '../../testing/fixtures/reference64.js';
 import { FunctionBuilder, assembleModule, block, br, brIf, forRange, get, i32, loop, set } from './emit.js';
 import { WasmHeap } from './heap.js';
 
@@ -43,6 +45,49 @@ describe('resident arrays', () => {
     } finally {
       await backend.dispose();
     }
+  });
+
+  it('MatMul, Linear and Softmax write their whole result into a reused region that is not zero-filled first', async () => {
+    const backend = new CpuBackend({ threads: 2 });
+    const heap = backend.wasm;
+    if (!heap) throw new Error(`no WebAssembly SIMD: ${backend.wasmUnavailable ?? ''}`);
+    try {
+      // each result takes the region a NaN-filled tensor of its size just gave back (first fit):
+      // a value the kernel failed to write would stay NaN
+      const intoNaNs = async (count: number, run: () => Promise<Tensor>): Promise<Tensor> => {
+        const nan = tensor(backend, new Float32Array(count).fill(Number.NaN), [count]);
+        const at = heap.byteOffsetOf(backend.view(nan));
+        nan.dispose();
+        const result = await run();
+        expect(heap.byteOffsetOf(backend.view(result)), 'the result reuses the NaN region').toBe(at);
+        return result;
+      };
+      const [M, K, N] = [300, 64, 1000]; // 1.2 MB result: resident; M, N not multiples of 4 × 8 tiles
+      const a = Float32Array.from({ length: M * K }, (_, i) => Math.sin(i));
+      const b = Float32Array.from({ length: K * N }, (_, i) => Math.cos(i));
+      using ta = tensor(backend, a, [M, K]);
+      using tb = tensor(backend, b, [K, N]);
+      using tbt = tensor(backend, b, [N, K]);
+      using mm = await intoNaNs(M * N, () => matmul(ta, tb));
+      expect(ref.firstMismatch(await mm.data(), ref.matmul64(a, [M, K], b, [K, N], false, false))).toBe(-1);
+      using lin = await intoNaNs(M * N, () => linear(ta, tbt));
+      expect(ref.firstMismatch(await lin.data(), ref.matmul64(a, [M, K], b, [N, K], false, true))).toBe(-1);
+      const x = Float32Array.from({ length: 512 * 1023 }, (_, i) => Math.sin(0.37 * i) * 4);
+      using tx = tensor(backend, x, [512, 1023]); // rows of 1023: a tail lane per row
+      using sm = await intoNaNs(x.length, () => softmax(tx));
+      expect(ref.firstMismatch(await sm.data(), ref.softmax64(x, [512, 1023], 1, null, null))).toBe(-1);
+    } finally {
+      await backend.dispose();
+    }
+  });
+
+  it('keeps readable memory past the last region, so a kernel reads the heap\'s last operand in place', () => {
+    const heap = new WasmHeap({ shared: true });
+    const region = heap.alloc(heap.memory.buffer.byteLength, 'test'); // would end exactly at the memory's end
+    expect(heap.memory.buffer.byteLength).toBeGreaterThanOrEqual(region.byteOffset + region.byteLength + 64);
+    const values = heap.f32.subarray(region.index, region.index + region.byteLength / 4);
+    expect(heap.operandAt(values, 0, values.length, () => { throw new Error('copied'); }, 16)).toBe(region.byteOffset);
+    region.release();
   });
 
   it('an unshared heap (one thread) holds none: its buffer detaches when it grows', () => {

@@ -23,6 +23,8 @@ const MAX_SHARED_PAGES = 32768;
 /** Resident arrays may take this share of a shared heap; the rest stays for kernels' scratch. */
 const RESIDENT_SHARE = 0.75;
 const REGION_ALIGN = 64;
+/** Readable bytes the memory keeps past every region (see `alloc`): more than any kernel's slack. */
+const TAIL_BYTES = 64;
 
 /** Regions taken for one call (`WasmHeap.scope`). */
 export interface WasmRegionScope extends Disposable {
@@ -146,9 +148,10 @@ export class WasmHeap {
    * A zero-filled f32 array of `count` values inside a shared heap, held until `release()`:
    * storage that kernels read in place (`byteOffsetOf`). Null when the heap is not shared or
    * resident arrays already hold their share of it (RESIDENT_SHARE): the caller then uses a
-   * JavaScript array.
+   * JavaScript array. `zero: false` leaves whatever the region held (an earlier call's scratch
+   * or result): only for a kernel's output that the kernel overwrites in full.
    */
-  allocResident(count: number, fn: string): { readonly data: Float32Array; release(): void } | null {
+  allocResident(count: number, fn: string, options: { readonly zero?: boolean } = {}): { readonly data: Float32Array; release(): void } | null {
     const bytes = 4 * count;
     if (!this.shared || this.#residentBytes + bytes > RESIDENT_SHARE * this.maxBytes) return null;
     let region: WasmRegion;
@@ -158,7 +161,7 @@ export class WasmHeap {
       return null; // the engine refused to grow the memory: plain arrays still work
     }
     const data = this.f32.subarray(region.index, region.index + count);
-    data.fill(0); // a region may have held an earlier call's scratch
+    if (options.zero !== false) data.fill(0); // a region may have held an earlier call's scratch
     this.#residentBytes += region.byteLength;
     let released = false;
     return {
@@ -224,7 +227,11 @@ export class WasmHeap {
     };
   }
 
-  /** A free region of `bytes` (64-byte aligned), growing the memory when none fits. */
+  /**
+   * A free region of `bytes` (64-byte aligned), growing the memory when none fits. The memory
+   * always extends at least TAIL_BYTES past a region's end, so a kernel whose last vector loads
+   * past an operand (`operandAt`'s slack) reads it in place even when it is the heap's last.
+   */
   alloc(bytes: number, fn: string): WasmRegion {
     const size = Math.ceil(Math.max(bytes, 1) / REGION_ALIGN) * REGION_ALIGN;
     let start = 0;
@@ -235,8 +242,8 @@ export class WasmHeap {
       start = r.end;
     }
     const end = start + size;
-    if (end > this.memory.buffer.byteLength) {
-      const pages = Math.ceil((end - this.memory.buffer.byteLength) / PAGE_BYTES);
+    if (end + TAIL_BYTES > this.memory.buffer.byteLength) {
+      const pages = Math.ceil((end + TAIL_BYTES - this.memory.buffer.byteLength) / PAGE_BYTES);
       try {
         this.memory.grow(pages);
       } catch (e) {

@@ -5,7 +5,11 @@
 // The reference's Math.exp per element made a decode step's softmax over NSA's compressed blocks
 // (16 heads × 4095) cost ~3.8 ms, more than the two products around it. Here each row takes three
 // passes over f32x4 vectors — scale and mask with the running max, e^(s − max) with the sum,
-// the division — with vector.ts's polynomial e^x (≤ 2 ulp).
+// the division — with vector.ts's polynomial e^x (≤ 2 ulp). A row whose max is finite (the
+// common one) takes passes 2 and 3 without their lane selects: e^(−∞ − max) is exactly 0
+// already, and a sum ≥ 1 needs no guard in the division; rows with an infinite max (nothing
+// visible, a visible +∞) or a NaN sum keep the selects (8 instructions fewer per vector; 0.84×
+// the time in cache, session 7).
 //
 // x is read where it lies when it is a resident array, else copied in once; the output is written
 // where it lies when it is resident (the CPU backend's Softmax makes a large result so), else to
@@ -58,6 +62,7 @@ export function buildSoftmaxModule(memory: MemoryImport, fma: boolean): Uint8Arr
   const tailLanes = f.local('v128');
   const tmp = f.local('v128');
   const inv = f.local('v128');
+  const finite = f.local('i32'); // the row's max is finite
   const exp = vectorExp(f, { fma });
   const splat = (c: number): Expr => f32x4.splat(f32.const(c));
   const at = (l: Local): Expr => i32.add(get(px), i32.mul(get(l), i32.const(16)));
@@ -108,16 +113,23 @@ export function buildSoftmaxModule(memory: MemoryImport, fma: boolean): Uint8Arr
       ...scaled(true),
       // every lane the row's max
       set(mx, f32x4.splat(horizontalMax(get(mx), tmp))),
+      // the common row: a finite max. Then e^(s − max) is exactly 0 for a hidden entry
+      // (−∞ − max = −∞) and the sum is ≥ 1 or NaN, so neither pass needs its lane selects
+      set(finite, f32.lt(f32.abs(f32x4.extract_lane(get(mx), 0)), f32.const(Infinity))),
       set(sum, splat(0)),
-      ...eachVector(false, [
+      ifThen(get(finite), eachVector(false, [set(tmp, exp(f32x4.sub(v128.load(at(v)), get(mx))))]), eachVector(false, [
         set(s, v128.load(at(v))),
         // a hidden entry (−∞) is 0 even when the max is −∞ too (−∞ − −∞ is NaN)
         set(tmp, v128.bitselect(splat(0), exp(f32x4.sub(get(s), get(mx))), f32x4.eq(get(s), NEG_INF))),
-      ]),
+      ])),
       set(sum, f32x4.splat(horizontalSum(get(sum), tmp))),
-      // 1/Σ; where e = 0 the output is 0 even if Σ is 0 or NaN (hidden entries, empty rows)
       set(inv, f32x4.div(splat(1), get(sum))),
-      ...eachVector(true, [set(s, v128.load(at(v))), set(tmp, v128.bitselect(splat(0), f32x4.mul(get(s), get(inv)), f32x4.eq(get(s), splat(0))))]),
+      // 1/Σ; where e = 0 the output is 0 even if Σ is 0 or NaN (hidden entries, empty rows)
+      ifThen(
+        i32.and(get(finite), f32.eq(f32x4.extract_lane(get(sum), 0), f32x4.extract_lane(get(sum), 0))),
+        eachVector(true, [set(tmp, f32x4.mul(v128.load(at(v)), get(inv)))]),
+        eachVector(true, [set(s, v128.load(at(v))), set(tmp, v128.bitselect(splat(0), f32x4.mul(get(s), get(inv)), f32x4.eq(get(s), splat(0))))]),
+      ),
     ),
   );
   return assembleModule(memory, [f]);
