@@ -123,11 +123,11 @@ export async function runNSACpuDecode(backend: CpuBackend, heap: wasm.WasmHeap, 
   const branch = new Float64Array(3 * Dv);
   for (let b = 0; b < B; b++) {
     for (let g = 0; g < Hkv; g++) {
-      const at = b * Hkv + g;
+      const group = b * Hkv + g;
       for (let r = 0; r < G; r++) {
-        queue.merge(cmpRuns[at] as Run[], r, branch, 0);
-        queue.merge(slcRuns[at] as Run[], r, branch, Dv);
-        queue.merge(winRuns[at] as Run[], r, branch, 2 * Dv);
+        queue.merge(cmpRuns[group] as Run[], r, branch, 0);
+        queue.merge(slcRuns[group] as Run[], r, branch, Dv);
+        queue.merge(winRuns[group] as Run[], r, branch, 2 * Dv);
         const h = g * G + r;
         const gate = (br: number): number => gates[(b * Hq + h) * 3 + br] as number;
         const [gc, gs, gw] = [gate(0), gate(1), gate(2)];
