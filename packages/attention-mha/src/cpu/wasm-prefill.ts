@@ -13,7 +13,7 @@ import { type AbortCheckpoint, BackendError, wasm } from '@attnkit/tensor-core';
 import type { AttentionProblem } from '../problem.js';
 import type { StateRegions } from './wasm-state.js';
 import { CALL_BYTES, JOB_BYTES } from './wasm-rows.js';
-import { TILE_KEYS } from './wasm-tile.js';
+import { LOG2_SCORES, TILE_KEYS } from './wasm-tile.js';
 
 type Pool = wasm.WasmThreadPool | null;
 
@@ -69,7 +69,7 @@ export class Inboxes {
   }
 }
 
-/** The scaled queries of batch b in row order [g][i][h within group], and a fresh softmax state. */
+/** The queries of batch b scaled (by scale · LOG2_SCORES) in row order [g][i][h within group], and a fresh softmax state. */
 export async function stagePrefillQueries(
   heap: wasm.WasmHeap,
   kernel: wasm.WasmKernelModule,
@@ -80,7 +80,8 @@ export async function stagePrefillQueries(
   state: StateRegions,
   inboxes: Inboxes,
 ): Promise<void> {
-  const { S, Hq, Hkv, D, Dv, scale } = p;
+  const { S, Hq, Hkv, D, Dv } = p;
+  const scale = p.scale * LOG2_SCORES;
   const G = Hq / Hkv;
   const n = S * Hq * D;
   const src = heapAddress(heap, q, b * n, (b + 1) * n, inboxes.get('q', 4 * n));
@@ -139,7 +140,7 @@ export async function packPrefillChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKer
   if (rowLists.some((l) => l.length > 0)) await runLists(kernel, pool, 'copyRows', rowLists);
 }
 
-/** out = acc / l for batch b (zeros where no key was visible), and lse = m + ln l. */
+/** out = acc / l for batch b (zeros where no key was visible), and lse = m · ln 2 + ln l (m in log2 units). */
 export async function finishPrefill(
   heap: wasm.WasmHeap,
   kernel: wasm.WasmKernelModule,
@@ -174,7 +175,7 @@ export async function finishPrefill(
       for (let hh = 0; hh < G; hh++) {
         const row = (g * S + i) * G + hh;
         const sum = f32[state.l.index + row] as number;
-        lse[(b * S + i) * Hq + g * G + hh] = sum !== 0 ? (f32[state.m.index + row] as number) + Math.log(sum) : -Infinity;
+        lse[(b * S + i) * Hq + g * G + hh] = sum !== 0 ? (f32[state.m.index + row] as number) * Math.LN2 + Math.log(sum) : -Infinity;
       }
     }
   }
