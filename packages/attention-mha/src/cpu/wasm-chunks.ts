@@ -8,7 +8,8 @@
 
 import { BackendError, type wasm } from '@attnkit/tensor-core';
 import type { AttentionProblem } from '../problem.js';
-import { type ChunkSource, type Inboxes, packPrefillChunk } from './wasm-prefill.js';
+import { type ChunkSource, type Inboxes, packChunkJobs } from './wasm-prefill.js';
+import type { QueueJob } from './wasm-queue.js';
 
 /**
  * Prefill packs K in transposed tiles up to this head dim. The tile alone is 1.04× faster with
@@ -41,8 +42,11 @@ export interface ChunkSources {
   readonly decode: boolean;
 }
 
-/** Packs keys c0..c1−1 of batch b head-major on every thread (no row map) and says where the tiles read them. */
-export async function packedChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKernelModule, pool: wasm.WasmThreadPool | null, p: AttentionProblem, b: number, c0: number, c1: number, src: ChunkSources, inboxes: Inboxes): Promise<ChunkLayout> {
+/**
+ * Where the tiles read keys c0..c1−1 of batch b packed head-major (no row map), and the jobs that
+ * pack them (on every thread: the first phase of the chunk's queue).
+ */
+export function packedChunk(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: number, c1: number, src: ChunkSources, inboxes: Inboxes): { layout: ChunkLayout; jobs: QueueJob[] } {
   const { Hkv, D, Dv } = p;
   const { kChunk, vChunk, chunkKeys } = src;
   if (!kChunk) throw new BackendError({ fn: p.fn, expected: 'a K chunk region when K/V are not read in place', got: 'none' });
@@ -51,9 +55,9 @@ export async function packedChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKernelMo
   const kTiles = src.v !== null && vChunk !== null && D <= K_TILES_MAX_D;
   const sources: ChunkSource[] = [{ src: src.k, width: D, dst: kChunk, inbox: inboxes.get('k', 4 * chunkKeys * Hkv * D), transposed: kTiles }];
   if (src.v && vChunk) sources.push({ src: src.v, width: Dv, dst: vChunk, inbox: inboxes.get('v', 4 * chunkKeys * Hkv * Dv), transposed: false });
-  await packPrefillChunk(heap, kernel, pool, p, b, c0, c1, sources, chunkKeys);
+  const jobs = packChunkJobs(heap, p, b, c0, c1, sources, chunkKeys);
   const vRegion = vChunk ?? kChunk;
-  return {
+  const layout: ChunkLayout = {
     // with kTiles, t is a whole tile of the chunk (t − c0 a multiple of 64): its tile's address
     k: (g, t) => kChunk.byteOffset + 4 * ((g * chunkKeys + t - c0) * D),
     v: (g, t) => vRegion.byteOffset + 4 * ((g * chunkKeys + t - c0) * vWidth),
@@ -61,6 +65,7 @@ export async function packedChunk(heap: wasm.WasmHeap, kernel: wasm.WasmKernelMo
     vStride: 4 * vWidth,
     kTiles,
   };
+  return { layout, jobs };
 }
 
 /** Makes keys c0..c1−1 of batch b readable by the tiles (copying or packing them unless in place). */

@@ -9,7 +9,7 @@
 
 import type { AbortCheckpoint, wasm } from '@attnkit/tensor-core';
 import { type RowBlock, type TileCallContext, blockTileCalls, isEdge } from './wasm-blocks.js';
-import { type TileJob, runTileJobs } from './wasm-prefill.js';
+import { type QueueJob, runQueue } from './wasm-queue.js';
 import { type PartialStates, type StateRegions, mergeState } from './wasm-state.js';
 import { TILE_KEYS } from './wasm-tile.js';
 
@@ -53,8 +53,8 @@ export async function runDecodePieces(run: DecodeRun, ctx: TileCallContext, bloc
   const { S, Hkv, D, Dv } = p;
   const G = p.Hq / Hkv;
   const { parts, pieceKeys } = run;
-  const jobs: TileJob[] = [];
-  const sweeps: TileJob[] = [];
+  const jobs: QueueJob[] = [];
+  const sweeps: QueueJob[] = [];
   // The sweep takes the one row block of all S positions (rows of kv head g: [g·R, (g + 1)·R)
   // of q and the state). Not with one kv head (its rows are contiguous already: MLA-like 16
   // heads × 576 was 15% slower swept) nor with more than SWEEP_MAX_ROWS rows per kv head (each
@@ -93,8 +93,8 @@ export async function runDecodePieces(run: DecodeRun, ctx: TileCallContext, bloc
     if (calls.length > 0) jobs.push({ calls, madds: keys * (D + Dv), head: 0 });
   }
   const { heap, kernel, pool, scores, scoreBytes, checkpoint } = run;
-  await runTileJobs(heap, kernel, pool, sweeps, scores, scoreBytes, checkpoint, p.fn, 'sweepQueue');
-  await runTileJobs(heap, kernel, pool, jobs, scores, scoreBytes, checkpoint, p.fn);
+  await runQueue(heap, kernel, pool, [sweeps], scores, scoreBytes, checkpoint, p.fn, 'sweepQueue');
+  await runQueue(heap, kernel, pool, [jobs], scores, scoreBytes, checkpoint, p.fn);
   // a piece no row saw a key of left its state empty, which merges as nothing
   for (let i = 0; i < pieces; i++) mergeState(heap, p, run.state, parts.pointers(i));
 }

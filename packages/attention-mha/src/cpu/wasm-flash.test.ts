@@ -140,11 +140,14 @@ describe.each([
     expect(backend.wasm?.liveBytes()).toBe(0);
   });
 
+  // one queue per chunk on every thread: staging and K/V packing, then the tiles, then the finish
   it('prefills operands of ≥ 1 MiB read in place from the heap into a resident output, on every thread', async () => {
     const rng = new SeededRandom(1206);
     const cases = [
       { B: 1, S: 512, T: 512, Hq: 8, Hkv: 8, D: 64, options: { mask: 'causal' as const } },
       { B: 2, S: 256, T: 512, Hq: 16, Hkv: 4, D: 64, options: { mask: 'causal' as const, window: 100, sinkTokens: 3, kvLengths: [512, 400] } },
+      // a batch entry no row sees a key of: its queue runs the staging and the finish (zeros) alone
+      { B: 3, S: 256, T: 512, Hq: 8, Hkv: 2, D: 128, options: { mask: 'none' as const, kvLengths: [0, 300, 512] } },
     ];
     for (const { B, S, T, Hq, Hkv, D, options } of cases) {
       const q = tensor(backend, rng.normalArray(B * S * Hq * D), [B, S, Hq, D]);

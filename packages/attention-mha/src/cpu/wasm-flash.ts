@@ -22,9 +22,10 @@
 import { AbortCheckpoint, BackendError, type CpuBackend, isCpuBackend, type wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionOutputs, AttentionProblem, FusedAttentionKernel, KernelSupport } from '../problem.js';
 import { type TileCallContext, blockTileCalls, denseRowBlocks } from './wasm-blocks.js';
-import { chunkLayout, packedChunk } from './wasm-chunks.js';
+import { type ChunkLayout, chunkLayout, packedChunk } from './wasm-chunks.js';
 import { decodePieceKeys, runDecodePieces } from './wasm-decode.js';
-import { Inboxes, type TileJob, finishPrefill, runTileJobs, stagePrefillQueries } from './wasm-prefill.js';
+import { Inboxes, finishPrefillJobs, stagePrefillJobs } from './wasm-prefill.js';
+import { type QueueJob, runQueue } from './wasm-queue.js';
 import { runWasmSparse } from './wasm-sparse.js';
 import { type StatePointers, allocPartialStates, allocState, finishBatch, releaseState, stageQueries } from './wasm-state.js';
 import { TILE_KEYS, flashTileModule } from './wasm-tile.js';
@@ -130,8 +131,12 @@ async function runWasmFlash(
   try {
     for (let b = 0; b < B; b++) {
       const len = p.lengths[b] ?? T;
+      // prefill: the queries' staging and the state's fill are the first phase of the first
+      // chunk's queue, the finish the last phase of the last one's (one hand-off per chunk)
+      let first: QueueJob[] = decode ? [] : stagePrefillJobs(heap, p, b, q, state, inboxes);
+      const finish = decode ? null : finishPrefillJobs(heap, p, b, state, out, lse, inboxes);
+      let finished = false;
       if (decode) stageQueries(heap, p, b, q, state);
-      else await stagePrefillQueries(heap, kernel, pool, p, b, q, state, inboxes);
       parts?.reset();
       const blocks = denseRowBlocks(heap, p, len, meta, positionsPerBlock);
       let needFrom = Infinity;
@@ -147,7 +152,13 @@ async function runWasmFlash(
       for (let c0 = needFrom === Infinity ? needTo : Math.floor(needFrom / TILE_KEYS) * TILE_KEYS; c0 < needTo; c0 += chunkKeys) {
         const c1 = Math.min(needTo, c0 + chunkKeys);
         const src = { k, v, inPlace, kChunk, vChunk, chunkKeys, decode };
-        const layout = decode || p.rowMap ? chunkLayout(heap, p, b, c0, c1, src) : await packedChunk(heap, kernel, pool, p, b, c0, c1, src, inboxes);
+        let layout: ChunkLayout;
+        if (decode || p.rowMap) layout = chunkLayout(heap, p, b, c0, c1, src);
+        else {
+          const packed = packedChunk(heap, p, b, c0, c1, src, inboxes);
+          layout = packed.layout;
+          first = [...first, ...packed.jobs];
+        }
         const ctx: TileCallContext = { p, qs: qs.byteOffset, meta: meta.byteOffset, layout, c0 };
         if (parts) {
           await runDecodePieces({ heap, kernel, pool, state, parts, pieceKeys, scores: scores.byteOffset, scoreBytes, checkpoint }, ctx, blocks, c0, c1);
@@ -156,17 +167,23 @@ async function runWasmFlash(
         const own: StatePointers = { m: m.byteOffset, l: l.byteOffset, acc: acc.byteOffset };
         // every row block of every kv head is one job of the threads' shared queue (its calls
         // share the block's softmax state, so they run in order on one thread)
-        const jobs: TileJob[] = [];
+        const jobs: QueueJob[] = [];
         for (let g = 0; g < Hkv; g++) {
           for (const blk of blocks) {
             const { calls, keys } = blockTileCalls(ctx, g, blk, 0, c0, c1, own);
             if (calls.length > 0) jobs.push({ calls, madds: keys * (blk.i1 - blk.i0) * G * (D + Dv), head: g });
           }
         }
-        await runTileJobs(heap, kernel, pool, jobs, scores.byteOffset, scoreBytes, checkpoint, p.fn);
+        const last = c0 + chunkKeys >= needTo;
+        await runQueue(heap, kernel, pool, [first, jobs, last && finish ? finish.jobs : []], scores.byteOffset, scoreBytes, checkpoint, p.fn);
+        first = [];
+        finished = last;
       }
-      if (decode) finishBatch(heap, p, b, state, out, lse);
-      else await finishPrefill(heap, kernel, pool, p, b, state, out, lse, inboxes);
+      if (finish) {
+        // no chunk (no row sees a key): the staging and the finish (zeros) still run
+        if (!finished) await runQueue(heap, kernel, pool, [first, finish.jobs], scores.byteOffset, scoreBytes, checkpoint, p.fn);
+        finish.complete();
+      } else finishBatch(heap, p, b, state, out, lse);
     }
   } finally {
     releaseState(state);

@@ -23,7 +23,7 @@
 // be read in place from a tensor's storage.
 
 import { wasm } from '@attnkit/tensor-core';
-import { buildCopyRows, buildFinishRows, buildFlashQueue, buildFlashSpan, buildTransposeKeyTiles } from './wasm-rows.js';
+import { type QueueCallees, buildCopyRows, buildFill, buildFinishRows, buildFlashQueue, buildFlashSpan, buildTransposeKeyTiles } from './wasm-rows.js';
 import { buildDecodeSweep } from './wasm-sweep.js';
 
 const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp2 } =
@@ -35,6 +35,8 @@ type MemoryImport = wasm.MemoryImport;
 /** flashSpan's and decodeSweep's indices among the module's functions. */
 const FLASH_SPAN = 1;
 const DECODE_SWEEP = 5;
+/** The plumbing's indices among the module's functions, for the queues' other call kinds. */
+const QUEUE_CALLEES: QueueCallees = { copyRows: 3, finishRows: 4, transposeKeyTiles: 7, fill: 8 };
 
 /**
  * What the staged queries are multiplied by beside the softmax scale: log2 e, so that the scores
@@ -432,16 +434,17 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const plainTile = set(plain, i32.and(i32.eqz(isEdge), i32.eqz(i32.and(get(n), i32.const(3)))));
   f.body(plainTile, scores, softmax, ifThen(isEdge, [values(true)], [values(false)]));
   // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), the prefill plumbing, decode's
-  // token-order sweep (DECODE_SWEEP) and its queue, then prefill's K transpose
+  // token-order sweep (DECODE_SWEEP) and its queue, then prefill's K transpose and the fill
   return assembleModule(memory, [
     f,
     buildFlashSpan(TILE_KEYS),
-    buildFlashQueue(FLASH_SPAN),
+    buildFlashQueue(FLASH_SPAN, QUEUE_CALLEES),
     buildCopyRows(),
     buildFinishRows(),
     buildDecodeSweep(0, DIM, DIM_V),
-    buildFlashQueue(DECODE_SWEEP, 'sweepQueue'),
+    buildFlashQueue(DECODE_SWEEP, QUEUE_CALLEES, 'sweepQueue'),
     buildTransposeKeyTiles(TILE_KEYS),
+    buildFill(),
   ]);
 }
 
