@@ -13,12 +13,12 @@ import type { QueueJob } from './wasm-queue.js';
 
 /**
  * Prefill packs K in transposed tiles up to this head dim. The tile alone is 1.04× faster with
- * them at d = 64 and 128 (tile.bench.ts), but end to end at d = 128 the duels against ORT leaned
- * the other way (K rows ahead in 5 of 7 back-to-back pairs, median 1.064× against 1.010×, at
- * load 2–3: within the noise, not a result); at d = 64 the K tiles led (1.075× / 1.120× against
- * 0.951× / 1.013×). Until an idle machine decides d = 128, it keeps K rows (BENCHMARKS.md).
+ * them at d = 64 and 128 (tile.bench.ts). End to end at d = 128 the duels of session 6 against
+ * ORT were within their noise either way (load 2–3); in session 7, same process, 21 rounds
+ * alternating, K rows took 1.05× / 1.095× the time of K tiles (CPU time 1.08× / 1.07×, load
+ * 3.2–4). Beyond 128 unmeasured: K rows.
  */
-const K_TILES_MAX_D = 64;
+const K_TILES_MAX_D = 128;
 
 /** Where the tiles of one key chunk read K/V: the byte address of key t's row for kv head g, and the row strides. */
 export interface ChunkLayout {

@@ -146,6 +146,8 @@ describe.each([
     const cases = [
       { B: 1, S: 512, T: 512, Hq: 8, Hkv: 8, D: 64, options: { mask: 'causal' as const } },
       { B: 2, S: 256, T: 512, Hq: 16, Hkv: 4, D: 64, options: { mask: 'causal' as const, window: 100, sinkTokens: 3, kvLengths: [512, 400] } },
+      // d = 128 takes the K-tile score step too (K_TILES_MAX_D)
+      { B: 1, S: 512, T: 512, Hq: 4, Hkv: 4, D: 128, options: { mask: 'causal' as const } },
       // a batch entry no row sees a key of: its queue runs the staging and the finish (zeros) alone
       { B: 3, S: 256, T: 512, Hq: 8, Hkv: 2, D: 128, options: { mask: 'none' as const, kvLengths: [0, 300, 512] } },
     ];
