@@ -132,7 +132,8 @@ async function runWasmFlash(
     for (let b = 0; b < B; b++) {
       const len = p.lengths[b] ?? T;
       // prefill: the queries' staging and the state's fill are the first phase of the first
-      // chunk's queue, the finish the last phase of the last one's (one hand-off per chunk)
+      // chunk's queue, the finish the last phase of the last one's (one hand-off per chunk); a kv
+      // head's tiles wait only for its own staging and packing, its finish for its own tiles
       let first: QueueJob[] = decode ? [] : stagePrefillJobs(heap, p, b, q, state, inboxes);
       const finish = decode ? null : finishPrefillJobs(heap, p, b, state, out, lse, inboxes);
       let finished = false;
@@ -175,13 +176,16 @@ async function runWasmFlash(
           }
         }
         const last = c0 + chunkKeys >= needTo;
-        await runQueue(heap, kernel, pool, [first, jobs, last && finish ? finish.jobs : []], scores.byteOffset, scoreBytes, checkpoint, p.fn);
+        const ready = perHead(first, Hkv);
+        const tiles = jobs.map((job) => ({ ...job, wait: { counter: job.head, count: ready[job.head] ?? 0 }, signal: job.head }));
+        const done = perHead(tiles, Hkv).map((n, g) => n + (ready[g] ?? 0));
+        await runQueue(heap, kernel, pool, [first, tiles, last && finish ? waitingFor(finish.jobs, done) : []], scores.byteOffset, scoreBytes, checkpoint, p.fn);
         first = [];
         finished = last;
       }
       if (finish) {
         // no chunk (no row sees a key): the staging and the finish (zeros) still run
-        if (!finished) await runQueue(heap, kernel, pool, [first, finish.jobs], scores.byteOffset, scoreBytes, checkpoint, p.fn);
+        if (!finished) await runQueue(heap, kernel, pool, [first, waitingFor(finish.jobs, perHead(first, Hkv))], scores.byteOffset, scoreBytes, checkpoint, p.fn);
         finish.complete();
       } else finishBatch(heap, p, b, state, out, lse);
     }
@@ -194,4 +198,15 @@ async function runWasmFlash(
 }
 
 const roundUp = (n: number, to: number): number => Math.ceil(n / to) * to;
+
+/** How many of `jobs` signal each kv head's dependency counter. */
+function perHead(jobs: readonly QueueJob[], Hkv: number): number[] {
+  const counts = new Array<number>(Hkv).fill(0);
+  for (const j of jobs) if (j.signal !== undefined) counts[j.signal] = (counts[j.signal] ?? 0) + 1;
+  return counts;
+}
+
+/** Each kv head's jobs, waiting for its dependency counter to reach `counts[g]`. */
+const waitingFor = (byHead: readonly (readonly QueueJob[])[], counts: readonly number[]): QueueJob[] =>
+  byHead.flatMap((jobs, g) => jobs.map((job) => ({ ...job, wait: { counter: g, count: counts[g] ?? 0 } })));
 const mib = (bytes: number): number => Math.ceil(bytes / 2 ** 20);

@@ -57,12 +57,13 @@ export class Inboxes {
   }
 }
 
-/** A plumbing job (its work estimated by the bytes it writes). */
-const plumbing = (calls: number[][], bytes: number): QueueJob => ({ calls, madds: bytes / 4, head: 0 });
+/** A plumbing job for kv head g (its work estimated by the bytes it writes), signalling g's dependency counter. */
+const plumbing = (g: number, calls: number[][], bytes: number): QueueJob => ({ calls, madds: bytes / 4, head: g, signal: g });
 
 /**
  * Jobs that put the queries of batch b, scaled (by scale · LOG2_SCORES), in row order
- * [g][i][h within group], and fill a fresh softmax state (m −∞, l 0, acc 0).
+ * [g][i][h within group], and fill a fresh softmax state (m −∞, l 0, acc 0); each job signals
+ * its kv head's dependency counter (the head's tiles wait for it).
  */
 export function stagePrefillJobs(heap: wasm.WasmHeap, p: AttentionProblem, b: number, q: Float32Array, state: StateRegions, inboxes: Inboxes): QueueJob[] {
   const { S, Hq, Hkv, D, Dv } = p;
@@ -77,12 +78,20 @@ export function stagePrefillJobs(heap: wasm.WasmHeap, p: AttentionProblem, b: nu
     const hh = h % G;
     for (const [r0, r1] of parts) {
       const dst = state.qs.byteOffset + 4 * ((g * S + r0) * G + hh) * D;
-      jobs.push(plumbing([plumbingCall(CallKind.copyRows, src + 4 * (r0 * Hq + h) * D, 4 * Hq * D, dst, 4 * G * D, r1 - r0, 4 * D, scale)], 4 * (r1 - r0) * D));
+      jobs.push(plumbing(g, [plumbingCall(CallKind.copyRows, src + 4 * (r0 * Hq + h) * D, 4 * Hq * D, dst, 4 * G * D, r1 - r0, 4 * D, scale)], 4 * (r1 - r0) * D));
     }
   }
-  const rows = S * Hq;
-  for (const [r0, r1] of rowParts(rows, PIECES)) jobs.push(plumbing([plumbingCall(CallKind.fill, state.acc.byteOffset + 4 * r0 * Dv, 4 * (r1 - r0) * Dv, 0)], 4 * (r1 - r0) * Dv));
-  jobs.push(plumbing([plumbingCall(CallKind.fill, state.m.byteOffset, 4 * rows, f32Bits(-Infinity)), plumbingCall(CallKind.fill, state.l.byteOffset, 4 * rows, 0)], 8 * rows));
+  // kv head g's state rows are [g·S·G, (g + 1)·S·G)
+  const rows = S * G;
+  for (let g = 0; g < Hkv; g++) {
+    const r0 = g * rows;
+    const fills = [
+      plumbingCall(CallKind.fill, state.acc.byteOffset + 4 * r0 * Dv, 4 * rows * Dv, 0),
+      plumbingCall(CallKind.fill, state.m.byteOffset + 4 * r0, 4 * rows, f32Bits(-Infinity)),
+      plumbingCall(CallKind.fill, state.l.byteOffset + 4 * r0, 4 * rows, 0),
+    ];
+    jobs.push(plumbing(g, fills, 4 * rows * (Dv + 2)));
+  }
   return jobs;
 }
 
@@ -98,8 +107,8 @@ export interface ChunkSource {
 
 /**
  * Jobs that pack the K and V rows of keys c0..c1−1 of batch b head-major into their `dst`
- * ([Hkv][chunkKeys][width], or in transposed tiles), from token-major storage without a row map.
- * c0 is a multiple of 64.
+ * ([Hkv][chunkKeys][width], or in transposed tiles), from token-major storage without a row map,
+ * each signalling its kv head's dependency counter. c0 is a multiple of 64.
  */
 export function packChunkJobs(heap: wasm.WasmHeap, p: AttentionProblem, b: number, c0: number, c1: number, sources: readonly ChunkSource[], chunkKeys: number): QueueJob[] {
   const { Hkv, T } = p;
@@ -118,7 +127,7 @@ export function packChunkJobs(heap: wasm.WasmHeap, p: AttentionProblem, b: numbe
         const call = transposed
           ? plumbingCall(CallKind.transposeKeyTiles, from, 4 * row, to, r1 - r0, 4 * width)
           : plumbingCall(CallKind.copyRows, from, 4 * row, to, 4 * width, r1 - r0, 4 * width, f32Bits(1));
-        jobs.push(plumbing([call], 4 * (r1 - r0) * width));
+        jobs.push(plumbing(g, [call], 4 * (r1 - r0) * width));
       }
     }
   }
@@ -127,7 +136,8 @@ export function packChunkJobs(heap: wasm.WasmHeap, p: AttentionProblem, b: numbe
 
 /** Where the finish writes batch b's rows, and what is left for the calling thread after the queue ran. */
 export interface PrefillFinish {
-  readonly jobs: QueueJob[];
+  /** The finish jobs of each kv head (give them a wait for its tiles). */
+  readonly jobs: readonly QueueJob[][];
   /** Copies a staged output into `out` and computes lse (after the finish jobs ran). */
   complete(): void;
 }
@@ -140,13 +150,13 @@ export function finishPrefillJobs(heap: wasm.WasmHeap, p: AttentionProblem, b: n
   const resident = heap.byteOffsetOf(out);
   const staged = resident === null ? inboxes.get('out', 4 * n)() : null;
   const dst = resident !== null ? resident + 4 * b * n : (staged as wasm.WasmRegion).byteOffset;
-  const jobs: QueueJob[] = [];
+  const jobs: QueueJob[][] = Array.from({ length: Hkv }, () => []);
   const parts = rowParts(S, Math.ceil(PIECES / Hq));
   for (let h = 0; h < Hq; h++) {
     const g = Math.floor(h / G);
     for (const [r0, r1] of parts) {
       const row = (g * S + r0) * G + (h % G);
-      jobs.push(plumbing([plumbingCall(CallKind.finishRows, state.acc.byteOffset + 4 * row * Dv, 4 * G * Dv, state.l.byteOffset + 4 * row, 4 * G, dst + 4 * (r0 * Hq + h) * Dv, 4 * Hq * Dv, r1 - r0, 4 * Dv)], 4 * (r1 - r0) * Dv));
+      jobs[g]?.push(plumbing(g, [plumbingCall(CallKind.finishRows, state.acc.byteOffset + 4 * row * Dv, 4 * G * Dv, state.l.byteOffset + 4 * row, 4 * G, dst + 4 * (r0 * Hq + h) * Dv, 4 * Hq * Dv, r1 - r0, 4 * Dv)], 4 * (r1 - r0) * Dv));
     }
   }
   const complete = (): void => {

@@ -5,8 +5,9 @@
 //               list of flashSpan calls, or a piece of the plumbing) with an atomic add on a
 //               counter in the heap, until none is left, so the threads finish together whatever
 //               the jobs' lengths (a causal triangle's row blocks differ 64-fold) and whichever
-//               thread starts late; a job waits for the phases before it (packing, then tiles,
-//               then the finish), so a whole prefill is one hand-off to the workers
+//               thread starts late; a job waits for the jobs it depends on (a kv head's tiles
+//               for its staging and packing, its finish for its tiles), so a whole prefill is
+//               one hand-off to the workers
 //   copyRows    rows of 16-byte multiples from one stride to another, times a scale: queries
 //               scaled into row order, V rows packed head-major
 //   transposeKeyTiles  K rows packed head-major in transposed tiles ([D][TILE_KEYS] per tile of
@@ -19,7 +20,8 @@
 //
 // Tables (bytes): a call is 16 i32 — flashSpan's arguments, the score scratch (argument 14)
 // replaced by the running thread's own and standing for the call's kind (0: flashSpan; other
-// kinds call the plumbing: CallKind); a job is {first call, end call, after} (4 i32).
+// kinds call the plumbing: CallKind); a job is {first call, end call, wait counter, wait count,
+// signal counter} (8 i32), the counters i32s of the table.
 
 import { wasm } from '@attnkit/tensor-core';
 
@@ -27,8 +29,8 @@ const { FunctionBuilder, block, br, brIf, call, f32, f32x4, forRange, get, i32, 
 
 /** Bytes per call entry: 16 i32, flashSpan's arguments or another kind's (CALL_KIND). */
 export const CALL_BYTES = 64;
-/** Bytes per job entry: {first call, end call, after, unused}. */
-export const JOB_BYTES = 16;
+/** Bytes per job entry: {first call, end call, wait counter, wait count, signal counter, unused ×3}. */
+export const JOB_BYTES = 32;
 /** flashSpan's argument that the queue replaces with the thread's score scratch. */
 export const SCORE_ARG = 14;
 /** The slot of a call entry that says its kind: flashSpan's score argument, which the queue replaces. */
@@ -50,14 +52,14 @@ export interface QueueCallees {
 }
 
 /**
- * `flashQueue(calls, jobs, count, counter, s, done)`: runs jobs [next, count) of the job table,
- * `next` taken atomically from the i32 at `counter` (0 before the first thread starts), each
- * job's calls in order on this thread (flashSpan's with score scratch `s`; or the plumbing's, by
- * each call's kind). A job first waits until the i32 at `done` — the jobs finished so far, on every
- * thread, counted across the rounds of one table — reaches its `after` (the jobs of the phases
- * before it: the K/V packing before the tiles that read it, the tiles before the finish), and adds
- * one to it when its calls are done. Jobs are taken in table order, so a job waits only for jobs
- * already taken, which wait for none after them: the wait ends.
+ * `flashQueue(calls, jobs, count, counter, s)`: runs jobs [next, count) of the job table, `next`
+ * taken atomically from the i32 at `counter` (0 before the first thread starts), each job's calls
+ * in order on this thread (flashSpan's with score scratch `s`; or the plumbing's, by each call's
+ * kind). A job first waits until the i32 at its wait counter (a byte address) reaches its wait
+ * count — the jobs it depends on, done on any thread: a kv head's tiles wait for that head's
+ * staging and K/V packing, its finish for its tiles — and adds one to its signal counter when its
+ * calls are done. A job depends only on jobs before it in the table, which are taken before it
+ * and wait for none after them: every wait ends.
  */
 export function buildFlashQueue(spanIndex: number, callees: QueueCallees, name = 'flashQueue'): wasm.FunctionBuilder {
   const f = new FunctionBuilder(name);
@@ -66,11 +68,12 @@ export function buildFlashQueue(spanIndex: number, callees: QueueCallees, name =
   const count = f.param('i32');
   const counter = f.param('i32');
   const s = f.param('i32');
-  const done = f.param('i32');
   const job = f.local('i32');
   const c = f.local('i32');
   const end = f.local('i32');
-  const after = f.local('i32');
+  const waitAt = f.local('i32');
+  const waitFor = f.local('i32');
+  const signalAt = f.local('i32');
   const at = f.local('i32');
   const kind = f.local('i32');
   const arg = (i: number): wasm.Expr => (i === SCORE_ARG ? get(s) : i32.load(get(at), 4 * i));
@@ -85,9 +88,11 @@ export function buildFlashQueue(spanIndex: number, callees: QueueCallees, name =
         set(at, i32.add(get(jobs), i32.mul(get(job), i32.const(JOB_BYTES)))),
         set(c, i32.load(get(at))),
         set(end, i32.load(get(at), 4)),
-        set(after, i32.load(get(at), 8)),
-        // wait for the phases before this job (an atomic read: adding 0)
-        block(wasm.loop(brIf(1, i32.ge_s(i32.atomic_rmw_add(get(done), i32.const(0)), get(after))), br(0))),
+        set(waitAt, i32.load(get(at), 8)),
+        set(waitFor, i32.load(get(at), 12)),
+        set(signalAt, i32.load(get(at), 16)),
+        // wait for the jobs this one depends on (an atomic read: adding 0)
+        block(wasm.loop(brIf(1, i32.ge_s(i32.atomic_rmw_add(get(waitAt), i32.const(0)), get(waitFor))), br(0))),
         block(
           wasm.loop(
             brIf(1, i32.ge_s(get(c), get(end))),
@@ -107,7 +112,7 @@ export function buildFlashQueue(spanIndex: number, callees: QueueCallees, name =
             br(0),
           ),
         ),
-        set(c, i32.atomic_rmw_add(get(done), i32.const(1))), // (c is free again)
+        set(c, i32.atomic_rmw_add(get(signalAt), i32.const(1))), // (c is free again)
         br(0),
       ),
     ),
