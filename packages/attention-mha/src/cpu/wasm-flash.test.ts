@@ -5,7 +5,7 @@
 // sparse forms (key lists, key blocks). What it declines goes to cpu-flash with the reason in
 // the dispatch report.
 import { CpuBackend, tensor } from '@attnkit/tensor-core';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
+import { SeededRandom, abortAtRead, abortEverywhere, compareArrays } from '@attnkit/testkit';
 import { describe, expect, it } from 'vitest';
 import { attention, blockSparseAttention, sparseAttention } from '../attention.js';
 import { type RandomProblem, randomProblem } from '../testing/random-problem.js';
@@ -172,6 +172,30 @@ describe.each([
       }
     }
     expect(backend.wasm?.liveBytes()).toBe(0);
+  });
+
+  // a prefill of several queue rounds, stopped at each checkpoint: the workers finish the jobs they
+  // took (and those waited for) and leave, the heap is released, and the next call runs in full
+  it('stops a prefill on every thread at each abort checkpoint, then runs the next one', async () => {
+    const rng = new SeededRandom(1207);
+    const [S, H, D] = [1024, 8, 64];
+    using q = tensor(backend, rng.normalArray(S * H * D), [1, S, H, D]);
+    using k = tensor(backend, rng.normalArray(S * H * D), [1, S, H, D]);
+    using v = tensor(backend, rng.normalArray(S * H * D), [1, S, H, D]);
+    const full = abortAtRead(1e9);
+    const want = await attention(q, k, v, { mask: 'causal', signal: full.signal });
+    expect(want.dispatch.implementation).toBe('fused:cpu-wasm-flash');
+    expect(full.reads(), 'rounds with a checkpoint between').toBeGreaterThan(2);
+    const midway = await abortEverywhere(backend, full.reads(), async (signal) => {
+      const r = await attention(q, k, v, { mask: 'causal', signal });
+      r.out.dispose();
+    });
+    expect(midway).toBeGreaterThan(0);
+    expect(backend.wasm?.liveBytes()).toBe(4 * S * H * (3 * D + D)); // q, k, v and want.out
+    const again = await attention(q, k, v, { mask: 'causal' });
+    const [got, expected] = [await again.out.data(), await want.out.data()];
+    expect(got.every((x, i) => x === expected[i]), 'bit-identical to the call before the aborts').toBe(true);
+    for (const t of [want.out, again.out]) t.dispose();
   });
 
   it('declines with a reason: no SIMD, quantised K/V', async () => {

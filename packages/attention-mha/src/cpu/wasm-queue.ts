@@ -117,9 +117,9 @@ export async function runQueue(
     // The workers get every round at once and go from one round's queue to the next without a
     // hand-off (one per round measured ~10% of a worker's time idle at N = 2048, d = 128); the
     // calling thread takes its share round by round, with the abort checkpoint between. On abort
-    // it empties the queues that are left (each counter past its count) and lets every waiting job
-    // through (each dependency counter past any count: what they compute is thrown away), so the
-    // workers stop after their current job, and waits for them before the table goes.
+    // it empties the queues that are left (each counter past its count), so the workers stop
+    // after their current job (a job waiting for others waits only for jobs already taken, which
+    // finish), and waits for them before the table goes.
     // (a worker's failure is held until the calling thread's rounds are done: not unhandled meanwhile)
     const workers = pool.run(kernel, queueName, [[], ...Array.from({ length: threads - 1 }, (_, w) => rounds.map((_, r) => roundArgs(r, w + 1)))]).then(
       () => null,
@@ -132,7 +132,6 @@ export async function runQueue(
       }
     } catch (e) {
       rounds.forEach(([from, to], r) => Atomics.store(i32, countersAt / 4 + r, to - from));
-      for (let d = 0; d < dependencies; d++) Atomics.store(i32, dependsAt / 4 + d, 2 ** 30);
       await workers;
       throw e;
     }
