@@ -1,8 +1,10 @@
 // The prefill side of cpu-wasm-flash around the tiles, as jobs of the tiles' own work queue
 // (wasm-queue.ts), so that a whole prefill is one hand-off to the workers and everything runs on
-// every thread: queries scaled into row order and the softmax state filled (`copyRows`, `fill`),
-// each K/V chunk packed head-major (`copyRows`, `transposeKeyTiles`) — the first phase —, the row
-// blocks' tiles, then out = acc / l (`finishRows`). What the calling thread does alone is small:
+// every thread: queries scaled into row order and the softmax state filled (`copyRows`, `fill`)
+// and each K/V chunk packed head-major (`copyRows`, `transposeKeyTiles`), then the row blocks'
+// tiles, then out = acc / l (`finishRows`), each job signalling its kv head's dependency counter
+// (a head's tiles wait for its staging and packing, its finish for its tiles: wasm-flash.ts).
+// What the calling thread does alone is small:
 // building the tables, and the bulk copy of an operand that is a JavaScript array into the heap
 // (one `set`). In JavaScript these loops cost ~10% of a prefill while the workers waited; as
 // separate parallel steps, each hand-off left a thread idle while the other woke or finished.
