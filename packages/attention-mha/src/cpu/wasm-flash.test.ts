@@ -5,7 +5,7 @@
 // sparse forms (key lists, key blocks). What it declines goes to cpu-flash with the reason in
 // the dispatch report.
 import { CpuBackend, tensor } from '@attnkit/tensor-core';
-import { SeededRandom, compareArrays } from '@attnkit/testkit';
+import { SeededRandom, abortAtRead, abortEverywhere, compareArrays } from '@attnkit/testkit';
 import { describe, expect, it } from 'vitest';
 import { attention, blockSparseAttention, sparseAttention } from '../attention.js';
 import { type RandomProblem, randomProblem } from '../testing/random-problem.js';
@@ -140,11 +140,16 @@ describe.each([
     expect(backend.wasm?.liveBytes()).toBe(0);
   });
 
+  // one queue per chunk on every thread: staging and K/V packing, then the tiles, then the finish
   it('prefills operands of ≥ 1 MiB read in place from the heap into a resident output, on every thread', async () => {
     const rng = new SeededRandom(1206);
     const cases = [
       { B: 1, S: 512, T: 512, Hq: 8, Hkv: 8, D: 64, options: { mask: 'causal' as const } },
       { B: 2, S: 256, T: 512, Hq: 16, Hkv: 4, D: 64, options: { mask: 'causal' as const, window: 100, sinkTokens: 3, kvLengths: [512, 400] } },
+      // d = 128 takes the K-tile score step too (K_TILES_MAX_D)
+      { B: 1, S: 512, T: 512, Hq: 4, Hkv: 4, D: 128, options: { mask: 'causal' as const } },
+      // a batch entry no row sees a key of: its queue runs the staging and the finish (zeros) alone
+      { B: 3, S: 256, T: 512, Hq: 8, Hkv: 2, D: 128, options: { mask: 'none' as const, kvLengths: [0, 300, 512] } },
     ];
     for (const { B, S, T, Hq, Hkv, D, options } of cases) {
       const q = tensor(backend, rng.normalArray(B * S * Hq * D), [B, S, Hq, D]);
@@ -167,6 +172,30 @@ describe.each([
       }
     }
     expect(backend.wasm?.liveBytes()).toBe(0);
+  });
+
+  // a prefill of several queue rounds, stopped at each checkpoint: the workers finish the jobs they
+  // took (and those waited for) and leave, the heap is released, and the next call runs in full
+  it('stops a prefill on every thread at each abort checkpoint, then runs the next one', async () => {
+    const rng = new SeededRandom(1207);
+    const [S, H, D] = [1024, 8, 64];
+    using q = tensor(backend, rng.normalArray(S * H * D), [1, S, H, D]);
+    using k = tensor(backend, rng.normalArray(S * H * D), [1, S, H, D]);
+    using v = tensor(backend, rng.normalArray(S * H * D), [1, S, H, D]);
+    const full = abortAtRead(1e9);
+    const want = await attention(q, k, v, { mask: 'causal', signal: full.signal });
+    expect(want.dispatch.implementation).toBe('fused:cpu-wasm-flash');
+    expect(full.reads(), 'rounds with a checkpoint between').toBeGreaterThan(2);
+    const midway = await abortEverywhere(backend, full.reads(), async (signal) => {
+      const r = await attention(q, k, v, { mask: 'causal', signal });
+      r.out.dispose();
+    });
+    expect(midway).toBeGreaterThan(0);
+    expect(backend.wasm?.liveBytes()).toBe(4 * S * H * (3 * D + D)); // q, k, v and want.out
+    const again = await attention(q, k, v, { mask: 'causal' });
+    const [got, expected] = [await again.out.data(), await want.out.data()];
+    expect(got.every((x, i) => x === expected[i]), 'bit-identical to the call before the aborts').toBe(true);
+    for (const t of [want.out, again.out]) t.dispose();
   });
 
   it('declines with a reason: no SIMD, quantised K/V', async () => {

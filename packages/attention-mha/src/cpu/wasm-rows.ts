@@ -2,9 +2,12 @@
 // instead of in JavaScript on the calling one while the workers wait:
 //
 //   flashQueue  the threads' shared work queue: each thread takes the next job (a row block's
-//               list of flashSpan calls) with an atomic add on a counter in the heap, until none
-//               is left, so the threads finish together whatever the jobs' lengths (a causal
-//               triangle's row blocks differ 64-fold) and whichever thread starts late
+//               list of flashSpan calls, or a piece of the plumbing) with an atomic add on a
+//               counter in the heap, until none is left, so the threads finish together whatever
+//               the jobs' lengths (a causal triangle's row blocks differ 64-fold) and whichever
+//               thread starts late; a job waits for the jobs it depends on (a kv head's tiles
+//               for its staging and packing, its finish for its tiles), so a whole prefill is
+//               one hand-off to the workers
 //   copyRows    rows of 16-byte multiples from one stride to another, times a scale: queries
 //               scaled into row order, V rows packed head-major
 //   transposeKeyTiles  K rows packed head-major in transposed tiles ([D][TILE_KEYS] per tile of
@@ -13,26 +16,52 @@
 //   flashSpan   the tile over a key span, one tile call per TILE_KEYS keys (and decode's
 //               warm-up read of a tile's K/V rows)
 //
+//   fill        f32 values over a region: the softmax state's m, l and acc before the first chunk
+//
 // Tables (bytes): a call is 16 i32 — flashSpan's arguments, the score scratch (argument 14)
-// replaced by the running thread's own; a job is {first call, end call} (2 i32).
+// replaced by the running thread's own and standing for the call's kind (0: flashSpan; other
+// kinds call the plumbing: CallKind); a job is {first call, end call, wait counter, wait count,
+// signal counter} (8 i32), the counters i32s of the table.
 
 import { wasm } from '@attnkit/tensor-core';
 
 const { FunctionBuilder, block, br, brIf, call, f32, f32x4, forRange, get, i32, ifThen, select, set, shuffle32, v128 } = wasm;
 
-/** Bytes per call entry (flashSpan's 16 i32 arguments). */
+/** Bytes per call entry: 16 i32, flashSpan's arguments or another kind's (CALL_KIND). */
 export const CALL_BYTES = 64;
-/** Bytes per job entry. */
-export const JOB_BYTES = 8;
+/** Bytes per job entry: {first call, end call, wait counter, wait count, signal counter, unused ×3}. */
+export const JOB_BYTES = 32;
 /** flashSpan's argument that the queue replaces with the thread's score scratch. */
 export const SCORE_ARG = 14;
+/** The slot of a call entry that says its kind: flashSpan's score argument, which the queue replaces. */
+export const KIND_ARG = SCORE_ARG;
+
+/**
+ * What a call entry of the queue runs (its slot KIND_ARG): the span function the queue is built on
+ * (flashSpan, or decodeSweep), or one of the prefill plumbing's functions with the entry's first
+ * slots as its arguments (an f32 argument read as f32 from its slot).
+ */
+export const CallKind = { span: 0, copyRows: 1, transposeKeyTiles: 2, finishRows: 3, fill: 4 } as const;
+
+/** The module's function indices of the plumbing the queue calls (CallKind 1–4). */
+export interface QueueCallees {
+  readonly copyRows: number;
+  readonly transposeKeyTiles: number;
+  readonly finishRows: number;
+  readonly fill: number;
+}
 
 /**
  * `flashQueue(calls, jobs, count, counter, s)`: runs jobs [next, count) of the job table, `next`
  * taken atomically from the i32 at `counter` (0 before the first thread starts), each job's calls
- * in order on this thread with score scratch `s`.
+ * in order on this thread (flashSpan's with score scratch `s`; or the plumbing's, by each call's
+ * kind). A job first waits until the i32 at its wait counter (a byte address) reaches its wait
+ * count — the jobs it depends on, done on any thread: a kv head's tiles wait for that head's
+ * staging and K/V packing, its finish for its tiles — and adds one to its signal counter when its
+ * calls are done. A job depends only on jobs before it in the table, which are taken before it
+ * and wait for none after them: every wait ends.
  */
-export function buildFlashQueue(spanIndex: number, name = 'flashQueue'): wasm.FunctionBuilder {
+export function buildFlashQueue(spanIndex: number, callees: QueueCallees, name = 'flashQueue'): wasm.FunctionBuilder {
   const f = new FunctionBuilder(name);
   const calls = f.param('i32');
   const jobs = f.param('i32');
@@ -42,8 +71,15 @@ export function buildFlashQueue(spanIndex: number, name = 'flashQueue'): wasm.Fu
   const job = f.local('i32');
   const c = f.local('i32');
   const end = f.local('i32');
+  const waitAt = f.local('i32');
+  const waitFor = f.local('i32');
+  const signalAt = f.local('i32');
   const at = f.local('i32');
+  const kind = f.local('i32');
   const arg = (i: number): wasm.Expr => (i === SCORE_ARG ? get(s) : i32.load(get(at), 4 * i));
+  const args = (n: number): wasm.Expr[] => Array.from({ length: n }, (_, i) => i32.load(get(at), 4 * i));
+  const f32Arg = (i: number): wasm.Expr => f32.load(get(at), 4 * i);
+  const is = (k: number): wasm.Expr => i32.eq(get(kind), i32.const(k));
   f.body(
     block(
       wasm.loop(
@@ -52,18 +88,52 @@ export function buildFlashQueue(spanIndex: number, name = 'flashQueue'): wasm.Fu
         set(at, i32.add(get(jobs), i32.mul(get(job), i32.const(JOB_BYTES)))),
         set(c, i32.load(get(at))),
         set(end, i32.load(get(at), 4)),
+        set(waitAt, i32.load(get(at), 8)),
+        set(waitFor, i32.load(get(at), 12)),
+        set(signalAt, i32.load(get(at), 16)),
+        // wait for the jobs this one depends on (an atomic read: adding 0)
+        block(wasm.loop(brIf(1, i32.ge_s(i32.atomic_rmw_add(get(waitAt), i32.const(0)), get(waitFor))), br(0))),
         block(
           wasm.loop(
             brIf(1, i32.ge_s(get(c), get(end))),
             set(at, i32.add(get(calls), i32.mul(get(c), i32.const(CALL_BYTES)))),
-            call(spanIndex, ...Array.from({ length: CALL_BYTES / 4 }, (_, i) => arg(i))),
+            set(kind, i32.load(get(at), 4 * KIND_ARG)),
+            ifThen(
+              i32.eqz(get(kind)),
+              [call(spanIndex, ...Array.from({ length: CALL_BYTES / 4 }, (_, i) => arg(i)))],
+              [
+                ifThen(is(CallKind.copyRows), [call(callees.copyRows, ...args(6), f32Arg(6))]),
+                ifThen(is(CallKind.transposeKeyTiles), [call(callees.transposeKeyTiles, ...args(5))]),
+                ifThen(is(CallKind.finishRows), [call(callees.finishRows, ...args(8))]),
+                ifThen(is(CallKind.fill), [call(callees.fill, ...args(2), f32Arg(2))]),
+              ],
+            ),
             set(c, i32.add(get(c), i32.const(1))),
             br(0),
           ),
         ),
+        set(c, i32.atomic_rmw_add(get(signalAt), i32.const(1))), // (c is free again)
         br(0),
       ),
     ),
+  );
+  return f;
+}
+
+/** `fill(dst, bytes, value)`: bytes (a multiple of 4) of f32 `value` at dst, nothing past them. */
+export function buildFill(): wasm.FunctionBuilder {
+  const f = new FunctionBuilder('fill');
+  const dst = f.param('i32');
+  const bytes = f.param('i32');
+  const value = f.param('f32');
+  const o = f.local('i32');
+  const end = f.local('i32');
+  const x = f.local('v128');
+  f.body(
+    set(x, f32x4.splat(get(value))),
+    set(end, i32.add(get(dst), i32.and(get(bytes), i32.const(-16)))),
+    wasm.forRange(o, get(dst), get(end), 16, v128.store(get(o), get(x))),
+    wasm.forRange(o, get(end), i32.add(get(dst), get(bytes)), 4, f32.store(get(o), get(value))),
   );
   return f;
 }

@@ -4,6 +4,7 @@
 
 import type { wasm } from '@attnkit/tensor-core';
 import type { AttentionProblem } from '../problem.js';
+import { LOG2_SCORES } from './wasm-tile.js';
 
 export interface StateRegions {
   readonly qs: wasm.WasmRegion;
@@ -22,9 +23,10 @@ export function releaseState(r: StateRegions): void {
   for (const region of [r.qs, r.acc, r.m, r.l]) region.release();
 }
 
-/** Scaled queries of batch b in row order, and fresh softmax state (m −∞, l 0, acc 0). */
+/** Queries of batch b scaled (by scale · LOG2_SCORES: the tile's scores are in log2 units) in row order, and fresh softmax state (m −∞, l 0, acc 0). */
 export function stageQueries(heap: wasm.WasmHeap, p: AttentionProblem, b: number, q: Float32Array, r: StateRegions): void {
-  const { S, Hq, Hkv, D, Dv, scale } = p;
+  const { S, Hq, Hkv, D, Dv } = p;
+  const scale = p.scale * LOG2_SCORES;
   const G = Hq / Hkv;
   const f32 = heap.f32;
   for (let g = 0; g < Hkv; g++) {
@@ -41,7 +43,7 @@ export function stageQueries(heap: wasm.WasmHeap, p: AttentionProblem, b: number
   f32.fill(0, r.l.index, r.l.index + S * Hq);
 }
 
-/** out = acc / l and lse = m + ln l for batch b; a row that saw no key gives zeros and −∞. */
+/** out = acc / l and lse = m · ln 2 + ln l (m in log2 units) for batch b; a row that saw no key gives zeros and −∞. */
 export function finishBatch(
   heap: wasm.WasmHeap,
   p: AttentionProblem,
@@ -65,7 +67,7 @@ export function finishBatch(
           const a = r.acc.index + row * Dv;
           for (let d = 0; d < Dv; d++) out[at * Dv + d] = (f32[a + d] as number) * inv;
         }
-        if (lse) lse[at] = sum !== 0 ? (f32[r.m.index + row] as number) + Math.log(sum) : -Infinity;
+        if (lse) lse[at] = sum !== 0 ? (f32[r.m.index + row] as number) * Math.LN2 + Math.log(sum) : -Infinity;
       }
     }
   }
@@ -108,7 +110,7 @@ export function allocPartialStates(heap: wasm.WasmHeap, p: AttentionProblem, cou
 
 /**
  * Folds a partial state (keys another thread saw) into the rows' own: with M = max(m, m'),
- * l ← l·e^(m − M) + l'·e^(m' − M) and acc likewise. A side that saw no key (m = −∞) adds nothing.
+ * l ← l·2^(m − M) + l'·2^(m' − M) and acc likewise (m in log2 units). A side that saw no key (m = −∞) adds nothing.
  */
 export function mergeState(heap: wasm.WasmHeap, p: AttentionProblem, own: StateRegions, part: StatePointers): void {
   const { Dv } = p;
@@ -119,8 +121,8 @@ export function mergeState(heap: wasm.WasmHeap, p: AttentionProblem, own: StateR
     if (mp === -Infinity) continue;
     const mo = f32[own.m.index + r] as number;
     const mNew = Math.max(mo, mp);
-    const so = mo === -Infinity ? 0 : Math.exp(mo - mNew);
-    const sp = Math.exp(mp - mNew);
+    const so = mo === -Infinity ? 0 : 2 ** (mo - mNew);
+    const sp = 2 ** (mp - mNew);
     f32[own.m.index + r] = mNew;
     f32[own.l.index + r] = (f32[own.l.index + r] as number) * so + (f32[part.l / 4 + r] as number) * sp;
     const a = own.acc.index + r * Dv;

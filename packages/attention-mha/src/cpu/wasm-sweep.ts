@@ -13,7 +13,7 @@
 // The sweep applies where every query row sees every key of the piece (no mask edge inside): the
 // tiles then run unmasked, as flashTile's plain path. With one kv head the rows are contiguous
 // already, and with many query rows per kv head (G = 16: a tie at 64K) each 4-key call's
-// per-row softmax step costs what the stream saves: both keep the 64-key tiles (wasm-flash.ts,
+// per-row softmax step costs what the stream saves: both keep the 64-key tiles (wasm-decode.ts,
 // SWEEP_MAX_ROWS). Same process, 64K: MHA 8 × 128 57 → 30–38 ms, GQA 32/8 × 128 109–112 → 40–42.
 
 import { wasm } from '@attnkit/tensor-core';

@@ -3,8 +3,9 @@
 //
 //   1. scores   s[r, j] = q_r · k_j          2 rows × 4 keys per step: eight f32x4 accumulators
 //                                             over D, folded into one vector of 4 scores
-//   2. softmax  mask (sinks ∪ [lo, hi), keys < t0 + n), row max, p = e^(s − m_new) (polynomial
-//               exp), l ← l·e^(m_old − m_new) + Σp, acc ← acc·e^(m_old − m_new)
+//   2. softmax  mask (sinks ∪ [lo, hi), keys < t0 + n), row max, p = 2^(s − m_new) (polynomial
+//               exp2: q comes scaled by log2 e, LOG2_SCORES), l ← l·2^(m_old − m_new) + Σp,
+//               acc ← acc·2^(m_old − m_new)
 //   3. values   acc[r] += Σ_j p[r, j]·v_j       2 rows × 16 channels per step: eight accumulators
 //               (on an edge tile, only over the keys row r sees)
 //
@@ -15,17 +16,17 @@
 // `f32x4.relaxed_madd` (one FMA instead of a multiply and an add); elsewhere mul + add — FMA is
 // the faster build in every part of the tile (BENCHMARKS.md, issue 12, session 6).
 //
-// Layout (bytes): q [R, D] f32; meta [R] × {sinkEnd, lo, hi} i32 in logical key positions;
+// Layout (bytes): q [R, D] f32 (times scale · log2 e); meta [R] × {sinkEnd, lo, hi} i32 in logical key positions;
 // m, l [R] f32; acc [R, Dv] f32; s [R, TILE_KEYS] f32 scratch. D and Dv are multiples of 4 and
 // equal the module's. Only the n key and value rows of the tile are read (the score step's
 // last group of 4 keys repeats row j for the lanes past n; their scores are masked), so K/V can
 // be read in place from a tensor's storage.
 
 import { wasm } from '@attnkit/tensor-core';
-import { buildCopyRows, buildFinishRows, buildFlashQueue, buildFlashSpan, buildTransposeKeyTiles } from './wasm-rows.js';
+import { type QueueCallees, buildCopyRows, buildFill, buildFinishRows, buildFlashQueue, buildFlashSpan, buildTransposeKeyTiles } from './wasm-rows.js';
 import { buildDecodeSweep } from './wasm-sweep.js';
 
-const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp } =
+const { FunctionBuilder, assembleModule, block, br, brIf, f32, f32x4, forRange, get, i32, i32x4, i32x4Const, ifThen, horizontalMax, horizontalSum, reduce4, select, set, v128, vectorExp2 } =
   wasm;
 type Expr = wasm.Expr;
 type Local = wasm.Local;
@@ -34,6 +35,15 @@ type MemoryImport = wasm.MemoryImport;
 /** flashSpan's and decodeSweep's indices among the module's functions. */
 const FLASH_SPAN = 1;
 const DECODE_SWEEP = 5;
+/** The plumbing's indices among the module's functions, for the queues' other call kinds. */
+const QUEUE_CALLEES: QueueCallees = { copyRows: 3, finishRows: 4, transposeKeyTiles: 7, fill: 8 };
+
+/**
+ * What the staged queries are multiplied by beside the softmax scale: log2 e, so that the scores
+ * are in log2 units and the tile's exponentials are 2^x; m is then in log2 units too (the
+ * natural-log max is m · ln 2: lse = m · ln 2 + ln l).
+ */
+export const LOG2_SCORES = Math.LOG2E;
 
 /** Keys per tile (the stride of a score row). */
 export const TILE_KEYS = 64;
@@ -124,10 +134,12 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const kz = f.local('i32');
   const keepA = f.local('v128');
   const keepB = f.local('v128');
-  // every exp argument is ≤ 0 (s − m_new, m_old − m_new) or NaN: the exp without an overflow
-  // clamp and without the flush to 0 below −87.3 (its ~2^−126 for a hidden key's −∞ is dropped by
-  // the masked P·V, and adds < 2^−119 to an l ≥ 1): 4 instructions fewer per vector, the tile 4%
-  const exp = vectorExp(f, { fma, nonPositive: true });
+  // The scores are in log2 units (the queries come scaled by scale·log2 e, LOG2_SCORES), so every
+  // p is 2^(s − m_new): no Cody–Waite split and no multiply by log2 e in the exp, 6 of its 18
+  // instructions. Every argument is ≤ 0 (s − m_new, m_old − m_new) or NaN: no overflow clamp,
+  // and below −126 (a hidden key's −∞) 2^−126, which the masked P·V drops and which adds
+  // < 2^−119 to an l ≥ 1.
+  const exp = vectorExp2(f, { fma });
   const V = (i: number): Local => vec[i] as Local;
   const C = (i: number): Local => c[i] as Local;
   const add = (a: Local, e: Expr): Expr => set(a, f32x4.add(get(a), e));
@@ -422,16 +434,17 @@ export function buildFlashTileModule(memory: MemoryImport, shape: FlashTileShape
   const plainTile = set(plain, i32.and(i32.eqz(isEdge), i32.eqz(i32.and(get(n), i32.const(3)))));
   f.body(plainTile, scores, softmax, ifThen(isEdge, [values(true)], [values(false)]));
   // function indices: flashTile 0, flashSpan 1 (FLASH_SPAN), the prefill plumbing, decode's
-  // token-order sweep (DECODE_SWEEP) and its queue, then prefill's K transpose
+  // token-order sweep (DECODE_SWEEP) and its queue, then prefill's K transpose and the fill
   return assembleModule(memory, [
     f,
     buildFlashSpan(TILE_KEYS),
-    buildFlashQueue(FLASH_SPAN),
+    buildFlashQueue(FLASH_SPAN, QUEUE_CALLEES),
     buildCopyRows(),
     buildFinishRows(),
     buildDecodeSweep(0, DIM, DIM_V),
-    buildFlashQueue(DECODE_SWEEP, 'sweepQueue'),
+    buildFlashQueue(DECODE_SWEEP, QUEUE_CALLEES, 'sweepQueue'),
     buildTransposeKeyTiles(TILE_KEYS),
+    buildFill(),
   ]);
 }
 

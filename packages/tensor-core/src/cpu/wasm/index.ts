@@ -3,4 +3,4 @@
 export * from './emit.js';
 export { type WasmKernelModule, type WasmRegion, type WasmRegionScope, WasmHeap, exported, relaxedSimdSupported, wasmSimdUnsupportedReason } from './heap.js';
 export { WasmThreadPool, defaultThreadCount, threadsUnavailableReason } from './threads.js';
-export { EXP_UNDERFLOW, horizontalMax, horizontalSum, reduce4, vectorExp } from './vector.js';
+export { EXP2_UNDERFLOW, EXP_UNDERFLOW, horizontalMax, horizontalSum, reduce4, vectorExp, vectorExp2 } from './vector.js';

@@ -1,10 +1,10 @@
-// The vector building blocks against plain JavaScript: e^x within its documented accuracy over
+// The vector building blocks against plain JavaScript: e^x and 2^x within their documented accuracy over
 // the whole range the attention kernels use (softmax arguments are ≤ 0), its special values,
 // and the horizontal reductions.
 import { describe, expect, it } from 'vitest';
 import { FunctionBuilder, assembleModule, f32, forRange, get, i32, set, v128 } from './emit.js';
 import { WasmHeap, exported } from './heap.js';
-import { EXP_UNDERFLOW, horizontalMax, horizontalSum, reduce4, vectorExp } from './vector.js';
+import { EXP2_UNDERFLOW, EXP_UNDERFLOW, horizontalMax, horizontalSum, reduce4, vectorExp, vectorExp2 } from './vector.js';
 
 type Unary = (src: number, dst: number, count: number) => void;
 
@@ -18,6 +18,18 @@ async function lanewise(heap: WasmHeap, fma: boolean, nonPositive = false): Prom
   const exp = vectorExp(f, { fma, nonPositive });
   f.body(forRange(at, i32.const(0), i32.mul(get(count), i32.const(4)), 16, v128.store(i32.add(get(dst), get(at)), exp(v128.load(i32.add(get(src), get(at)))))));
   return exported<Unary>(await heap.instance(`test/exp4/${fma}/${nonPositive}`, (memory) => assembleModule(memory, [f])), 'exp4');
+}
+
+/** dst[i] = 2^src[i] for i < count (a multiple of 4), over the heap. */
+async function lanewise2(heap: WasmHeap, fma: boolean): Promise<Unary> {
+  const f = new FunctionBuilder('exp2x4');
+  const src = f.param('i32');
+  const dst = f.param('i32');
+  const count = f.param('i32');
+  const at = f.local('i32');
+  const exp2 = vectorExp2(f, { fma });
+  f.body(forRange(at, i32.const(0), i32.mul(get(count), i32.const(4)), 16, v128.store(i32.add(get(dst), get(at)), exp2(v128.load(i32.add(get(src), get(at)))))));
+  return exported<Unary>(await heap.instance(`test/exp2x4/${fma}`, (memory) => assembleModule(memory, [f])), 'exp2x4');
 }
 
 /** Distance in units in the last place of f32 between a (f32) and the exact e (f64). */
@@ -85,6 +97,35 @@ describe.each([{ fma: true }, { fma: false }])('vectorExp (fma: $fma)', ({ fma }
     for (const tiny of [got[1], got[2], got[4]]) expect(tiny).toBeLessThan(2 ** -125);
     expect(Number.isNaN(got[3])).toBe(true);
     expect(got[5]).toBe(1);
+    region.release();
+  });
+});
+
+describe.each([{ fma: true }, { fma: false }])('vectorExp2 (fma: $fma)', ({ fma }) => {
+  it('is within 2 ulp of 2^x for x in [−126, 0], 2^−126 below (−∞ included), NaN for NaN', async () => {
+    const heap = new WasmHeap();
+    const run = await lanewise2(heap, fma);
+    const n = 200_000;
+    const region = heap.alloc(8 * n + 64, 'test');
+    const xs = new Float32Array(n);
+    // the grid, and integers and half-integers (the ends of the reduced range) exactly
+    for (let i = 0; i < n; i++) xs[i] = i <= 252 ? -i / 2 : (EXP2_UNDERFLOW * (i - 253)) / (n - 254);
+    heap.f32.set(xs, region.index);
+    run(region.byteOffset, region.byteOffset + 4 * n, n);
+    const ys = heap.f32.subarray(region.index + n, region.index + 2 * n);
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, ulps(ys[i] as number, 2 ** (xs[i] as number)));
+    expect(worst).toBeLessThanOrEqual(2);
+    const specials = region.index + 2 * n;
+    heap.f32.set([0, -127, -Infinity, Number.NaN, -1e30, -0, -1, -126], specials);
+    run(4 * specials, 4 * specials + 32, 8);
+    const got = [...heap.f32.subarray(specials + 8, specials + 16)];
+    expect(got[0]).toBe(1);
+    for (const tiny of [got[1], got[2], got[4]]) expect(tiny).toBe(2 ** -126);
+    expect(Number.isNaN(got[3])).toBe(true);
+    expect(got[5]).toBe(1);
+    expect(got[6]).toBe(0.5);
+    expect(got[7]).toBe(2 ** -126);
     region.release();
   });
 });
