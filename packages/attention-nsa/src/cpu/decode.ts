@@ -21,8 +21,13 @@ import type { NSAWeights } from '../weights.js';
 import { NSA_RUN_ARGS, type NSAQueue, RUN_KEYS, nsaDecodeModule } from './decode-kernel.js';
 
 export const NSA_CPU_DECODE_KERNEL = 'cpu-nsa-decode';
-/** Below this many multiply-adds a phase runs on the calling thread: a hand-off costs more. */
-const PARALLEL_MIN_MADDS = 1 << 20;
+/**
+ * Below this many multiply-adds a phase runs on the calling thread. Waking an idle worker costs
+ * 0.1–1.5 ms on this 2-vCPU VM (its postMessage alone 0.45 ms on average, idle), about what 8 Mi
+ * multiply-adds take on one thread: at 64K, 1 kv head, the selected blocks' phase (5 Mi) ran
+ * 3.1 ms per step on the calling thread against 3.3 ms handed off (session 7, idle).
+ */
+const PARALLEL_MIN_MADDS = 1 << 23;
 
 export type NSACpuDecodeSupport = { readonly ok: true; readonly backend: CpuBackend; readonly heap: wasm.WasmHeap } | { readonly ok: false; readonly reason: string };
 
