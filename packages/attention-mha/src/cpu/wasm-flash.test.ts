@@ -105,13 +105,15 @@ describe.each([
     });
   }
 
-  // a list of ≥ 2 Mi multiply-adds (DSA's 2048 picks × G heads) goes over the threads in pieces
+  // a list of ≥ 32 Mi multiply-adds (DSA's 2048 picks × 128 heads) goes over the threads in pieces
   it('splits long sparse lists over the threads (key lists and key blocks)', async () => {
     const rng = new SeededRandom(1207);
     for (const [kind, force] of [
-      ['indices', { B: 1, S: 1, T: 3000, Hq: 32, Hkv: 1, D: 64, Dv: 64, kvDType: 'f32' as const, width: 2048 }],
-      ['indices', { B: 2, S: 2, T: 2600, Hq: 32, Hkv: 2, D: 64, Dv: 32, kvDType: 'f32' as const, width: 2600 }],
-      ['blocks', { B: 1, S: 3, T: 4000, Hq: 16, Hkv: 1, D: 128, Dv: 128, kvDType: 'f32' as const, width: 40 }],
+      // ~2200 distinct keys × 64 heads × 384: ~55 Mi multiply-adds
+      ['indices', { B: 1, S: 1, T: 3000, Hq: 64, Hkv: 1, D: 256, Dv: 128, kvDType: 'f32' as const, width: 4096 }],
+      // ~1600 × 64 × 384 per (query, kv head): ~40 Mi
+      ['indices', { B: 2, S: 2, T: 2600, Hq: 128, Hkv: 2, D: 256, Dv: 128, kvDType: 'f32' as const, width: 2600 }],
+      ['blocks', { B: 1, S: 2, T: 4000, Hq: 64, Hkv: 1, D: 256, Dv: 256, kvDType: 'f32' as const, width: 60 }],
     ] as const) {
       let ran = false;
       // redraw the problems the kernel declines (an additive bias, values read from the keys at a width not a multiple of 4)

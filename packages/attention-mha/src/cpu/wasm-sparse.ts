@@ -3,9 +3,9 @@
 // lengths applied) are gathered — head g's rows only — into contiguous K and V blocks in the
 // heap, and the G query heads of that kv head run the same tile as dense attention over them.
 // Every gathered key is visible, so each row's mask is simply [0, count).
-// A list long enough to pay for a hand-off (a decode step's 2048 DSA picks × G heads) is split
-// into pieces on the threads' shared queue, each into its own partial softmax state, merged
-// after: the gather is the calling thread's, the tiles everyone's.
+// A list long enough to pay for a hand-off (a decode step's 2048 DSA picks × DeepSeek-V3.2's 128
+// heads) is split into pieces on the threads' shared queue, each into its own partial softmax
+// state, merged after: the gather is the calling thread's, the tiles everyone's.
 
 import { AbortCheckpoint, type CpuBackend, wasm } from '@attnkit/tensor-core';
 import type { AttentionInputs, AttentionProblem } from '../problem.js';
@@ -14,8 +14,14 @@ import { type QueueJob, runQueue } from './wasm-queue.js';
 import { allocPartialStates, allocState, finishBatch, mergeState, releaseState, stageQueries } from './wasm-state.js';
 import { type FlashTile, TILE_KEYS, flashTileModule } from './wasm-tile.js';
 
-/** Multiply-adds of one (query, kv head) list from which its tiles go over the threads. */
-const PARALLEL_MIN_MADDS = 1 << 21;
+/**
+ * Multiply-adds of one (query, kv head) list from which its tiles go over the threads. On this
+ * 2-vCPU VM a woken worker ran its share 1.5–1.75 ms behind the calling thread's, so a hand-off
+ * pays only for long lists (session 7, idle, 2048 picks, serial → threads, median ms): 128 heads
+ * × 576/512 (285 Mi) 54.1 → 37.2, 64 × 288/256 (71 Mi) 6.4 → 6.9 (best 5.0 → 4.5), 32 × 144/128
+ * (18 Mi) 2.3 → 2.7, 16 × 192/128 (10 Mi) 3.6 → 3.9.
+ */
+const PARALLEL_MIN_MADDS = 1 << 25;
 /** Pieces per thread of a parallel list (so a thread slowed by another process takes fewer). */
 const PIECES_PER_THREAD = 4;
 
