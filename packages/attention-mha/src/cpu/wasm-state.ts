@@ -80,7 +80,7 @@ export interface StatePointers {
   readonly acc: number;
 }
 
-/** `count` partial softmax states of S·Hq rows (split-key decode), each [acc | m | l]. */
+/** `count` partial softmax states of `rows` rows (default S·Hq: split-key decode), each [acc | m | l]. */
 export interface PartialStates {
   pointers(i: number): StatePointers;
   /** Every partial state back to m −∞, l 0, acc 0. */
@@ -88,8 +88,7 @@ export interface PartialStates {
   release(): void;
 }
 
-export function allocPartialStates(heap: wasm.WasmHeap, p: AttentionProblem, count: number): PartialStates {
-  const rows = p.S * p.Hq;
+export function allocPartialStates(heap: wasm.WasmHeap, p: AttentionProblem, count: number, rows = p.S * p.Hq): PartialStates {
   const floats = rows * (p.Dv + 2);
   const region = heap.alloc(4 * floats * count, p.fn);
   const at = (i: number): number => region.byteOffset + 4 * floats * i;
@@ -111,22 +110,24 @@ export function allocPartialStates(heap: wasm.WasmHeap, p: AttentionProblem, cou
 /**
  * Folds a partial state (keys another thread saw) into the rows' own: with M = max(m, m'),
  * l ← l·2^(m − M) + l'·2^(m' − M) and acc likewise (m in log2 units). A side that saw no key (m = −∞) adds nothing.
+ * `rows`: only own rows [first, first + count), the partial holding them from its row 0 (default
+ * every row, in the same order).
  */
-export function mergeState(heap: wasm.WasmHeap, p: AttentionProblem, own: StateRegions, part: StatePointers): void {
+export function mergeState(heap: wasm.WasmHeap, p: AttentionProblem, own: StateRegions, part: StatePointers, rows = { first: 0, count: p.S * p.Hq }): void {
   const { Dv } = p;
-  const rows = p.S * p.Hq;
   const f32 = heap.f32;
-  for (let r = 0; r < rows; r++) {
-    const mp = f32[part.m / 4 + r] as number;
+  for (let i = 0; i < rows.count; i++) {
+    const r = rows.first + i;
+    const mp = f32[part.m / 4 + i] as number;
     if (mp === -Infinity) continue;
     const mo = f32[own.m.index + r] as number;
     const mNew = Math.max(mo, mp);
     const so = mo === -Infinity ? 0 : 2 ** (mo - mNew);
     const sp = 2 ** (mp - mNew);
     f32[own.m.index + r] = mNew;
-    f32[own.l.index + r] = (f32[own.l.index + r] as number) * so + (f32[part.l / 4 + r] as number) * sp;
+    f32[own.l.index + r] = (f32[own.l.index + r] as number) * so + (f32[part.l / 4 + i] as number) * sp;
     const a = own.acc.index + r * Dv;
-    const b = part.acc / 4 + r * Dv;
+    const b = part.acc / 4 + i * Dv;
     for (let d = 0; d < Dv; d++) f32[a + d] = (f32[a + d] as number) * so + (f32[b + d] as number) * sp;
   }
 }
