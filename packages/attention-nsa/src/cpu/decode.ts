@@ -170,6 +170,12 @@ class RunQueue {
     return 4 * this.#R * (RUN_KEYS + 2 + this.#Dv);
   }
 
+  /** Byte addresses of a state at `base`: its score block, m, l and acc (row 0 of each). */
+  #layout(base: number): { readonly s: number; readonly m: number; readonly l: number; readonly acc: number } {
+    const R = this.#R;
+    return { s: base, m: base + 4 * R * RUN_KEYS, l: base + 4 * R * (RUN_KEYS + 1), acc: base + 4 * R * (RUN_KEYS + 2) };
+  }
+
   /** Queues one run of n keys with D/Dv-wide rows; returns its job number. */
   add(q: number, k: number, kStride: number, v: number, vStride: number, n: number, width: number): number {
     this.#pending.push([q, this.#R, k, kStride, v, vStride, n]);
@@ -188,10 +194,9 @@ class RunQueue {
     const table = this.#scope.take(4 * NSA_RUN_ARGS * jobs.length + 4);
     const i32 = this.#heap.i32;
     jobs.forEach((args, i) => {
-      const s = states.byteOffset + this.#stateBytes * i;
-      this.#state[first + i] = s;
-      const R = this.#R;
-      i32.set([...args, s, s + 4 * R * RUN_KEYS, s + 4 * R * (RUN_KEYS + 1), s + 4 * R * (RUN_KEYS + 2)], table.index + NSA_RUN_ARGS * i);
+      const state = this.#layout(states.byteOffset + this.#stateBytes * i);
+      this.#state[first + i] = state.s;
+      i32.set([...args, state.s, state.m, state.l, state.acc], table.index + NSA_RUN_ARGS * i);
     });
     const counter = table.byteOffset + 4 * NSA_RUN_ARGS * jobs.length;
     i32[counter / 4] = 0;
@@ -204,32 +209,38 @@ class RunQueue {
     await pool.run(kernel, 'nsaQueue', Array.from({ length: threads }, () => [args]));
   }
 
-  /** Row r's probabilities of job `job`'s keys (relative to the run's maximum), its m and l. */
-  probabilities(job: number, r: number): { readonly p: Float32Array; readonly m: number; readonly l: number } {
-    const s = (this.#state[job] as number) / 4;
-    const R = this.#R;
-    const f32 = this.#heap.f32;
-    return { p: f32.subarray(s + r * RUN_KEYS, s + (r + 1) * RUN_KEYS), m: f32[s + R * RUN_KEYS + r] as number, l: f32[s + R * (RUN_KEYS + 1) + r] as number };
+  /** Row r's probabilities of job `job`'s keys, relative to the run's own maximum. */
+  probabilities(job: number, r: number): Float32Array {
+    const s = (this.#state[job] as number) / 4 + r * RUN_KEYS;
+    return this.#heap.f32.subarray(s, s + RUN_KEYS);
   }
 
-  /** Row r's output over the runs, (Σ e^(m_j − M)·acc_j) / (Σ e^(m_j − M)·l_j), into out[at, at + Dv); zeros without runs. */
+  /**
+   * Row r's weight of each run in the softmax over all of them, e^(m_j − M) / Σ_i e^(m_i − M)·l_i
+   * (what its probabilities and acc are multiplied by); zeros without runs.
+   */
+  weights(runs: readonly Run[], r: number): Float64Array {
+    const f32 = this.#heap.f32;
+    const at = runs.map((run) => this.#layout(this.#state[run.job] as number));
+    let M = -Infinity;
+    for (const a of at) M = Math.max(M, f32[a.m / 4 + r] as number);
+    const w = Float64Array.from(at, (a) => Math.exp((f32[a.m / 4 + r] as number) - M));
+    let L = 0;
+    at.forEach((a, j) => (L += (w[j] as number) * (f32[a.l / 4 + r] as number)));
+    if (L === 0) return w.fill(0);
+    return w.map((x) => x / L);
+  }
+
+  /** Row r's output over the runs, Σ_j weight_j · acc_j, into out[at, at + Dv); zeros without runs. */
   merge(runs: readonly Run[], r: number, out: Float64Array, at: number): void {
     const Dv = this.#Dv;
-    const R = this.#R;
     const f32 = this.#heap.f32;
+    const w = this.weights(runs, r);
     out.fill(0, at, at + Dv);
-    let M = -Infinity;
-    for (const run of runs) M = Math.max(M, f32[(this.#state[run.job] as number) / 4 + R * RUN_KEYS + r] as number);
-    let L = 0;
-    for (const run of runs) {
-      const s = (this.#state[run.job] as number) / 4;
-      const w = Math.exp((f32[s + R * RUN_KEYS + r] as number) - M);
-      L += w * (f32[s + R * (RUN_KEYS + 1) + r] as number);
-      const acc = s + R * (RUN_KEYS + 2) + r * Dv;
-      for (let d = 0; d < Dv; d++) out[at + d] = (out[at + d] as number) + w * (f32[acc + d] as number);
-    }
-    if (L === 0) return;
-    for (let d = 0; d < Dv; d++) out[at + d] = (out[at + d] as number) / L;
+    runs.forEach((run, j) => {
+      const acc = this.#layout(this.#state[run.job] as number).acc / 4 + r * Dv;
+      for (let d = 0; d < Dv; d++) out[at + d] = (out[at + d] as number) + (w[j] as number) * (f32[acc + d] as number);
+    });
   }
 }
 
@@ -244,15 +255,10 @@ function blockImportance(queue: RunQueue, runs: readonly Run[], G: number, len: 
   const nc = runs.reduce((n, run) => n + run.n, 0);
   const p = new Float64Array(nc);
   for (let r = 0; r < G; r++) {
-    let M = -Infinity;
-    let L = 0;
-    const rows = runs.map((run) => queue.probabilities(run.job, r));
-    for (const row of rows) M = Math.max(M, row.m);
-    for (const row of rows) L += Math.exp(row.m - M) * row.l;
+    const w = queue.weights(runs, r);
     runs.forEach((run, i) => {
-      const row = rows[i] as { p: Float32Array; m: number };
-      const w = Math.exp(row.m - M) / L;
-      for (let j = 0; j < run.n; j++) p[run.start + j] = (p[run.start + j] as number) + w * (row.p[j] as number);
+      const row = queue.probabilities(run.job, r);
+      for (let j = 0; j < run.n; j++) p[run.start + j] = (p[run.start + j] as number) + (w[i] as number) * (row[j] as number);
     });
   }
   // segment u (tokens [u·d, (u + 1)·d)) lies in compressed blocks u − l/d + 1 .. u
